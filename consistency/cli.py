@@ -1,0 +1,92 @@
+"""Command line: ``consistency run [hydra overrides]``.
+
+Hydra owns ``run`` (config groups under ``conf/``, ``-m`` sweeps); other commands will use plain
+argument parsing. Input errors print one paragraph and exit with status 2; nothing is sent then.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+from consistency.errors import EXIT_INPUT_ERROR, InputError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+USAGE = """\
+usage: consistency run [OVERRIDES ...]     run (or resume) a paired consistency evaluation
+
+Overrides are Hydra's: key=value, group=option, and -m for sweeps. Examples:
+  consistency run                                   the embedded local model, built-in suites
+  consistency run model=openai model.name=gpt-4o-mini epochs=3
+  consistency run model=openai model.base_url=http://127.0.0.1:8000/v1 model.name=my-model
+  consistency run tasks.path=my_tasks.jsonl conditions.path=my_pairs.yaml run_id=trial-1
+  consistency run -m model.temperature=0,0.7 epochs=2
+  consistency run --cfg job                         show the resolved config and exit
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``consistency`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = args[0], args[1:]
+    if command == "run":
+        return _hydra_run(rest)
+    print(f"consistency: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return EXIT_INPUT_ERROR
+
+
+def _hydra_run(overrides: list[str]) -> int:
+    import hydra
+    from omegaconf import DictConfig
+
+    if not CONF_DIR.is_dir():
+        print(f"consistency: config folder {CONF_DIR} is missing; install the project in editable "
+              "mode from its checkout (pip install -e .)", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+    def _app(cfg: DictConfig) -> None:
+        try:
+            folder = _execute(cfg)
+        except InputError as exc:
+            _fail(str(exc))
+        except _Aborted as exc:
+            _fail(str(exc), status=1)
+        print(f"run folder: {folder}")
+
+    saved = sys.argv
+    sys.argv = ["consistency run", *overrides]
+    try:
+        _app()
+    finally:
+        sys.argv = saved
+    return 0
+
+
+class _Aborted(Exception):
+    pass
+
+
+def _execute(cfg: "DictConfig") -> Path:  # noqa: F821 - imported lazily for a fast --help
+    from consistency.pipeline import execute
+    from consistency.runner import RunAborted
+
+    try:
+        return execute(cfg)
+    except RunAborted as exc:
+        raise _Aborted(f"run stopped: {exc}") from None
+
+
+def _fail(message: str, status: int = EXIT_INPUT_ERROR) -> None:
+    print(textwrap.fill(f"consistency: error: {message}", width=100, break_long_words=False,
+                        break_on_hyphens=False), file=sys.stderr)
+    raise SystemExit(status)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,197 @@
+"""One run, end to end: config -> plan -> requests -> responses -> scores -> tests -> report.
+
+Inputs are all validated (files, keys, reachability) before the first request, so a bad input costs
+nothing. The run folder is ``results_dir/run_id``; an existing folder is resumed, never overwritten.
+
+Run folder contents:
+
+=====================  =================================================================
+file                   what
+=====================  =================================================================
+config.yaml            the resolved config (keys are never in it: only env var names)
+environment.json       package versions, Python, provider-reported model ids
+journal.sqlite         every attempt, committed as it arrives (see :mod:`consistency.store`)
+responses.parquet      plan x journal: ids, request, response text, status, tokens
+scores.parquet         responses plus metric columns (see :mod:`consistency.scoring`)
+tests.csv              one row per family x pair x metric (see :mod:`consistency.analysis`)
+summary.json           machine-readable counts and test rows (schema version 1)
+report.md              the human report
+=====================  =================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import platform
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from consistency.analysis import AnalysisSettings, analyse
+from consistency.errors import InputError
+from consistency.framing import Pair, load_pairs
+from consistency.plan import build_plan
+from consistency.providers import make_provider
+from consistency.report import build_summary, print_table, response_counts, write_outputs
+from consistency.runner import RunAborted, RunStats, run_cells
+from consistency.scoring import score_frame
+from consistency.store import Journal
+from consistency.tasks import Item, builtin_items, load_items
+
+SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything a run needs before any request: inputs validated, cells laid out."""
+
+    run_id: str
+    folder: Path
+    items: list[Item]
+    pairs: list[Pair]
+    plan: pd.DataFrame
+    model_id: str
+    fingerprint: dict[str, Any]
+
+
+def load_design(cfg: DictConfig) -> Design:
+    """Validate inputs and build the plan; sends nothing, creates nothing."""
+    items = _load_items(cfg.tasks)
+    pairs = load_pairs(cfg.conditions.get("path"), _names(cfg.conditions.get("pairs")))
+    params = {key: cfg.model.get(key) for key in SAMPLING_KEYS if cfg.model.get(key) is not None}
+    model_id = f"{cfg.model.provider}:{cfg.model.name}"
+    epochs = cfg.epochs
+    plan = build_plan(items, pairs, model=model_id, params=params, epochs=epochs,
+                      variants=cfg.variants)
+    run_id = cfg.run_id or _fresh_run_id()
+    if not _RUN_ID.match(str(run_id)):
+        raise InputError(f"run_id {run_id!r} must be letters, digits, '.', '_' or '-' "
+                         "(it names a folder)", where="run_id")
+    fingerprint = {
+        "model": model_id, "params": params, "epochs": epochs, "variants": cfg.variants,
+        "plan_sha256": hashlib.sha256("".join(plan["cell_id"] + plan["request_hash"]).encode())
+        .hexdigest(),
+    }
+    folder = Path(cfg.results_dir) / str(run_id)
+    return Design(str(run_id), folder, items, pairs, plan, model_id, fingerprint)
+
+
+def execute(cfg: DictConfig) -> Path:
+    """Run (or resume) the configured evaluation; returns the run folder."""
+    design = load_design(cfg)
+    provider = make_provider(cfg.model)  # checks key and reachability before any request
+    design.folder.mkdir(parents=True, exist_ok=True)
+    with Journal(design.folder / "journal.sqlite") as journal:
+        journal.bind(design.fingerprint)
+        (design.folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        try:
+            stats = asyncio.run(_run(provider, design, journal, cfg.runner))
+        except (RunAborted, KeyboardInterrupt) as exc:
+            reason = str(exc) or "interrupted"
+            raise RunAborted(f"{reason}. Every response received so far is kept in "
+                             f"{design.folder}; resume with run_id={design.run_id}") from None
+        responses = journal.frame()
+    _finish(cfg, design, responses, stats)
+    return design.folder
+
+
+async def _run(provider: Any, design: Design, journal: Journal, runner: DictConfig) -> RunStats:
+    try:
+        return await run_cells(provider, design.plan, journal,
+                               max_connections=runner.max_connections,
+                               error_budget=runner.error_budget, quiet=runner.quiet)
+    finally:
+        await provider.aclose()  # on the loop that opened its connections
+
+
+def _finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame, stats: RunStats) -> None:
+    """Score, analyse and write every output file of the run folder."""
+    responses = design.plan.merge(journal_rows.drop(columns="request_hash"), on="cell_id",
+                                  how="inner")
+    responses.to_parquet(design.folder / "responses.parquet", index=False)
+    scores = score_frame(responses, {item.id: item for item in design.items})
+    scores.drop(columns=["raw_json", "request_json"]).to_parquet(
+        design.folder / "scores.parquet", index=False)
+    settings = AnalysisSettings(**OmegaConf.to_container(cfg.analysis, resolve=True))
+    tests = analyse(scores, settings)
+    counts = response_counts(design.plan, journal_rows)
+    summary = build_summary(design.run_id, design.model_id, counts, tests)
+    context = {"design": _describe(cfg, design), "alpha": settings.alpha,
+               "margin": settings.equivalence_margin}
+    write_outputs(design.folder, summary, tests, context)
+    _write_environment(design.folder, responses)
+    if not cfg.runner.quiet:
+        print_table(tests)
+
+
+def _describe(cfg: DictConfig, design: Design) -> str:
+    families = design.plan.groupby("family")["item_id"].nunique().to_dict()
+    return (f"{len(design.items)} items {families}, {len(design.pairs)} pairs, variants "
+            f"{cfg.variants}, {cfg.epochs} epoch(s), {len(design.plan)} cells")
+
+
+def _write_environment(folder: Path, responses: pd.DataFrame) -> None:
+    packages = {}
+    for name in ("consistency", "openai", "anthropic", "llama_cpp_python", "pandas", "scipy",
+                 "statsmodels", "numpy", "hydra-core"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    reported = sorted(responses["model_reported"].dropna().unique().tolist())
+    info = {"python": platform.python_version(), "platform": platform.platform(),
+            "packages": packages, "models_reported": reported,
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    (folder / "environment.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _load_items(tasks: DictConfig) -> list[Item]:
+    families = _names(tasks.get("families"))
+    if tasks.get("path"):
+        items = load_items(tasks.path)
+        if families:
+            items = [item for item in items if item.family in families]
+    else:
+        items = builtin_items(families)
+    limit = tasks.get("limit")
+    if limit is not None:
+        if not isinstance(limit, int) or limit < 1:
+            raise InputError(f"tasks.limit must be a whole number >= 1 or null, got {limit!r}",
+                             where="tasks.limit")
+        items = _first_per_family(items, limit)
+    if not items:
+        raise InputError("no task items left after filtering by tasks.families", where="tasks")
+    return items
+
+
+def _first_per_family(items: list[Item], limit: int) -> list[Item]:
+    kept: dict[str, int] = {}
+    out = []
+    for item in items:
+        if kept.get(item.family, 0) < limit:
+            kept[item.family] = kept.get(item.family, 0) + 1
+            out.append(item)
+    return out
+
+
+def _names(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def _fresh_run_id() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}"

@@ -1,0 +1,32 @@
+"""Provider adapters behind one protocol, addressable by name from the ``model`` config group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consistency.errors import InputError
+from consistency.providers.base import Completion, Provider, ProviderError, check_reachable
+
+PROVIDERS = ("local", "openai", "anthropic")
+
+
+def make_provider(cfg: Any) -> Provider:
+    """Build the adapter named by ``cfg.provider``; checks keys and reachability, sends nothing."""
+    kind = cfg.get("provider")
+    if kind == "openai":
+        from consistency.providers.hosted import OpenAIProvider
+
+        return OpenAIProvider(cfg)
+    if kind == "anthropic":
+        from consistency.providers.hosted import AnthropicProvider
+
+        return AnthropicProvider(cfg)
+    if kind == "local":
+        from consistency.providers.local import LocalProvider
+
+        return LocalProvider(cfg)
+    raise InputError(f"unknown provider {kind!r}; choose model=local, model=openai or model=anthropic",
+                     where="model.provider")
+
+
+__all__ = ["Completion", "Provider", "ProviderError", "PROVIDERS", "check_reachable", "make_provider"]

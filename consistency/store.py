@@ -1,0 +1,167 @@
+"""The run journal: every response made durable the moment it arrives (SQLite, WAL).
+
+One SQLite file per run folder (``journal.sqlite``). A response is committed before the runner
+moves on, so a killed run keeps everything it had received; resuming reads which cells already hold
+a response and requests only the rest. Cells whose last attempt failed are requested again on resume
+(a failure is not a response); their error is kept until a response replaces it.
+
+``responses`` table / frame (one row per cell that was attempted):
+
+=================  =======  ==============================================================
+column             type     meaning
+=================  =======  ==============================================================
+cell_id            str      plan cell id (primary key)
+request_hash       str      sha256 of the canonical request
+status             str      ``ok`` (text received), ``empty`` (blank text), ``error``
+text               str      the assistant text ("" for errors)
+finish_reason      str      provider stop reason (``stop``, ``length``, ``end_turn``, ...)
+error_kind         str      for errors: ``rate_limit``, ``timeout``, ``connection``, ...
+error_message      str      for errors: the provider's message
+model_reported     str      model id the provider says answered
+input_tokens       int      prompt tokens reported by the provider
+output_tokens      int      completion tokens reported by the provider
+latency_s          float    wall time of the successful call, seconds
+attempts           int      how many times this cell was sent (across resumes)
+raw_json           str      the provider's raw response body as JSON (reasoning fields included)
+accepted_params    str      JSON of the sampling params the provider was sent
+received_at        str      UTC ISO timestamp of the last update
+=================  =======  ==============================================================
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from consistency.errors import InputError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS responses (
+    cell_id TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'empty', 'error')),
+    text TEXT NOT NULL DEFAULT '',
+    finish_reason TEXT,
+    error_kind TEXT,
+    error_message TEXT,
+    model_reported TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    latency_s REAL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    raw_json TEXT,
+    accepted_params TEXT,
+    received_at TEXT NOT NULL
+);
+"""
+
+RESPONSE_COLUMNS = [
+    "cell_id", "request_hash", "status", "text", "finish_reason", "error_kind", "error_message",
+    "model_reported", "input_tokens", "output_tokens", "latency_s", "attempts", "raw_json",
+    "accepted_params", "received_at",
+]
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    """What one attempt at one cell produced."""
+
+    cell_id: str
+    request_hash: str
+    status: str
+    text: str = ""
+    finish_reason: str | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    model_reported: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_s: float | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    accepted_params: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    """The SQLite journal of one run folder."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        # WAL + synchronous=NORMAL: a committed row survives the process being killed.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- run identity -------------------------------------------------------------------------
+    def bind(self, fingerprint: dict[str, Any]) -> bool:
+        """Tie this journal to one design; refuse to resume under a different one.
+
+        Returns True when the journal was new. The fingerprint holds what must not change between
+        a run and its resumption (model, sampling params, design); a mismatch would silently mix
+        two experiments in one table, so it is an input error.
+        """
+        wanted = json.dumps(fingerprint, sort_keys=True)
+        row = self._db.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (wanted,))
+            return True
+        if row[0] != wanted:
+            stored = json.loads(row[0])
+            diff = sorted(k for k in set(stored) | set(fingerprint) if stored.get(k) != fingerprint.get(k))
+            raise InputError(
+                f"run_id already exists with a different design (differs in: {', '.join(diff)}); "
+                "resume it with the same settings, or choose a new run_id",
+                where=str(self.path.parent),
+            )
+        return False
+
+    # -- responses ----------------------------------------------------------------------------
+    def done_cells(self) -> set[str]:
+        """Cells holding a response (``ok`` or ``empty``); failed cells are not done."""
+        rows = self._db.execute("SELECT cell_id FROM responses WHERE status != 'error'")
+        return {cell for (cell,) in rows}
+
+    def record(self, rec: ResponseRecord) -> None:
+        """Commit one attempt. A response is never overwritten by a later failure."""
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        values = (
+            rec.cell_id, rec.request_hash, rec.status, rec.text, rec.finish_reason, rec.error_kind,
+            rec.error_message, rec.model_reported, rec.input_tokens, rec.output_tokens,
+            rec.latency_s, json.dumps(rec.raw, default=str), json.dumps(rec.accepted_params), now,
+        )
+        self._db.execute(
+            """INSERT INTO responses (cell_id, request_hash, status, text, finish_reason,
+                   error_kind, error_message, model_reported, input_tokens, output_tokens,
+                   latency_s, raw_json, accepted_params, received_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT(cell_id) DO UPDATE SET
+                   request_hash=excluded.request_hash, status=excluded.status, text=excluded.text,
+                   finish_reason=excluded.finish_reason, error_kind=excluded.error_kind,
+                   error_message=excluded.error_message, model_reported=excluded.model_reported,
+                   input_tokens=excluded.input_tokens, output_tokens=excluded.output_tokens,
+                   latency_s=excluded.latency_s, raw_json=excluded.raw_json,
+                   accepted_params=excluded.accepted_params, received_at=excluded.received_at,
+                   attempts=responses.attempts + 1
+               WHERE responses.status = 'error'""",
+            values,
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """All stored rows as a frame with :data:`RESPONSE_COLUMNS`."""
+        return pd.read_sql_query(f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses", self._db)
