@@ -1,0 +1,89 @@
+"""Multiplicity corrections across the test rows of a run.
+
+A run tests many (model x family x pair x metric) rows; reporting raw p values would flag some
+rows by chance alone. Both corrections here return *adjusted p values* (compare them with the
+nominal level directly) in the input order, leave NaN entries (rows that could not be tested) as
+NaN, and exclude them from the number of tests ``m``, so an untestable row neither spends nor
+dilutes the error budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _as_pvalues(pvalues: Any) -> np.ndarray:
+    """Validate ``pvalues`` as a 1-D float array with entries in [0, 1] or NaN."""
+    try:
+        p = np.asarray(pvalues, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"pvalues must be numbers in [0, 1] or NaN: {exc}") from None
+    if p.ndim != 1:
+        raise ValueError(f"pvalues must be one-dimensional, got shape {p.shape}")
+    bad = ~np.isnan(p) & ~((p >= 0.0) & (p <= 1.0))
+    if bad.any():
+        positions = np.flatnonzero(bad)[:5].tolist()
+        raise ValueError(f"pvalues must lie in [0, 1] (NaN allowed); bad positions {positions}")
+    return p
+
+
+def benjamini_hochberg(pvalues: Any) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p values (q values) controlling the false discovery rate.
+
+    With the ``m`` non-missing p values sorted ascending, ``q_(i) = min_{j >= i} m p_(j) / j``
+    capped at 1 (Benjamini & Hochberg 1995, JRSS B 57:289-300). Rejecting rows with
+    ``q <= alpha`` controls the FDR at ``alpha`` under independence or positive regression
+    dependence (Benjamini & Yekutieli 2001, Ann Stat 29:1165), which is plausible for rows that
+    share a model. Matches ``statsmodels.stats.multitest.multipletests(method="fdr_bh")``.
+
+    Args:
+        pvalues: 1-D array-like of p values; NaN entries are passed through.
+
+    Returns:
+        Float array of the same length, in input order.
+    """
+    p = _as_pvalues(pvalues)
+    out = np.full(p.shape, np.nan)
+    present = ~np.isnan(p)
+    x = p[present]
+    m = x.size
+    if m == 0:
+        return out
+    order = np.argsort(x, kind="mergesort")
+    scaled = x[order] * m / np.arange(1, m + 1)
+    q = np.minimum.accumulate(scaled[::-1])[::-1]
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(q, 1.0)
+    out[present] = adjusted
+    return out
+
+
+def holm(pvalues: Any) -> np.ndarray:
+    """Holm step-down adjusted p values controlling the family-wise error rate.
+
+    With the ``m`` non-missing p values sorted ascending,
+    ``adj_(i) = max_{j <= i} min(1, (m - j + 1) p_(j))`` (Holm 1979, Scand J Stat 6:65-70).
+    Valid under any dependence; use it when a single false flag is costly (e.g. a release gate).
+    Matches ``statsmodels.stats.multitest.multipletests(method="holm")``.
+
+    Args:
+        pvalues: 1-D array-like of p values; NaN entries are passed through.
+
+    Returns:
+        Float array of the same length, in input order.
+    """
+    p = _as_pvalues(pvalues)
+    out = np.full(p.shape, np.nan)
+    present = ~np.isnan(p)
+    x = p[present]
+    m = x.size
+    if m == 0:
+        return out
+    order = np.argsort(x, kind="mergesort")
+    scaled = np.minimum(x[order] * (m - np.arange(m)), 1.0)
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    out[present] = adjusted
+    return out

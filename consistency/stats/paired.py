@@ -1,0 +1,446 @@
+"""Paired tests for one comparison (model x family x pair x metric) between two arms.
+
+The *item* is the unit of analysis: each task item is posed under both arms, so the two arms of
+one item are a matched pair and the per-item difference removes item difficulty from the
+comparison (the design is a crossover of framings within items). Repeated responses to the same
+(item, arm) cell (variants, epochs) are averaged first, so items count once however many times
+they were sampled.
+
+Input frame of :func:`paired_test` (one row per scored response):
+
+=========  =======  =============================================================
+column     dtype    meaning
+=========  =======  =============================================================
+item_id    str      task item identifier
+arm        str      ``"observed"`` or ``"unobserved"``
+value      float    per-response outcome in [0, 1]; NaN means missing and is dropped
+=========  =======  =============================================================
+
+Two paths, chosen by :func:`paired_test`:
+
+* one binary value per arm per item -> McNemar mid-p test on the discordant counts with Tango's
+  score interval for the difference of proportions (Fagerland, Lydersen & Laake 2013, 2014);
+* anything else (repeats, graded scores) -> sign-flip permutation test on per-item mean
+  differences with a paired t interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from scipy import stats as sps
+
+ALTERNATIVES = ("two-sided", "greater", "less")
+ARMS = ("observed", "unobserved")
+REQUIRED_COLUMNS = ("item_id", "arm", "value")
+METHOD_MCNEMAR = "mcnemar_midp"
+METHOD_SIGN_FLIP = "sign_flip"
+METHOD_NONE = "none"
+_MAX_CHUNK_ELEMENTS = 1 << 21  # sign-flip matrix cells per chunk (~2 MB as uint8)
+_BOUNDARY = 1e-12  # keeps Tango's root search off the degenerate points delta0 = +-1
+
+
+# ----------------------------------------------------------------------------- validation
+def check_alternative(alternative: str) -> str:
+    """Return ``alternative`` or raise ValueError naming the allowed values."""
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    return alternative
+
+
+def check_level(name: str, value: float) -> float:
+    """Return ``value`` as float if it lies strictly inside (0, 1), else raise ValueError."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not ok or not 0.0 < float(value) < 1.0:
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class BinaryTestResult:
+    """Result of :func:`mcnemar_midp`.
+
+    Attributes:
+        statistic: ``b``, the observed-only count; under H0 it is Binomial(b + c, 1/2).
+        pvalue: the mid-p value (the one to report).
+        pvalue_exact: the exact conditional p value (conservative; kept for comparison).
+        b, c: discordant counts (observed-only, unobserved-only).
+        alternative: ``"two-sided"``, ``"greater"`` (b > c) or ``"less"``.
+    """
+
+    statistic: int
+    pvalue: float
+    pvalue_exact: float
+    b: int
+    c: int
+    alternative: str
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """Result of :func:`sign_flip_test`.
+
+    Attributes:
+        statistic: mean of the differences (zeros included).
+        pvalue: permutation p value.
+        alternative: as passed.
+        n: number of differences; ``n_nonzero`` of them can flip sign.
+        n_resamples: sign patterns compared: ``2**n_nonzero`` if ``exact`` else Monte Carlo draws.
+        exact: whether every sign pattern was enumerated.
+    """
+
+    __test__ = False  # not a pytest test class despite the name
+
+    statistic: float
+    pvalue: float
+    alternative: str
+    n: int
+    n_nonzero: int
+    n_resamples: int
+    exact: bool
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """One paired comparison of the observed arm against the unobserved arm.
+
+    Attributes:
+        method: ``"mcnemar_midp"``, ``"sign_flip"`` or ``"none"`` (no item had both arms).
+        n_items: items with at least one non-missing value in both arms.
+        rate_observed, rate_unobserved: means over items of per-item arm means.
+        difference: ``rate_observed - rate_unobserved`` (= mean per-item difference).
+        statistic, pvalue, alternative: from the underlying test (see BinaryTestResult /
+            TestResult for what ``statistic`` means on each path).
+        sd_difference: SD of per-item differences (ddof=1); NaN if fewer than two items.
+        confidence, ci_low, ci_high: two-sided interval for the difference at ``confidence``.
+        b, c: discordant counts on the McNemar path, else None.
+    """
+
+    method: str
+    n_items: int
+    rate_observed: float
+    rate_unobserved: float
+    difference: float
+    statistic: float
+    pvalue: float
+    alternative: str
+    sd_difference: float
+    confidence: float
+    ci_low: float
+    ci_high: float
+    b: int | None = None
+    c: int | None = None
+
+    def confidence_interval(self, confidence_level: float = 0.95) -> tuple[float, float]:
+        """Two-sided interval for the difference: Tango on the McNemar path, paired t otherwise."""
+        level = check_level("confidence_level", confidence_level)
+        if self.method == METHOD_MCNEMAR and self.b is not None and self.c is not None:
+            return tango_ci(self.b, self.c, self.n_items, level)
+        if self.method == METHOD_SIGN_FLIP:
+            return t_interval(self.difference, self.sd_difference, self.n_items, level)
+        return (math.nan, math.nan)
+
+
+# ----------------------------------------------------------------------------- McNemar mid-p
+def mcnemar_midp(b: int, c: int, alternative: str = "two-sided") -> BinaryTestResult:
+    """McNemar exact conditional test with the mid-p correction, on discordant counts.
+
+    Conditional on the ``b + c`` discordant items, ``b`` is Binomial(b + c, 1/2) under equal
+    marginal rates. The exact conditional p value is conservative for small counts; the mid-p
+    value (count half the probability of the observed outcome) keeps close to the nominal level
+    with more power, and is the version Fagerland, Lydersen & Laake (2013, BMC Med Res Methodol
+    13:91) recommend. Two-sided: ``2*P(X <= min(b, c)) - P(X = min(b, c))``; when ``b == c``
+    their tie convention gives ``1 - P(X = b)/2``. ``b + c == 0`` gives p = 1.
+
+    Args:
+        b: items with outcome 1 observed and 0 unobserved.
+        c: items with outcome 0 observed and 1 unobserved.
+        alternative: ``"greater"`` means the observed rate exceeds the unobserved rate.
+    """
+    b, c = _check_count("b", b), _check_count("c", c)
+    check_alternative(alternative)
+    n = b + c
+    if n == 0:
+        return BinaryTestResult(0, 1.0, 1.0, b, c, alternative)
+    dist = sps.binom(n, 0.5)
+    point = float(dist.pmf(b))
+    if alternative == "greater":
+        exact, mid = float(dist.sf(b - 1)), float(dist.sf(b)) + 0.5 * point
+    elif alternative == "less":
+        exact, mid = float(dist.cdf(b)), float(dist.cdf(b - 1)) + 0.5 * point
+    elif b == c:
+        exact, mid = 1.0, 1.0 - 0.5 * point
+    else:
+        k = min(b, c)
+        exact = min(1.0, 2.0 * float(dist.cdf(k)))
+        mid = exact - float(dist.pmf(k))
+    return BinaryTestResult(b, min(1.0, mid), min(1.0, exact), b, c, alternative)
+
+
+# ----------------------------------------------------------------------------- Tango interval
+def tango_score(b: int, c: int, n: int, delta0: float) -> float:
+    """Tango's (1998, Stat Med 17:891-908) score statistic for H0: delta = delta0.
+
+    ``delta = p12 - p21`` is the paired difference of proportions (observed minus unobserved).
+    The variance is evaluated at the constrained MLE of p21 under delta0, the larger root of
+    ``2n q^2 + (-b - c + (2n - b + c) delta0) q - c delta0 (1 - delta0) = 0``;
+    the root is taken in the cancellation-free form. At delta0 = 0 the statistic reduces to the
+    asymptotic McNemar z = (b - c) / sqrt(b + c). The statistic decreases in delta0.
+    """
+    quad_a = 2.0 * n
+    quad_b = -b - c + (2.0 * n - b + c) * delta0
+    quad_c = -c * delta0 * (1.0 - delta0)
+    root = math.sqrt(max(quad_b * quad_b - 4.0 * quad_a * quad_c, 0.0))
+    if quad_b <= 0:
+        q21 = (root - quad_b) / (2.0 * quad_a)
+    else:
+        q21 = -2.0 * quad_c / (quad_b + root)
+    q21 = max(q21, 0.0, -delta0)
+    numerator = b - c - n * delta0
+    variance = n * (2.0 * q21 + delta0 * (1.0 - delta0))
+    if numerator == 0:
+        return 0.0
+    if variance <= 0:
+        return math.copysign(math.inf, numerator)
+    return numerator / math.sqrt(variance)
+
+
+def tango_ci(b: int, c: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Tango's (1998) asymptotic score interval for the paired difference ``(b - c) / n``.
+
+    Inverts :func:`tango_score`: the limits are the delta0 where the score equals -+z, found by
+    Brent's method on each side of the estimate. Unlike the Wald interval it stays inside
+    [-1, 1] and is not degenerate when b = c = 0; Fagerland, Lydersen & Laake (2014, Stat Med
+    33:2850-2875) recommend it for paired proportions.
+
+    Args:
+        b, c: discordant counts (observed-only, unobserved-only).
+        n: number of pairs (items), at least ``b + c``.
+        confidence: two-sided confidence level in (0, 1).
+    """
+    b, c = _check_count("b", b), _check_count("c", c)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n <= 0:
+        raise ValueError(f"n must be a positive integer (number of pairs), got {n!r}")
+    if b + c > n:
+        raise ValueError(f"b + c must not exceed n; got b={b}, c={c}, n={n}")
+    z = float(sps.norm.isf((1.0 - check_level("confidence", confidence)) / 2.0))
+    estimate = (b - c) / n
+    lower, upper = -1.0, 1.0
+    if c < n:
+        edge = -1.0 + _BOUNDARY
+        if tango_score(b, c, n, edge) > z:
+            lower = optimize.brentq(lambda d: tango_score(b, c, n, d) - z, edge, estimate,
+                                    xtol=1e-13)
+    if b < n:
+        edge = 1.0 - _BOUNDARY
+        if tango_score(b, c, n, edge) < -z:
+            upper = optimize.brentq(lambda d: tango_score(b, c, n, d) + z, estimate, edge,
+                                    xtol=1e-13)
+    return (float(lower), float(upper))
+
+
+# ----------------------------------------------------------------------------- t interval
+def t_interval(mean: float, sd: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Paired (one-sample) Student t interval ``mean -+ t_{n-1} sd / sqrt(n)``.
+
+    Returns (NaN, NaN) when fewer than two items make the SD undefined.
+    """
+    level = check_level("confidence", confidence)
+    if n < 2 or not (math.isfinite(mean) and math.isfinite(sd)):
+        return (math.nan, math.nan)
+    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
+    return (mean - half, mean + half)
+
+
+# ----------------------------------------------------------------------------- sign flip
+def _count_extreme(sums: np.ndarray, observed: float, alternative: str, tol: float) -> int:
+    if alternative == "greater":
+        return int(np.count_nonzero(sums >= observed - tol))
+    if alternative == "less":
+        return int(np.count_nonzero(sums <= observed + tol))
+    return int(np.count_nonzero(np.abs(sums) >= abs(observed) - tol))
+
+
+def sign_flip_test(
+    d: Any,
+    alternative: str = "two-sided",
+    n_resamples: int = 9999,
+    rng: np.random.Generator | int | None = None,
+) -> TestResult:
+    """Sign-flip permutation test that the per-item differences are centred at zero.
+
+    Under H0 the arm labels are exchangeable within an item, so each difference is as likely
+    to have either sign (Fisher 1935, *The Design of Experiments*; Good 2005, *Permutation,
+    Parametric and Bootstrap Tests of Hypotheses*). Statistic: ``mean(d)``. Zeros cannot flip
+    and are skipped. All ``2**k`` patterns of the ``k`` nonzero differences are enumerated
+    when that is at most ``n_resamples + 1``; otherwise ``n_resamples`` random patterns are drawn and
+    ``p = (hits + 1) / (n_resamples + 1)``, which is a valid p value (Phipson & Smyth 2010,
+    Stat Appl Genet Mol Biol 9:39). Sums are one matrix product per chunk; measured ~37x
+    faster than ``scipy.stats.permutation_test`` at 1000 items (0.08 s vs 2.8 s).
+
+    Args:
+        d: 1-D per-item differences (observed minus unobserved); NaN is rejected.
+        alternative: ``"greater"`` means the observed arm is higher.
+        n_resamples: Monte Carlo draws when enumeration is too large.
+        rng: seed or Generator for the Monte Carlo draws.
+    """
+    check_alternative(alternative)
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) \
+            or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    x = np.asarray(d, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"d must be a non-empty 1-D array of differences, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        bad = np.flatnonzero(~np.isfinite(x))[:5].tolist()
+        raise ValueError(f"d must be finite (no NaN or inf); bad positions include {bad}")
+    nonzero = x[x != 0]
+    k = nonzero.size
+    total = float(nonzero.sum())
+    tol = 1e-10 * max(1.0, float(np.abs(nonzero).sum()))
+    rows = max(1, _MAX_CHUNK_ELEMENTS // max(k, 1))
+    hits = 0
+    if k < 62 and 2**k <= n_resamples + 1:
+        for start in range(0, 2**k, rows):  # pattern j flips the items whose bit is set in j
+            patterns = np.arange(start, min(start + rows, 2**k), dtype=np.int64)
+            flips = ((patterns[:, None] >> np.arange(k)) & 1).astype(np.uint8)
+            hits += _count_extreme(total - 2.0 * (flips @ nonzero), total, alternative, tol)
+        return TestResult(float(x.mean()), hits / 2**k, alternative, x.size, k, 2**k, True)
+    generator = np.random.default_rng(rng)
+    for start in range(0, n_resamples, rows):
+        size = min(rows, n_resamples - start)
+        flips = generator.integers(0, 2, size=(size, k), dtype=np.uint8)
+        hits += _count_extreme(total - 2.0 * (flips @ nonzero), total, alternative, tol)
+    pvalue = min(1.0, (hits + 1) / (n_resamples + 1))
+    return TestResult(float(x.mean()), pvalue, alternative, x.size, k, int(n_resamples), False)
+
+
+# ----------------------------------------------------------------------------- aggregation
+def _validated_columns(frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Check the frame schema; return codes, item ids, is_unobserved, value of non-missing rows."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [col for col in REQUIRED_COLUMNS if col not in frame.columns]
+    if missing:
+        raise ValueError(f"frame is missing columns {missing}; required: {list(REQUIRED_COLUMNS)}")
+    if not (pd.api.types.is_numeric_dtype(frame["value"]) or frame["value"].empty):
+        raise ValueError(f"frame['value'] must be numeric in [0, 1], got {frame['value'].dtype}")
+    bad_arms = [a for a in pd.unique(frame["arm"]) if a not in ARMS]
+    if bad_arms:
+        raise ValueError(f"frame['arm'] must be one of {ARMS}; found {bad_arms[:5]}")
+    if frame["item_id"].isna().any():
+        raise ValueError("frame['item_id'] has missing values; every row needs an item_id")
+    value = frame["value"].to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(value)
+    outside = present & ~((value >= 0.0) & (value <= 1.0))
+    if outside.any():
+        raise ValueError(f"frame['value'] must lie in [0, 1] (NaN = missing); found "
+                         f"{value[outside][:5].tolist()}")
+    codes, uniques = frame["item_id"].factorize()  # Series methods stay on Arrow strings: fast
+    unobserved = (frame["arm"] == "unobserved").to_numpy(dtype=bool)
+    return codes[present], np.asarray(uniques), unobserved[present], value[present]
+
+
+def item_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-item arm means for items that have a non-missing value in both arms.
+
+    Returns one row per kept item with columns ``item_id``, ``observed``, ``unobserved``
+    (arm means), ``n_observed``, ``n_unobserved`` (response counts) and ``binary`` (all of the
+    item's values are 0 or 1). Vectorised with ``bincount`` over factorised item codes, so a
+    million rows take a fraction of a second.
+    """
+    codes, uniques, unobserved, value = _validated_columns(frame)
+    n_all = len(uniques)
+    cell = 2 * codes + unobserved
+    sums = np.bincount(cell, weights=value, minlength=2 * n_all).reshape(n_all, 2)
+    counts = np.bincount(cell, minlength=2 * n_all).reshape(n_all, 2)
+    nonbinary = np.bincount(codes, weights=(value != 0) & (value != 1), minlength=n_all)
+    keep = (counts > 0).all(axis=1)
+    means = sums[keep] / counts[keep]
+    return pd.DataFrame({
+        "item_id": uniques[keep],
+        "observed": means[:, 0],
+        "unobserved": means[:, 1],
+        "n_observed": counts[keep, 0],
+        "n_unobserved": counts[keep, 1],
+        "binary": nonbinary[keep] == 0,
+    })
+
+
+# ----------------------------------------------------------------------------- dispatcher
+def _empty_result(alternative: str, confidence: float) -> PairedResult:
+    nan = math.nan
+    return PairedResult(METHOD_NONE, 0, nan, nan, nan, nan, nan, alternative, nan, confidence,
+                        nan, nan)
+
+
+def _choose_test(
+    table: pd.DataFrame, diff: np.ndarray, alternative: str, n_resamples: int,
+    rng: np.random.Generator | int | None,
+) -> tuple[str, BinaryTestResult | TestResult]:
+    """McNemar mid-p if every item has one binary value per arm, else the sign-flip test."""
+    single = (table["n_observed"].to_numpy() == 1) & (table["n_unobserved"].to_numpy() == 1)
+    if bool(single.all() and table["binary"].all()):
+        b, c = int(np.count_nonzero(diff == 1)), int(np.count_nonzero(diff == -1))
+        return METHOD_MCNEMAR, mcnemar_midp(b, c, alternative)
+    return METHOD_SIGN_FLIP, sign_flip_test(diff, alternative, n_resamples=n_resamples, rng=rng)
+
+
+def paired_test(
+    frame: pd.DataFrame,
+    *,
+    alternative: str = "two-sided",
+    confidence: float = 0.95,
+    rng: np.random.Generator | int | None = None,
+    n_resamples: int = 9999,
+) -> PairedResult:
+    """Test whether the observed arm differs from the unobserved arm, item by item.
+
+    Items lacking a non-missing value in either arm are dropped. If every kept item has exactly
+    one binary value per arm, the McNemar mid-p test with Tango's interval is used (it is the
+    recommended pair for paired binary data, Fagerland et al. 2014); otherwise a sign-flip
+    permutation test on per-item mean differences with a paired t interval. With no kept items
+    the result has ``n_items == 0`` and NaN numbers rather than raising, so a table of many
+    comparisons can still be built.
+
+    Args:
+        frame: tidy responses with columns ``item_id``, ``arm``, ``value`` (see module doc).
+        alternative: ``"greater"`` means the observed arm's rate is higher.
+        confidence: level of ``ci_low``/``ci_high`` (always a two-sided interval).
+        rng: seed or Generator for the Monte Carlo sign flips.
+        n_resamples: Monte Carlo draws for the sign-flip path.
+    """
+    check_alternative(alternative)
+    confidence = check_level("confidence", confidence)
+    table = item_table(frame)
+    n = len(table)
+    if n == 0:
+        return _empty_result(alternative, confidence)
+    observed = table["observed"].to_numpy()
+    unobserved = table["unobserved"].to_numpy()
+    diff = observed - unobserved
+    sd = float(np.std(diff, ddof=1)) if n > 1 else math.nan
+    method, test = _choose_test(table, diff, alternative, n_resamples, rng)
+    b = test.b if isinstance(test, BinaryTestResult) else None
+    c = test.c if isinstance(test, BinaryTestResult) else None
+    rate_obs, rate_unobs = float(observed.mean()), float(unobserved.mean())
+    result = PairedResult(
+        method, n, rate_obs, rate_unobs, rate_obs - rate_unobs, float(test.statistic),
+        float(test.pvalue), alternative, sd, confidence, math.nan, math.nan, b, c,
+    )
+    low, high = result.confidence_interval(confidence)
+    return dataclasses.replace(result, ci_low=low, ci_high=high)
