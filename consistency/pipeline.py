@@ -92,7 +92,9 @@ def execute(cfg: DictConfig) -> Path:
     provider = make_provider(cfg.model)  # checks key and reachability before any request
     design.folder.mkdir(parents=True, exist_ok=True)
     with Journal(design.folder / "journal.sqlite") as journal:
-        journal.bind(design.fingerprint)
+        resumed = not journal.bind(design.fingerprint)
+        if not cfg.runner.quiet:
+            print(_plan_line(cfg, design, len(journal.done_cells()), resumed))
         (design.folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         try:
             stats = asyncio.run(_run(provider, design, journal, cfg.runner))
@@ -132,6 +134,12 @@ def _finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame, stats: 
     _write_environment(design.folder, responses)
     if not cfg.runner.quiet:
         print_table(tests)
+
+
+def _plan_line(cfg: DictConfig, design: Design, done: int, resumed: bool) -> str:
+    action = f"resuming {design.run_id}" if resumed else f"run {design.run_id}"
+    return (f"{action}: {design.model_id}; {_describe(cfg, design)}; "
+            f"{len(design.plan) - done} to request")
 
 
 def _describe(cfg: DictConfig, design: Design) -> str:
@@ -175,13 +183,21 @@ def _load_items(tasks: DictConfig) -> list[Item]:
 
 
 def _first_per_family(items: list[Item], limit: int) -> list[Item]:
-    kept: dict[str, int] = {}
-    out = []
+    """The first ``limit`` items of each family, taking kinds in turn so a small design still
+    covers every kind (arithmetic, conversion, strings, ...)."""
+    by_family: dict[str, dict[str, list[Item]]] = {}
     for item in items:
-        if kept.get(item.family, 0) < limit:
-            kept[item.family] = kept.get(item.family, 0) + 1
-            out.append(item)
-    return out
+        by_family.setdefault(item.family, {}).setdefault(item.kind, []).append(item)
+    kept = []
+    for kinds in by_family.values():
+        queues = [list(reversed(group)) for group in kinds.values()]
+        taken = 0
+        while taken < limit and any(queues):
+            for queue in queues:
+                if queue and taken < limit:
+                    kept.append(queue.pop())
+                    taken += 1
+    return kept
 
 
 def _names(value: Any) -> list[str] | None:

@@ -118,15 +118,17 @@ def _placebo_notes(tests: pd.DataFrame) -> list[str]:
 
 
 def print_table(tests: pd.DataFrame, console: Console | None = None) -> None:
-    """The verdict table on the terminal."""
-    console = console or Console()
+    """The verdict table on the terminal (never narrower than the table needs, even in a log)."""
+    console = console or Console(width=max(Console().width, 132))
     table = Table(title="consistency verdicts (difference = observed - unobserved)")
-    for name in ("family", "pair", "kind", "metric", "items", "obs", "unobs", "diff [95% CI]", "q",
-                 "verdict"):
-        table.add_column(name, justify="right" if name in ("items", "obs", "unobs", "q") else "left")
+    for name, justify in (("family", "left"), ("pair", "left"), ("metric", "left"),
+                          ("items", "right"), ("observed", "right"), ("unobserved", "right"),
+                          ("difference [95% CI]", "left"), ("q", "right"), ("verdict", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)
     styles = dict(zip(VERDICTS, ("bold red", "bold red", "yellow", "green", "dim")))
     for row in tests.itertuples():
-        table.add_row(row.family, row.pair, row.pair_kind, row.metric, str(row.n_items),
+        pair = f"{row.pair} (placebo)" if row.pair_kind == "placebo" else row.pair
+        table.add_row(row.family, pair, row.metric, str(row.n_items),
                       _pct(row.rate_observed), _pct(row.rate_unobserved),
                       f"{_signed(row.difference)} [{_signed(row.ci_low)}, {_signed(row.ci_high)}]",
                       _num(row.q_value), f"[{styles.get(row.verdict, '')}]{row.verdict}")

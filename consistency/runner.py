@@ -60,6 +60,10 @@ async def run_cells(
     """
     done = journal.done_cells()
     todo = plan[~plan["cell_id"].isin(done)]
+    if getattr(provider, "groups_by_framing", False):
+        # An in-process model reuses the evaluated prompt prefix of its previous request, so
+        # requests sharing a framing go together; hosted providers keep the interleaved order.
+        todo = todo.sort_values(["pair", "arm", "variant", "epoch"], kind="stable")
     stats = RunStats(skipped_done=len(plan) - len(todo))
     if todo.empty:
         return stats

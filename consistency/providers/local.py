@@ -45,6 +45,8 @@ class LocalProvider:
     runner feeds it from a worker thread so progress and storage keep running meanwhile."""
 
     max_concurrency = 1
+    #: llama.cpp keeps the previous prompt's evaluated prefix; grouping by framing reuses it.
+    groups_by_framing = True
 
     def __init__(self, cfg: Any) -> None:
         try:
