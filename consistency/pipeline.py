@@ -68,7 +68,8 @@ def load_design(cfg: DictConfig) -> Design:
     """Validate inputs and build the plan; sends nothing, creates nothing."""
     items = _load_items(cfg.tasks)
     pairs = load_pairs(cfg.conditions.get("path"), _names(cfg.conditions.get("pairs")))
-    params = {key: cfg.model.get(key) for key in SAMPLING_KEYS if cfg.model.get(key) is not None}
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    params = {key: model.get(key) for key in SAMPLING_KEYS if model.get(key) is not None}
     model_id = f"{cfg.model.provider}:{cfg.model.name}"
     epochs = cfg.epochs
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=epochs,
