@@ -38,13 +38,18 @@ def response_counts(plan: pd.DataFrame, responses: pd.DataFrame) -> dict[str, An
     }
 
 
-def build_summary(run_id: str, model: str, counts: Mapping[str, Any],
-                  tests: pd.DataFrame) -> dict[str, Any]:
-    """The machine-readable summary (``summary.json``, schema version 1)."""
-    rows = [{key: _plain(row[key]) for key in SUMMARY_TEST_KEYS}
+def build_summary(run_id: str, model: str, counts: Mapping[str, Any], tests: pd.DataFrame,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The machine-readable summary (``summary.json``, schema version 1).
+
+    ``extra`` adds top-level sections (e.g. cost accounting) without touching the required keys;
+    test rows carry the required keys first, then any further columns of the tests frame.
+    """
+    rows = [{key: _plain(row[key]) for key in [*SUMMARY_TEST_KEYS,
+                                               *(k for k in row if k not in SUMMARY_TEST_KEYS)]}
             for row in tests.to_dict(orient="records")]
     return {"schema_version": SCHEMA_VERSION, "run_id": run_id, "model": model,
-            "responses": dict(counts), "tests": rows}
+            "responses": dict(counts), "tests": rows, **dict(extra or {})}
 
 
 def write_outputs(folder: Path, summary: Mapping[str, Any], tests: pd.DataFrame,
