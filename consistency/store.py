@@ -3,7 +3,14 @@
 One SQLite file per run folder (``journal.sqlite``). A response is committed before the runner
 moves on, so a killed run keeps everything it had received; resuming reads which cells already hold
 a response and requests only the rest. Cells whose last attempt failed are requested again on resume
-(a failure is not a response); their error is kept until a response replaces it.
+(a failure is not a response); their error is kept until a response replaces it. The one exception is
+a reply the provider itself withheld (``content_filter``: OpenAI's ``content_filter`` finish reason,
+Anthropic's ``refusal`` stop reason): asking again would get the same answer and pay again, so such a
+cell counts as done and is reported as a failure of that kind.
+
+Several processes may write one journal at once (SQLite serialises writers; the busy timeout makes
+them wait rather than fail), and since a stored response is never overwritten, a cell answered by two
+of them still holds exactly one row.
 
 ``responses`` table / frame (one row per cell that was attempted):
 
@@ -25,6 +32,7 @@ attempts           int      how many times this cell was sent (across resumes)
 raw_json           str      the provider's raw response body as JSON (reasoning fields included)
 accepted_params    str      JSON of the sampling params the provider was sent
 received_at        str      UTC ISO timestamp of the last update
+cached             int      1 when the response came from the shared cache, not the provider
 =================  =======  ==============================================================
 """
 
@@ -58,14 +66,18 @@ CREATE TABLE IF NOT EXISTS responses (
     attempts INTEGER NOT NULL DEFAULT 1,
     raw_json TEXT,
     accepted_params TEXT,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    cached INTEGER NOT NULL DEFAULT 0
 );
 """
+
+#: Failures that are final: the provider answered and withheld the content; never re-requested.
+TERMINAL_KINDS = ("content_filter",)
 
 RESPONSE_COLUMNS = [
     "cell_id", "request_hash", "status", "text", "finish_reason", "error_kind", "error_message",
     "model_reported", "input_tokens", "output_tokens", "latency_s", "attempts", "raw_json",
-    "accepted_params", "received_at",
+    "accepted_params", "received_at", "cached",
 ]
 
 
@@ -86,6 +98,10 @@ class ResponseRecord:
     latency_s: float | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     accepted_params: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+    def raw_text(self) -> str:
+        return json.dumps(self.raw, default=str, separators=(",", ":"))
 
 
 class Journal:
@@ -98,6 +114,9 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        if "cached" not in columns:  # a journal written before the shared cache existed
+            self._db.execute("ALTER TABLE responses ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
@@ -117,10 +136,12 @@ class Journal:
         two experiments in one table, so it is an input error.
         """
         wanted = json.dumps(fingerprint, sort_keys=True)
-        row = self._db.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('fingerprint', ?)", (wanted,))
+        # Insert-if-absent then read back: two processes opening one new journal agree on a winner.
+        created = self._db.execute("INSERT OR IGNORE INTO meta VALUES ('fingerprint', ?)",
+                                   (wanted,)).rowcount == 1
+        if created:
             return True
+        row = self._db.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
         if row[0] != wanted:
             stored = json.loads(row[0])
             diff = sorted(k for k in set(stored) | set(fingerprint) if stored.get(k) != fingerprint.get(k))
@@ -134,22 +155,42 @@ class Journal:
     # -- responses ----------------------------------------------------------------------------
     def done_cells(self) -> set[str]:
         """Cells holding a response (``ok`` or ``empty``); failed cells are not done."""
-        rows = self._db.execute("SELECT cell_id FROM responses WHERE status != 'error'")
+        marks = ",".join("?" * len(TERMINAL_KINDS))
+        rows = self._db.execute("SELECT cell_id FROM responses WHERE status != 'error' OR "
+                                f"error_kind IN ({marks})", TERMINAL_KINDS)
         return {cell for (cell,) in rows}
 
     def record(self, rec: ResponseRecord) -> None:
         """Commit one attempt. A response is never overwritten by a later failure."""
+        self.record_many([rec])
+
+    def record_many(self, records: list[ResponseRecord]) -> None:
+        """Commit several attempts in one transaction (all or none)."""
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        values = (
+        values = [(
             rec.cell_id, rec.request_hash, rec.status, rec.text, rec.finish_reason, rec.error_kind,
             rec.error_message, rec.model_reported, rec.input_tokens, rec.output_tokens,
-            rec.latency_s, json.dumps(rec.raw, default=str), json.dumps(rec.accepted_params), now,
-        )
-        self._db.execute(
-            """INSERT INTO responses (cell_id, request_hash, status, text, finish_reason,
+            rec.latency_s, rec.raw_text(), json.dumps(rec.accepted_params), now, int(rec.cached),
+        ) for rec in records]
+        if not values:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(_UPSERT, values)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def frame(self) -> pd.DataFrame:
+        """All stored rows as a frame with :data:`RESPONSE_COLUMNS`."""
+        return pd.read_sql_query(f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses", self._db)
+
+
+_UPSERT = """INSERT INTO responses (cell_id, request_hash, status, text, finish_reason,
                    error_kind, error_message, model_reported, input_tokens, output_tokens,
-                   latency_s, raw_json, accepted_params, received_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   latency_s, raw_json, accepted_params, received_at, cached)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(cell_id) DO UPDATE SET
                    request_hash=excluded.request_hash, status=excluded.status, text=excluded.text,
                    finish_reason=excluded.finish_reason, error_kind=excluded.error_kind,
@@ -157,11 +198,5 @@ class Journal:
                    input_tokens=excluded.input_tokens, output_tokens=excluded.output_tokens,
                    latency_s=excluded.latency_s, raw_json=excluded.raw_json,
                    accepted_params=excluded.accepted_params, received_at=excluded.received_at,
-                   attempts=responses.attempts + 1
-               WHERE responses.status = 'error'""",
-            values,
-        )
-
-    def frame(self) -> pd.DataFrame:
-        """All stored rows as a frame with :data:`RESPONSE_COLUMNS`."""
-        return pd.read_sql_query(f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses", self._db)
+                   cached=excluded.cached, attempts=responses.attempts + 1
+               WHERE responses.status = 'error'"""
