@@ -10,17 +10,21 @@ from consistency.providers.base import Completion, Provider, ProviderError, chec
 PROVIDERS = ("local", "openai", "anthropic")
 
 
-def make_provider(cfg: Any) -> Provider:
-    """Build the adapter named by ``cfg.provider``; checks keys and reachability, sends nothing."""
+def make_provider(cfg: Any, limiter: Any = None, max_connections: int | None = None) -> Provider:
+    """Build the adapter named by ``cfg.provider``; checks keys and reachability, sends nothing.
+
+    ``limiter`` (a :class:`consistency.ratelimit.RateLimiter`) hears every HTTP 429 a hosted
+    provider receives; ``max_connections`` sizes its connection pool.
+    """
     kind = cfg.get("provider")
     if kind == "openai":
         from consistency.providers.hosted import OpenAIProvider
 
-        return OpenAIProvider(cfg)
+        return OpenAIProvider(cfg, limiter, max_connections)
     if kind == "anthropic":
         from consistency.providers.hosted import AnthropicProvider
 
-        return AnthropicProvider(cfg)
+        return AnthropicProvider(cfg, limiter, max_connections)
     if kind == "local":
         from consistency.providers.local import LocalProvider
 

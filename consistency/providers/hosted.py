@@ -11,9 +11,11 @@ import json
 from typing import Any
 
 import anthropic
+import httpx2
 import openai
 
 from consistency.providers.base import Completion, ProviderError, check_reachable, require_key
+from consistency.ratelimit import RateLimiter, response_hook
 
 
 def classify(exc: Exception) -> ProviderError:
@@ -45,7 +47,8 @@ def classify(exc: Exception) -> ProviderError:
 class OpenAIProvider:
     """OpenAI chat completions, or any server that speaks that protocol (vLLM, llama.cpp, Ollama)."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, limiter: RateLimiter | None = None,
+                 max_connections: int | None = None) -> None:
         self.model_id = f"openai:{cfg.name}"
         self.name = cfg.name
         self.max_concurrency = int(cfg.get("max_concurrency") or 64)
@@ -56,8 +59,10 @@ class OpenAIProvider:
             key = _optional_key(cfg.api_key_env) or "not-needed"
         else:
             key = require_key(cfg.api_key_env, "openai")
+        http = openai.DefaultAsyncHttpxClient(**_http_options(self, limiter, max_connections))
         self.client = openai.AsyncOpenAI(api_key=key, base_url=cfg.get("base_url") or None,
-                                         timeout=float(cfg.timeout_s), max_retries=int(cfg.max_retries))
+                                         timeout=float(cfg.timeout_s), max_retries=int(cfg.max_retries),
+                                         http_client=http)
 
     async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
         sent = dict(params)
@@ -88,16 +93,18 @@ class OpenAIProvider:
 class AnthropicProvider:
     """Anthropic messages API. System text goes in the top-level ``system`` field."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, limiter: RateLimiter | None = None,
+                 max_connections: int | None = None) -> None:
         self.model_id = f"anthropic:{cfg.name}"
         self.name = cfg.name
         self.max_concurrency = int(cfg.get("max_concurrency") or 64)
         if cfg.get("base_url"):
             check_reachable(cfg.base_url)
         key = require_key(cfg.api_key_env, "anthropic")
+        http = anthropic.DefaultAsyncHttpxClient(**_http_options(self, limiter, max_connections))
         self.client = anthropic.AsyncAnthropic(api_key=key, base_url=cfg.get("base_url") or None,
                                                timeout=float(cfg.timeout_s),
-                                               max_retries=int(cfg.max_retries))
+                                               max_retries=int(cfg.max_retries), http_client=http)
 
     async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
@@ -130,6 +137,19 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _http_options(provider: Any, limiter: RateLimiter | None,
+                  max_connections: int | None) -> dict[str, Any]:
+    """Options for the SDK's own HTTP client: the pool sized to the runner's connection bound
+    (keeping every connection alive between requests), and the 429 hook that lets one rate-limited
+    request pause all workers (see :mod:`consistency.ratelimit`)."""
+    size = max(1, min(int(max_connections or provider.max_concurrency), provider.max_concurrency))
+    options: dict[str, Any] = {"limits": httpx2.Limits(max_connections=size,
+                                                       max_keepalive_connections=size)}
+    if limiter is not None:
+        options["event_hooks"] = {"response": [response_hook(limiter)]}
+    return options
 
 
 def _optional_key(env_var: str) -> str | None:
