@@ -37,10 +37,12 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from consistency.analysis import AnalysisSettings, analyse
+from consistency.cache import ResponseCache
 from consistency.errors import InputError
 from consistency.framing import Pair, load_pairs
 from consistency.plan import build_plan
 from consistency.providers import make_provider
+from consistency.ratelimit import RateLimiter
 from consistency.report import build_summary, print_table, response_counts, write_outputs
 from consistency.runner import RunAborted, RunStats, run_cells
 from consistency.scoring import score_frame
@@ -90,51 +92,129 @@ def load_design(cfg: DictConfig) -> Design:
 def execute(cfg: DictConfig) -> Path:
     """Run (or resume) the configured evaluation; returns the run folder."""
     design = load_design(cfg)
-    provider = make_provider(cfg.model)  # checks key and reachability before any request
+    limiter = RateLimiter(_rate(cfg.runner, "requests_per_minute"),
+                          _rate(cfg.runner, "tokens_per_minute"))
+    # checks key and reachability before any request
+    provider = make_provider(cfg.model, limiter, int(cfg.runner.max_connections))
     design.folder.mkdir(parents=True, exist_ok=True)
-    with Journal(design.folder / "journal.sqlite") as journal:
-        resumed = not journal.bind(design.fingerprint)
-        if not cfg.runner.quiet:
-            print(_plan_line(cfg, design, len(journal.done_cells()), resumed))
-        (design.folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        try:
-            stats = asyncio.run(_run(provider, design, journal, cfg.runner))
-        except (RunAborted, KeyboardInterrupt) as exc:
-            reason = str(exc) or "interrupted"
-            raise RunAborted(f"{reason}. Every response received so far is kept in "
-                             f"{design.folder}; resume with run_id={design.run_id}") from None
-        responses = journal.frame()
-    _finish(cfg, design, responses, stats)
+    cache = _open_cache(cfg)
+    try:
+        with Journal(design.folder / "journal.sqlite") as journal:
+            resumed = not journal.bind(design.fingerprint)
+            if not cfg.runner.quiet:
+                print(_plan_line(cfg, design, len(journal.done_cells()), resumed))
+            _write_atomic(design.folder / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+            try:
+                stats = asyncio.run(_run(provider, design, journal, cfg.runner, limiter, cache))
+            except (RunAborted, KeyboardInterrupt) as exc:
+                reason = str(exc) or "interrupted"
+                raise RunAborted(f"{reason}. Every response received so far is kept in "
+                                 f"{design.folder}; resume with run_id={design.run_id}") from None
+            responses = journal.frame()
+    finally:
+        if cache is not None:
+            cache.close()
+    finish(cfg, design, responses, _runner_section(stats, limiter))
     return design.folder
 
 
-async def _run(provider: Any, design: Design, journal: Journal, runner: DictConfig) -> RunStats:
+async def _run(provider: Any, design: Design, journal: Journal, runner: DictConfig,
+               limiter: RateLimiter, cache: ResponseCache | None) -> RunStats:
     try:
         return await run_cells(provider, design.plan, journal,
                                max_connections=runner.max_connections,
-                               error_budget=runner.error_budget, quiet=runner.quiet)
+                               error_budget=runner.error_budget, retries=runner.retries,
+                               retry_delay_s=runner.retry_delay_s, limiter=limiter, cache=cache,
+                               quiet=runner.quiet)
     finally:
         await provider.aclose()  # on the loop that opened its connections
 
 
-def _finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame, stats: RunStats) -> None:
+def _rate(runner: DictConfig, key: str) -> float | None:
+    value = runner.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise InputError(f"runner.{key} must be a positive number or null (no limit), got "
+                         f"{value!r}", where=f"runner.{key}")
+    return float(value)
+
+
+def _open_cache(cfg: DictConfig) -> ResponseCache | None:
+    """The shared cache named by ``runner.cache``: null/false = off, true = the default file under
+    ``results_dir``, a string = that file."""
+    setting = cfg.runner.get("cache")
+    if setting in (None, False):
+        return None
+    path = Path(cfg.results_dir) / "cache.sqlite" if setting is True else Path(str(setting))
+    return ResponseCache(path.expanduser())
+
+
+def _runner_section(stats: RunStats, limiter: RateLimiter) -> dict[str, Any]:
+    """What this invocation of the runner did (a resumed run reports only its own part)."""
+    return {"requests_sent": stats.requested, "received": stats.received,
+            "failed_by_kind": dict(stats.failed), "retried_by_kind": dict(stats.retried),
+            "served_from_cache": stats.cache_hits, "already_done": stats.skipped_done,
+            "rate_limit_pauses": limiter.pauses, "seconds": round(stats.seconds, 3)}
+
+
+def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
+           runner: dict[str, Any], batch_discount: float | None = None) -> None:
     """Score, analyse and write every output file of the run folder."""
     responses = design.plan.merge(journal_rows.drop(columns="request_hash"), on="cell_id",
                                   how="inner")
-    responses.to_parquet(design.folder / "responses.parquet", index=False)
+    _to_parquet_atomic(responses, design.folder / "responses.parquet")
     scores = score_frame(responses, {item.id: item for item in design.items})
-    scores.drop(columns=["raw_json", "request_json"]).to_parquet(
-        design.folder / "scores.parquet", index=False)
+    _to_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
+                       design.folder / "scores.parquet")
     settings = AnalysisSettings(**OmegaConf.to_container(cfg.analysis, resolve=True))
     tests = analyse(scores, settings)
     counts = response_counts(design.plan, journal_rows)
-    summary = build_summary(design.run_id, design.model_id, counts, tests)
+    extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner}
+    summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra)
     context = {"design": _describe(cfg, design), "alpha": settings.alpha,
                "margin": settings.equivalence_margin}
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
     if not cfg.runner.quiet:
         print_table(tests)
+
+
+def cost_section(responses: pd.DataFrame, model: DictConfig,
+                 batch_discount: float | None = None) -> dict[str, Any]:
+    """Tokens by arm as the provider reported them, and a price estimate when the model config
+    gives prices (``price_input_per_mtok`` / ``price_output_per_mtok``, USD per million tokens).
+    Responses served from the shared cache cost nothing in this run and are counted apart."""
+    paid = responses[responses["cached"].fillna(0) != 1]
+    by_arm = {}
+    for arm, group in paid.groupby("arm"):
+        by_arm[str(arm)] = {"input_tokens": int(group["input_tokens"].fillna(0).sum()),
+                            "output_tokens": int(group["output_tokens"].fillna(0).sum()),
+                            "responses": int(len(group))}
+    tokens_in = sum(arm["input_tokens"] for arm in by_arm.values())
+    tokens_out = sum(arm["output_tokens"] for arm in by_arm.values())
+    section: dict[str, Any] = {"tokens_by_arm": by_arm, "input_tokens": tokens_in,
+                               "output_tokens": tokens_out,
+                               "responses_from_cache": int(len(responses) - len(paid)),
+                               "batch_discount": batch_discount}
+    price_in, price_out = model.get("price_input_per_mtok"), model.get("price_output_per_mtok")
+    if price_in is not None and price_out is not None:
+        usd = (tokens_in * float(price_in) + tokens_out * float(price_out)) / 1e6
+        section["estimated_usd"] = round(usd * (1 - (batch_discount or 0.0)), 6)
+    return section
+
+
+def _to_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
+    """Write then rename, so a reader (or a second process of a sweep) never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _plan_line(cfg: DictConfig, design: Design, done: int, resumed: bool) -> str:

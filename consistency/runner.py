@@ -2,10 +2,18 @@
 
 A fixed pool of workers pulls cells from a queue (memory stays flat however large the plan), bounded
 by ``max_connections`` and by what the provider can take. The plan is already ordered so that both
-arms of each comparison travel together. Retries of transient errors happen inside the official SDKs
-(``max_retries``); what still fails is journaled as a failure with its kind, and requested again on
-resume. A provider that keeps failing stops the run after ``error_budget`` consecutive failures (or
-at once on a fatal error such as a rejected key), keeping everything received so far.
+arms of each comparison travel together, so the arms are interleaved in time and a drift in the
+provider (load, a model update mid-run) hits both alike.
+
+Retries happen at two levels. The official SDKs retry 408/409/429/5xx, timeouts and dropped
+connections with their own back-off, honouring ``retry-after`` (``model.max_retries``). What still
+fails with a transient kind, or what the SDK does not retry at all (a 200 whose body is not valid
+JSON), is sent again by the runner up to ``retries`` more times after a growing delay. What fails
+for good is journaled with its kind and requested again on resume. A reply the provider withheld
+(content filter / refusal stop reason) is stored as a ``content_filter`` failure and never re-sent.
+
+A provider that keeps failing stops the run after ``error_budget`` failed attempts in a row (or at
+once on a fatal error such as a rejected key), keeping everything received so far.
 """
 
 from __future__ import annotations
@@ -18,11 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
 
-from consistency.providers import Provider, ProviderError
+from consistency.cache import ResponseCache
+from consistency.progress import ProgressBar
+from consistency.providers import Completion, Provider, ProviderError
+from consistency.ratelimit import RateLimiter, estimate_tokens
 from consistency.store import Journal, ResponseRecord
+
+#: Error kinds worth sending again: the same request may well succeed a moment later.
+TRANSIENT_KINDS = frozenset({"rate_limit", "server_error", "timeout", "connection", "malformed"})
+#: Stop reasons meaning the provider withheld the reply (OpenAI, Anthropic).
+WITHHELD_STOPS = frozenset({"content_filter", "refusal"})
 
 
 class RunAborted(Exception):
@@ -31,12 +45,26 @@ class RunAborted(Exception):
 
 @dataclass
 class RunStats:
-    """What one call of :func:`run_cells` did."""
+    """What one call of :func:`run_cells` did (this invocation only, not earlier resumptions)."""
 
     requested: int = 0
     received: int = 0
     failed: Counter = field(default_factory=Counter)
+    retried: Counter = field(default_factory=Counter)
     skipped_done: int = 0
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class _State:
+    error_budget: int
+    retries: int
+    retry_delay_s: float
+    consecutive_failures: int = 0
+    abort_reason: str | None = None
 
 
 async def run_cells(
@@ -46,6 +74,10 @@ async def run_cells(
     *,
     max_connections: int = 16,
     error_budget: int = 20,
+    retries: int = 2,
+    retry_delay_s: float = 1.0,
+    limiter: RateLimiter | None = None,
+    cache: ResponseCache | None = None,
     quiet: bool = False,
 ) -> RunStats:
     """Request every plan cell that has no stored response; return counts.
@@ -55,105 +87,129 @@ async def run_cells(
         plan: plan frame (see :mod:`consistency.plan`).
         journal: where each attempt is committed before the next one is counted.
         max_connections: requests in flight at most (also capped by the provider).
-        error_budget: consecutive failures tolerated before the run stops.
+        error_budget: failed attempts in a row tolerated before the run stops.
+        retries: extra sends of a cell whose failure is transient, after the SDK's own retries.
+        retry_delay_s: delay before the first extra send; doubles with each further one.
+        limiter: client-side pacing and the shared pause after a 429 (None: no pacing).
+        cache: shared response cache, read before and written after requests (None: off).
         quiet: no progress bar (scheduled jobs).
     """
-    done = journal.done_cells()
-    todo = plan[~plan["cell_id"].isin(done)]
-    if getattr(provider, "groups_by_framing", False):
-        # An in-process model reuses the evaluated prompt prefix of its previous request, so
-        # requests sharing a framing go together; hosted providers keep the interleaved order.
-        todo = todo.sort_values(["pair", "arm", "variant", "epoch"], kind="stable")
+    started = time.perf_counter()
+    todo = _todo(provider, plan, journal)
     stats = RunStats(skipped_done=len(plan) - len(todo))
+    if cache is not None and len(todo):
+        todo = _serve_from_cache(cache, todo, journal, stats)
     if todo.empty:
         return stats
     queue: asyncio.Queue = asyncio.Queue()
     for cell in todo[["cell_id", "request_hash", "request_json"]].itertuples(index=False):
         queue.put_nowait(cell)
-    state = _State(error_budget=error_budget)
-    workers = max(1, min(int(max_connections), int(provider.max_concurrency), len(todo)))
-    with _Bar(quiet, len(todo)) as bar:
-        tasks = [asyncio.create_task(_worker(provider, queue, journal, stats, state, bar))
-                 for _ in range(workers)]
+    del todo
+    state = _State(error_budget, max(0, int(retries)), float(retry_delay_s))
+    workers = max(1, min(int(max_connections), int(provider.max_concurrency), queue.qsize()))
+    with ProgressBar(queue.qsize(), quiet=quiet) as bar:
+        tasks = [asyncio.create_task(
+            _worker(provider, queue, journal, stats, state, bar, limiter or RateLimiter(), cache))
+            for _ in range(workers)]
         await asyncio.gather(*tasks)
+    stats.seconds = time.perf_counter() - started
     if state.abort_reason:
         raise RunAborted(state.abort_reason)
     return stats
 
 
-@dataclass
-class _State:
-    error_budget: int
-    consecutive_failures: int = 0
-    abort_reason: str | None = None
+def _todo(provider: Provider, plan: pd.DataFrame, journal: Journal) -> pd.DataFrame:
+    todo = plan[~plan["cell_id"].isin(journal.done_cells())]
+    if getattr(provider, "groups_by_framing", False):
+        # An in-process model reuses the evaluated prompt prefix of its previous request, so
+        # requests sharing a framing go together; hosted providers keep the interleaved order.
+        todo = todo.sort_values(["pair", "arm", "variant", "epoch"], kind="stable")
+    return todo
+
+
+def _serve_from_cache(cache: ResponseCache, todo: pd.DataFrame, journal: Journal,
+                      stats: RunStats) -> pd.DataFrame:
+    hits = list(cache.lookup(zip(todo["cell_id"], todo["request_hash"])))
+    journal.record_many(hits)
+    stats.cache_hits = len(hits)
+    served = {rec.cell_id for rec in hits}
+    return todo[~todo["cell_id"].isin(served)]
 
 
 async def _worker(provider: Provider, queue: asyncio.Queue, journal: Journal, stats: RunStats,
-                  state: _State, bar: "_Bar") -> None:
-    while not queue.empty() and state.abort_reason is None:
-        cell = queue.get_nowait()
-        request = json.loads(cell.request_json)
+                  state: _State, bar: ProgressBar, limiter: RateLimiter,
+                  cache: ResponseCache | None) -> None:
+    while state.abort_reason is None:
+        try:
+            cell = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return
+        record = await _serve(provider, cell, stats, state, limiter)
+        if record is None:  # the run was stopped while this cell waited for a retry
+            return
+        journal.record(record)
+        if cache is not None:
+            cache.store([record])
+        if record.status == "error":
+            stats.failed[record.error_kind] += 1
+        else:
+            stats.received += 1
+        stats.input_tokens += record.input_tokens or 0
+        stats.output_tokens += record.output_tokens or 0
+        bar.advance(failed=record.status == "error",
+                    tokens=(record.input_tokens or 0) + (record.output_tokens or 0))
+
+
+async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
+                 limiter: RateLimiter) -> ResponseRecord | None:
+    """Send one cell (again, while its failure is transient and retries remain)."""
+    request = json.loads(cell.request_json)
+    messages, params = request["messages"], request["params"]
+    tokens = estimate_tokens(messages, params.get("max_tokens")) if limiter.active else 0
+    for attempt in range(state.retries + 1):
+        await limiter.acquire(tokens)
         stats.requested += 1
         started = time.perf_counter()
         try:
-            reply = await provider.complete(request["messages"], request["params"])
+            reply = await provider.complete(messages, params)
         except ProviderError as exc:
-            journal.record(ResponseRecord(cell.cell_id, cell.request_hash, "error",
-                                          error_kind=exc.kind, error_message=str(exc)[:2000]))
-            stats.failed[exc.kind] += 1
             _count_failure(state, exc)
-            bar.advance(failed=True)
-            continue
+            if exc.kind in TRANSIENT_KINDS and attempt < state.retries and not state.abort_reason:
+                stats.retried[exc.kind] += 1
+                await asyncio.sleep(state.retry_delay_s * 2 ** attempt)
+                if state.abort_reason:
+                    return None
+                continue
+            return ResponseRecord(cell.cell_id, cell.request_hash, "error", error_kind=exc.kind,
+                                  error_message=str(exc)[:2000])
         state.consecutive_failures = 0
-        status = "ok" if reply.text.strip() else "empty"
-        journal.record(ResponseRecord(
-            cell.cell_id, cell.request_hash, status, text=reply.text,
-            finish_reason=reply.finish_reason, model_reported=reply.model_reported,
-            input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-            latency_s=time.perf_counter() - started, raw=reply.raw,
-            accepted_params=reply.accepted_params))
-        stats.received += 1
-        bar.advance(failed=False)
+        limiter.on_success()
+        return _record(cell, reply, time.perf_counter() - started)
+    raise AssertionError("unreachable: the last attempt always returns")
+
+
+def _record(cell: Any, reply: Completion, latency: float) -> ResponseRecord:
+    if reply.finish_reason in WITHHELD_STOPS:
+        status, kind = "error", "content_filter"
+        message = f"the provider withheld the reply (stop reason {reply.finish_reason})"
+    else:
+        status, kind, message = ("ok" if reply.text.strip() else "empty"), None, None
+    return ResponseRecord(
+        cell.cell_id, cell.request_hash, status, text=reply.text, error_kind=kind,
+        error_message=message, finish_reason=reply.finish_reason,
+        model_reported=reply.model_reported, input_tokens=reply.input_tokens,
+        output_tokens=reply.output_tokens, latency_s=latency, raw=reply.raw,
+        accepted_params=reply.accepted_params)
 
 
 def _count_failure(state: _State, exc: ProviderError) -> None:
     state.consecutive_failures += 1
+    if state.abort_reason:
+        return
     if exc.fatal:
         state.abort_reason = f"the provider rejected the request ({exc.kind}): {exc}"
     elif state.consecutive_failures >= state.error_budget:
-        state.abort_reason = (f"{state.consecutive_failures} requests failed in a row (last: "
-                              f"{exc.kind}: {str(exc)[:300]}); raise runner.error_budget or fix the "
-                              "provider, then resume with the same run_id")
-
-
-class _Bar:
-    """A rich progress bar with a failure count, or nothing at all in quiet mode."""
-
-    def __init__(self, quiet: bool, total: int) -> None:
-        self.failures = 0
-        self._progress = None if quiet else Progress(
-            TextColumn("[bold]requests"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}/s"), TextColumn("failed {task.fields[failed]}"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), transient=False)
-        self._task: Any = None
-        self._total = total
-        self._started = time.perf_counter()
-
-    def __enter__(self) -> "_Bar":
-        if self._progress is not None:
-            self._progress.start()
-            self._task = self._progress.add_task("run", total=self._total, failed=0, rate="-")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def advance(self, *, failed: bool) -> None:
-        self.failures += failed
-        if self._progress is None:
-            return
-        task = self._progress.tasks[0]
-        rate = (task.completed + 1) / max(time.perf_counter() - self._started, 1e-9)
-        self._progress.update(self._task, advance=1, failed=self.failures, rate=f"{rate:.1f}")
-
+        state.abort_reason = (f"{state.consecutive_failures} attempts failed in a row, over the "
+                              f"error budget (runner.error_budget={state.error_budget}; last: "
+                              f"{exc.kind}: {str(exc)[:300]}); raise runner.error_budget or fix "
+                              "the provider, then resume with the same run_id")
