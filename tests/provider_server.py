@@ -63,9 +63,18 @@ class PolicyFault(Exception):
         self.delay = delay
 
 
-Policy = Callable[[ChatRequest], str | Awaitable[str]]
+@dataclass(frozen=True)
+class Withheld:
+    """Returned by a policy to answer 200 with the reply withheld: OpenAI's ``content_filter``
+    finish reason, Anthropic's ``refusal`` stop reason (what a provider-side filter does)."""
 
-FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "529", "malformed", "reset")
+    text: str = ""
+
+
+Policy = Callable[[ChatRequest], "str | Withheld | Awaitable[str | Withheld]"]
+
+#: "timeout" answers after ``timeout_delay_s`` (longer than a test client's timeout).
+FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "529", "malformed", "reset", "timeout")
 
 _OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error",
                        404: "invalid_request_error", 429: "requests", 500: "server_error",
@@ -119,7 +128,8 @@ class ProviderServer:
 
     def __init__(self, policy: Policy = default_policy, *, latency_s: float = 0.0,
                  fault_rate: float = 0.0, fault_kinds: Sequence[str] = ("429", "500", "503", "malformed"),
-                 seed: int = 0, models: Sequence[str] = ("test-model",)) -> None:
+                 seed: int = 0, models: Sequence[str] = ("test-model",),
+                 timeout_delay_s: float = 2.0) -> None:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
@@ -128,6 +138,7 @@ class ProviderServer:
         self.fault_rate = fault_rate
         self.fault_kinds = tuple(fault_kinds)
         self.models = tuple(models)
+        self.timeout_delay_s = timeout_delay_s
         self._rng = random.Random(seed)  # only touched on the server loop: order-deterministic
         self._lock = threading.Lock()
         self._requests: list[ChatRequest] = []
@@ -267,12 +278,14 @@ class ProviderServer:
         limit = body.get("max_completion_tokens", body.get("max_tokens"))
         choices, completion_tokens = [], 0
         for index in range(int(body.get("n") or 1)):
-            text = await self._answer(request, req)
-            text, truncated = _truncate(text, limit)
+            answer = await self._answer(request, req)
+            withheld = isinstance(answer, Withheld)
+            text, truncated = _truncate(answer.text if withheld else answer, limit)
             completion_tokens += _count_tokens(text)
+            finish = "content_filter" if withheld else ("length" if truncated else "stop")
             choices.append({"index": index, "logprobs": None,
                             "message": {"role": "assistant", "content": text, "refusal": None},
-                            "finish_reason": "length" if truncated else "stop"})
+                            "finish_reason": finish})
         prompt_tokens = _count_tokens(system) + sum(_count_tokens(m["content"]) for m in messages)
         return web.json_response({
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
@@ -287,11 +300,14 @@ class ProviderServer:
         messages = [{"role": str(m.get("role")), "content": _flatten(m.get("content"))}
                     for m in body["messages"]]
         req = self._record("anthropic", body, _flatten(body.get("system")), messages)
-        text, truncated = _truncate(await self._answer(request, req), body["max_tokens"])
+        answer = await self._answer(request, req)
+        withheld = isinstance(answer, Withheld)
+        text, truncated = _truncate(answer.text if withheld else answer, body["max_tokens"])
+        stop = "refusal" if withheld else ("max_tokens" if truncated else "end_turn")
         return web.json_response({
             "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
             "model": req.model, "content": [{"type": "text", "text": text}],
-            "stop_reason": "max_tokens" if truncated else "end_turn", "stop_sequence": None,
+            "stop_reason": stop, "stop_sequence": None,
             "usage": {"input_tokens": _count_tokens(req.system) + sum(
                 _count_tokens(m["content"]) for m in messages),
                 "output_tokens": _count_tokens(text)},
@@ -307,15 +323,22 @@ class ProviderServer:
             self._requests.append(req)
         return req
 
-    async def _answer(self, request: web.Request, req: ChatRequest) -> str:
+    async def _answer(self, request: web.Request, req: ChatRequest) -> str | Withheld:
         """Apply latency, random faults and the policy; faults become HTTP errors."""
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
         try:
             if self.fault_rate > 0 and self._rng.random() < self.fault_rate:
-                self._inject(request, self._rng.choice(self.fault_kinds))
+                kind = self._rng.choice(self.fault_kinds)
+                if kind == "timeout":
+                    with self._lock:
+                        self._faults.append(kind)
+                    await asyncio.sleep(self.timeout_delay_s)  # the client gave up meanwhile
+                else:
+                    self._inject(request, kind)
             result = self.policy(req)  # sync policies run on the loop: keep them fast
-            return str(await result if inspect.isawaitable(result) else result)
+            result = await result if inspect.isawaitable(result) else result
+            return result if isinstance(result, Withheld) else str(result)
         except PolicyFault as fault:
             if fault.delay > 0:
                 await asyncio.sleep(fault.delay)
