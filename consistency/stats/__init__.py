@@ -1,28 +1,53 @@
-"""Paired statistics for observed-vs-unobserved comparisons.
+"""Paired statistics for observed-vs-unobserved comparisons: ``from consistency import stats``.
 
-Pure functions, no I/O: randomness comes in through ``rng``. The public vocabulary is small:
+Pure functions with scipy-style results (``statistic``, ``pvalue``, ``confidence_interval()``);
+randomness only through ``rng``. Each name's docstring cites its source.
 
-* :func:`paired_test` - the dispatcher runs use: tidy responses in, :class:`PairedResult` out
-  (McNemar mid-p with Tango's interval for single binary responses, otherwise a sign-flip
-  permutation test with a paired t interval).
-* Building blocks: :func:`mcnemar_midp`, :func:`tango_ci`, :func:`sign_flip_test`.
-* Across test rows: :func:`benjamini_hochberg`, :func:`holm`.
-* Consistency claims: :func:`equivalence` (TOST) and :func:`items_needed_for_equivalence`.
+* One comparison: :func:`paired_test` (the dispatcher runs use), :func:`mcnemar_midp`,
+  :func:`tango_ci`, :func:`newcombe_ci`, :func:`discordant_odds_ratio`, :func:`sign_flip_test`,
+  :func:`t_interval`.
+* Several responses per item: :func:`cohens_dz`, :func:`bootstrap_interval`,
+  :func:`omnibus_test`, :func:`divergence_magnitude`.
+* Wording and placebo: :func:`template_test`, :func:`difference_in_differences`,
+  :func:`placebo_margin`, :func:`placebo_rejection_rate`.
+* Claims of no effect: :func:`equivalence` (TOST), :func:`noninferiority`,
+  :func:`items_needed_for_equivalence`.
+* Many rows: :func:`benjamini_hochberg`, :func:`holm`, :func:`adjust`,
+  :func:`adjust_within_families`.
+* Planning: :func:`plan_mde`, :func:`plan_items` (Miller 2024), :func:`mcnemar_power`,
+  :func:`plan_items_mcnemar`, :func:`plan_mde_mcnemar`.
+* Scheduled runs: :func:`monitor` (anytime-valid e-process).
 """
 
+from consistency.stats.binary import OddsRatioResult, discordant_odds_ratio, newcombe_ci
+from consistency.stats.epochs import (
+    OmnibusResult,
+    bootstrap_interval,
+    cohens_dz,
+    divergence_magnitude,
+    omnibus_test,
+)
 from consistency.stats.equivalence import (
     EquivalenceResult,
     equivalence,
     items_needed_for_equivalence,
+    noninferiority,
 )
-from consistency.stats.multiple import benjamini_hochberg, holm
+from consistency.stats.frames import ARMS, item_table, variant_table
+from consistency.stats.monitor import MonitorResult, monitor, naive_alarm_rate
+from consistency.stats.multiple import (
+    CORRECTIONS,
+    adjust,
+    adjust_within_families,
+    benjamini_hochberg,
+    holm,
+)
 from consistency.stats.paired import (
     ALTERNATIVES,
-    ARMS,
+    INTERVALS,
     BinaryTestResult,
     PairedResult,
     TestResult,
-    item_table,
     mcnemar_midp,
     paired_test,
     sign_flip_test,
@@ -30,23 +55,33 @@ from consistency.stats.paired import (
     tango_ci,
     tango_score,
 )
+from consistency.stats.power import (
+    Plan,
+    connor_items,
+    mcnemar_power,
+    plan_items,
+    plan_items_mcnemar,
+    plan_mde,
+    plan_mde_mcnemar,
+)
+from consistency.stats.wording import (
+    DiDResult,
+    TemplateResult,
+    difference_in_differences,
+    placebo_margin,
+    placebo_rejection_rate,
+    template_test,
+)
 
 __all__ = [
-    "ALTERNATIVES",
-    "ARMS",
-    "BinaryTestResult",
-    "EquivalenceResult",
-    "PairedResult",
-    "TestResult",
-    "benjamini_hochberg",
-    "equivalence",
-    "holm",
-    "item_table",
-    "items_needed_for_equivalence",
-    "mcnemar_midp",
-    "paired_test",
-    "sign_flip_test",
-    "t_interval",
-    "tango_ci",
-    "tango_score",
+    "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "BinaryTestResult", "DiDResult",
+    "EquivalenceResult", "MonitorResult", "OddsRatioResult", "OmnibusResult", "PairedResult",
+    "Plan", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
+    "benjamini_hochberg", "bootstrap_interval", "cohens_dz", "connor_items",
+    "difference_in_differences", "discordant_odds_ratio", "divergence_magnitude", "equivalence",
+    "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp", "mcnemar_power",
+    "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
+    "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",
+    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "sign_flip_test", "t_interval",
+    "tango_ci", "tango_score", "template_test", "variant_table",
 ]

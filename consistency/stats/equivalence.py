@@ -104,7 +104,7 @@ def equivalence(result: PairedResult, margin: float, alpha: float = 0.05) -> Equ
     margin, alpha = _check_margin(margin), _check_alpha(alpha)
     if not isinstance(result, PairedResult):
         raise ValueError(f"result must be a PairedResult, got {type(result).__name__}")
-    low, high = result.confidence_interval(1.0 - 2.0 * alpha)
+    low, high = result.confidence_interval(1.0 - 2.0 * alpha, alternative="two-sided")
     if result.method == METHOD_MCNEMAR and result.b is not None and result.c is not None:
         pvalue = _tost_pvalue_tango(result.b, result.c, result.n_items, margin)
     elif result.method == METHOD_SIGN_FLIP:
@@ -160,3 +160,46 @@ def items_needed_for_equivalence(
     z_beta = float(sps.norm.isf((1.0 - power) / 2.0))
     n = (z_alpha + z_beta) ** 2 * sd_difference**2 / (margin - abs(difference)) ** 2
     return max(2, math.ceil(n - 1e-9))
+
+
+def noninferiority(result: PairedResult, margin: float, direction: str,
+                   alpha: float = 0.05) -> EquivalenceResult:
+    """One-sided test that the effect in the feared ``direction`` is smaller than ``margin``.
+
+    The non-inferiority half of TOST (Schuirmann 1987; Wellek 2010, *Testing Statistical
+    Hypotheses of Equivalence and Noninferiority*, ch. 2): for ``direction="less"`` (e.g.
+    sandbagging: accuracy lower when observed) it rejects ``H0: delta <= -margin``, showing any
+    drop is smaller than the margin; ``"greater"`` mirrors it. The bound reported is the
+    one-sided ``1 - alpha`` bound on that side; ``equivalent`` means the bound clears the margin.
+    Uses Tango's score test on the McNemar path, the paired t test otherwise.
+
+    Args:
+        result: output of :func:`consistency.stats.paired_test`.
+        margin: largest effect in ``direction`` that still counts as no effect, positive.
+        direction: ``"less"`` or ``"greater"``, the direction of the directional verdict.
+        alpha: one-sided level.
+    """
+    margin, alpha = _check_margin(margin), _check_alpha(alpha)
+    if direction not in ("less", "greater"):
+        raise ValueError(f"direction must be 'less' or 'greater', got {direction!r}")
+    if not isinstance(result, PairedResult):
+        raise ValueError(f"result must be a PairedResult, got {type(result).__name__}")
+    low, high = result.confidence_interval(
+        1.0 - alpha, alternative="greater" if direction == "less" else "less")
+    sign = -1.0 if direction == "less" else 1.0
+    if result.method == METHOD_MCNEMAR and result.b is not None and result.c is not None:
+        score = tango_score(result.b, result.c, result.n_items, sign * margin)
+        pvalue = 0.0 if margin > 1 else float(sps.norm.sf(score) if sign < 0 else sps.norm.cdf(score))
+    elif result.method == METHOD_SIGN_FLIP and result.n_items >= 2 \
+            and math.isfinite(result.sd_difference):
+        if result.sd_difference == 0.0:
+            pvalue = 0.0 if sign * result.difference < margin else 1.0
+        else:
+            t = (result.difference - sign * margin) / (result.sd_difference
+                                                       / math.sqrt(result.n_items))
+            df = result.n_items - 1
+            pvalue = float(sps.t.sf(t, df) if sign < 0 else sps.t.cdf(t, df))
+    else:
+        pvalue = math.nan
+    shown = bool(low > -margin) if sign < 0 else bool(high < margin)
+    return EquivalenceResult(shown, margin, alpha, low, high, pvalue, result.method)

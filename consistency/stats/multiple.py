@@ -87,3 +87,41 @@ def holm(pvalues: Any) -> np.ndarray:
     adjusted[order] = np.maximum.accumulate(scaled)
     out[present] = adjusted
     return out
+
+
+CORRECTIONS = ("bh", "holm")
+
+
+def adjust(pvalues: Any, method: str = "bh") -> np.ndarray:
+    """Adjusted p values by ``method``: ``"bh"`` (:func:`benjamini_hochberg`) or ``"holm"``."""
+    if method == "bh":
+        return benjamini_hochberg(pvalues)
+    if method == "holm":
+        return holm(pvalues)
+    raise ValueError(f"method must be one of {CORRECTIONS}, got {method!r}")
+
+
+def adjust_within_families(pvalues: Any, families: Any, method: str = "bh") -> np.ndarray:
+    """Adjust p values separately within each family label (e.g. each verdict family).
+
+    Each verdict answers its own question (is there sandbagging anywhere? strategic compliance?
+    any divergence?), so its error rate is controlled over the rows that can produce it, not
+    diluted by rows that cannot (Benjamini & Bogomolov 2014, JRSS B 76:297-318, on selective
+    inference over families). Rows whose family is None or NaN get NaN.
+
+    Args:
+        pvalues: 1-D p values (NaN allowed).
+        families: labels of the same length.
+        method: ``"bh"`` or ``"holm"``.
+    """
+    p = _as_pvalues(pvalues)
+    labels = np.asarray(families, dtype=object)
+    if labels.shape != p.shape:
+        raise ValueError(f"families must have the same length as pvalues ({p.size}), "
+                         f"got {labels.shape}")
+    out = np.full(p.shape, np.nan)
+    valid = np.array([isinstance(f, str) for f in labels], dtype=bool)
+    for family in set(labels[valid]):
+        rows = valid & (labels == family)
+        out[rows] = adjust(p[rows], method)
+    return out

@@ -37,12 +37,13 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as sps
 
+from consistency.stats.frames import ARMS, item_table
+
 ALTERNATIVES = ("two-sided", "greater", "less")
-ARMS = ("observed", "unobserved")
-REQUIRED_COLUMNS = ("item_id", "arm", "value")
 METHOD_MCNEMAR = "mcnemar_midp"
 METHOD_SIGN_FLIP = "sign_flip"
 METHOD_NONE = "none"
+INTERVALS = ("tango", "newcombe")
 _MAX_CHUNK_ELEMENTS = 1 << 21  # sign-flip matrix cells per chunk (~2 MB as uint8)
 _BOUNDARY = 1e-12  # keeps Tango's root search off the degenerate points delta0 = +-1
 
@@ -126,8 +127,10 @@ class PairedResult:
         statistic, pvalue, alternative: from the underlying test (see BinaryTestResult /
             TestResult for what ``statistic`` means on each path).
         sd_difference: SD of per-item differences (ddof=1); NaN if fewer than two items.
-        confidence, ci_low, ci_high: two-sided interval for the difference at ``confidence``.
-        b, c: discordant counts on the McNemar path, else None.
+        confidence, ci_low, ci_high: interval for the difference at ``confidence``, one-sided
+            (the far end is -1 or 1) when ``alternative`` is, so that it agrees with the test.
+        b, c: discordant counts on the McNemar path, else None; ``n11`` items with 1 in both arms.
+        interval: ``"tango"`` or ``"newcombe"``: the McNemar-path interval method.
     """
 
     method: str
@@ -144,11 +147,39 @@ class PairedResult:
     ci_high: float
     b: int | None = None
     c: int | None = None
+    n11: int | None = None
+    interval: str = "tango"
 
-    def confidence_interval(self, confidence_level: float = 0.95) -> tuple[float, float]:
-        """Two-sided interval for the difference: Tango on the McNemar path, paired t otherwise."""
+    def confidence_interval(self, confidence_level: float = 0.95,
+                            alternative: str | None = None) -> tuple[float, float]:
+        """Interval for the difference whose sidedness matches the test.
+
+        Two-sided: Tango's (or Newcombe's, if ``interval == "newcombe"``) interval on the McNemar
+        path, paired t otherwise. ``"less"`` gives ``(-1, upper)`` and ``"greater"`` gives
+        ``(lower, 1)`` where the bound is the one-sided ``confidence_level`` bound (the matching
+        end of the two-sided ``2 * confidence_level - 1`` interval), so a one-sided test at
+        ``alpha`` and the published bound at ``1 - alpha`` tell the same story. ``alternative``
+        defaults to the test's own.
+        """
         level = check_level("confidence_level", confidence_level)
+        side = check_alternative(alternative or self.alternative)
+        two_level = level if side == "two-sided" else 2.0 * level - 1.0
+        if two_level <= 0.0:
+            raise ValueError(f"a one-sided confidence_level must exceed 0.5, got {level}")
+        low, high = self._two_sided(two_level)
+        if side == "less":
+            return (-1.0, high)
+        if side == "greater":
+            return (low, 1.0)
+        return (low, high)
+
+    def _two_sided(self, level: float) -> tuple[float, float]:
         if self.method == METHOD_MCNEMAR and self.b is not None and self.c is not None:
+            if self.interval == "newcombe" and self.n11 is not None:
+                from consistency.stats.binary import newcombe_ci  # binary imports this module
+
+                n22 = self.n_items - self.n11 - self.b - self.c
+                return newcombe_ci(self.n11, self.b, self.c, n22, level)
             return tango_ci(self.b, self.c, self.n_items, level)
         if self.method == METHOD_SIGN_FLIP:
             return t_interval(self.difference, self.sd_difference, self.n_items, level)
@@ -329,58 +360,6 @@ def sign_flip_test(
     return TestResult(float(x.mean()), pvalue, alternative, x.size, k, int(n_resamples), False)
 
 
-# ----------------------------------------------------------------------------- aggregation
-def _validated_columns(frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Check the frame schema; return codes, item ids, is_unobserved, value of non-missing rows."""
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [col for col in REQUIRED_COLUMNS if col not in frame.columns]
-    if missing:
-        raise ValueError(f"frame is missing columns {missing}; required: {list(REQUIRED_COLUMNS)}")
-    if not (pd.api.types.is_numeric_dtype(frame["value"]) or frame["value"].empty):
-        raise ValueError(f"frame['value'] must be numeric in [0, 1], got {frame['value'].dtype}")
-    bad_arms = [a for a in pd.unique(frame["arm"]) if a not in ARMS]
-    if bad_arms:
-        raise ValueError(f"frame['arm'] must be one of {ARMS}; found {bad_arms[:5]}")
-    if frame["item_id"].isna().any():
-        raise ValueError("frame['item_id'] has missing values; every row needs an item_id")
-    value = frame["value"].to_numpy(dtype=float, na_value=np.nan)
-    present = ~np.isnan(value)
-    outside = present & ~((value >= 0.0) & (value <= 1.0))
-    if outside.any():
-        raise ValueError(f"frame['value'] must lie in [0, 1] (NaN = missing); found "
-                         f"{value[outside][:5].tolist()}")
-    codes, uniques = frame["item_id"].factorize()  # Series methods stay on Arrow strings: fast
-    unobserved = (frame["arm"] == "unobserved").to_numpy(dtype=bool)
-    return codes[present], np.asarray(uniques), unobserved[present], value[present]
-
-
-def item_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per-item arm means for items that have a non-missing value in both arms.
-
-    Returns one row per kept item with columns ``item_id``, ``observed``, ``unobserved``
-    (arm means), ``n_observed``, ``n_unobserved`` (response counts) and ``binary`` (all of the
-    item's values are 0 or 1). Vectorised with ``bincount`` over factorised item codes, so a
-    million rows take a fraction of a second.
-    """
-    codes, uniques, unobserved, value = _validated_columns(frame)
-    n_all = len(uniques)
-    cell = 2 * codes + unobserved
-    sums = np.bincount(cell, weights=value, minlength=2 * n_all).reshape(n_all, 2)
-    counts = np.bincount(cell, minlength=2 * n_all).reshape(n_all, 2)
-    nonbinary = np.bincount(codes, weights=(value != 0) & (value != 1), minlength=n_all)
-    keep = (counts > 0).all(axis=1)
-    means = sums[keep] / counts[keep]
-    return pd.DataFrame({
-        "item_id": uniques[keep],
-        "observed": means[:, 0],
-        "unobserved": means[:, 1],
-        "n_observed": counts[keep, 0],
-        "n_unobserved": counts[keep, 1],
-        "binary": nonbinary[keep] == 0,
-    })
-
-
 # ----------------------------------------------------------------------------- dispatcher
 def _empty_result(alternative: str, confidence: float) -> PairedResult:
     nan = math.nan
@@ -407,6 +386,7 @@ def paired_test(
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
     n_resamples: int = 9999,
+    interval: str = "tango",
 ) -> PairedResult:
     """Test whether the observed arm differs from the unobserved arm, item by item.
 
@@ -420,11 +400,14 @@ def paired_test(
     Args:
         frame: tidy responses with columns ``item_id``, ``arm``, ``value`` (see module doc).
         alternative: ``"greater"`` means the observed arm's rate is higher.
-        confidence: level of ``ci_low``/``ci_high`` (always a two-sided interval).
+        confidence: level of ``ci_low``/``ci_high`` (one-sided when ``alternative`` is).
         rng: seed or Generator for the Monte Carlo sign flips.
         n_resamples: Monte Carlo draws for the sign-flip path.
+        interval: ``"tango"`` (default) or ``"newcombe"`` (method 10) on the McNemar path.
     """
     check_alternative(alternative)
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {INTERVALS}, got {interval!r}")
     confidence = check_level("confidence", confidence)
     table = item_table(frame)
     n = len(table)
@@ -437,10 +420,11 @@ def paired_test(
     method, test = _choose_test(table, diff, alternative, n_resamples, rng)
     b = test.b if isinstance(test, BinaryTestResult) else None
     c = test.c if isinstance(test, BinaryTestResult) else None
+    n11 = int(np.count_nonzero((observed == 1) & (unobserved == 1))) if b is not None else None
     rate_obs, rate_unobs = float(observed.mean()), float(unobserved.mean())
     result = PairedResult(
         method, n, rate_obs, rate_unobs, rate_obs - rate_unobs, float(test.statistic),
-        float(test.pvalue), alternative, sd, confidence, math.nan, math.nan, b, c,
+        float(test.pvalue), alternative, sd, confidence, math.nan, math.nan, b, c, n11, interval,
     )
     low, high = result.confidence_interval(confidence)
     return dataclasses.replace(result, ci_low=low, ci_high=high)
