@@ -155,7 +155,8 @@ def _runner_section(stats: RunStats, limiter: RateLimiter) -> dict[str, Any]:
     return {"requests_sent": stats.requested, "received": stats.received,
             "failed_by_kind": dict(stats.failed), "retried_by_kind": dict(stats.retried),
             "served_from_cache": stats.cache_hits, "already_done": stats.skipped_done,
-            "rate_limit_pauses": limiter.pauses, "seconds": round(stats.seconds, 3)}
+            "rate_limit_pauses": limiter.pauses, "seconds": round(stats.seconds, 3),
+            "cpu_seconds": round(stats.cpu_seconds, 3)}
 
 
 def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,

@@ -56,6 +56,7 @@ class RunStats:
     input_tokens: int = 0
     output_tokens: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -94,7 +95,7 @@ async def run_cells(
         cache: shared response cache, read before and written after requests (None: off).
         quiet: no progress bar (scheduled jobs).
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     todo = _todo(provider, plan, journal)
     stats = RunStats(skipped_done=len(plan) - len(todo))
     if cache is not None and len(todo):
@@ -113,6 +114,7 @@ async def run_cells(
             for _ in range(workers)]
         await asyncio.gather(*tasks)
     stats.seconds = time.perf_counter() - started
+    stats.cpu_seconds = time.process_time() - cpu_started
     if state.abort_reason:
         raise RunAborted(state.abort_reason)
     return stats

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import anthropic
 import httpx2
 import openai
 
@@ -101,6 +100,8 @@ class AnthropicProvider:
         if cfg.get("base_url"):
             check_reachable(cfg.base_url)
         key = require_key(cfg.api_key_env, "anthropic")
+        import anthropic  # imported here: it adds about a second to every start-up otherwise
+
         http = anthropic.DefaultAsyncHttpxClient(**_http_options(self, limiter, max_connections))
         self.client = anthropic.AsyncAnthropic(api_key=key, base_url=cfg.get("base_url") or None,
                                                timeout=float(cfg.timeout_s),
