@@ -1,6 +1,6 @@
-"""Command line: ``consistency run [hydra overrides]``.
+"""Command line: ``consistency run [hydra overrides]`` and ``consistency plan [flags]``.
 
-Hydra owns ``run`` (config groups under ``conf/``, ``-m`` sweeps); other commands will use plain
+Hydra owns ``run`` (config groups under ``conf/``, ``-m`` sweeps); other commands use plain
 argument parsing. Input errors print one paragraph and exit with status 2; nothing is sent then.
 """
 
@@ -24,6 +24,11 @@ Overrides are Hydra's: key=value, group=option, and -m for sweeps. Examples:
   consistency run tasks.path=my_tasks.jsonl conditions.path=my_pairs.yaml run_id=trial-1
   consistency run -m model.temperature=0,0.7 epochs=2
   consistency run --cfg job                         show the resolved config and exit
+
+usage: consistency plan [--items N | --mde D] [flags]   power planner (consistency plan --help)
+  consistency plan --items 200 --epochs 3 --within-var 0.5 --between-var 0.01
+  consistency plan --mde 0.05 --one-sided
+  consistency plan --mde 0.1 --discordance 0.3     exact McNemar, one response per arm
 """
 
 
@@ -36,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command == "run":
         return _hydra_run(rest)
+    if command == "plan":
+        from consistency.planner import run_plan
+
+        status, text = run_plan(rest)
+        print(text, file=sys.stderr if status else sys.stdout)
+        return status
     print(f"consistency: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return EXIT_INPUT_ERROR
 
