@@ -92,6 +92,10 @@ def load_design(cfg: DictConfig) -> Design:
 def execute(cfg: DictConfig) -> Path:
     """Run (or resume) the configured evaluation; returns the run folder."""
     design = load_design(cfg)
+    if cfg.runner.get("mode", "online") == "batch":
+        from consistency.batch import execute_batch
+
+        return execute_batch(cfg, design)
     limiter = RateLimiter(_rate(cfg.runner, "requests_per_minute"),
                           _rate(cfg.runner, "tokens_per_minute"))
     # checks key and reachability before any request

@@ -129,7 +129,7 @@ class ProviderServer:
     def __init__(self, policy: Policy = default_policy, *, latency_s: float = 0.0,
                  fault_rate: float = 0.0, fault_kinds: Sequence[str] = ("429", "500", "503", "malformed"),
                  seed: int = 0, models: Sequence[str] = ("test-model",),
-                 timeout_delay_s: float = 2.0) -> None:
+                 timeout_delay_s: float = 2.0, batch_delay_s: float = 0.2) -> None:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
@@ -139,6 +139,8 @@ class ProviderServer:
         self.fault_kinds = tuple(fault_kinds)
         self.models = tuple(models)
         self.timeout_delay_s = timeout_delay_s
+        #: how long a submitted batch stays in progress before its results appear
+        self.batch_delay_s = batch_delay_s
         self._rng = random.Random(seed)  # only touched on the server loop: order-deterministic
         self._lock = threading.Lock()
         self._requests: list[ChatRequest] = []
@@ -164,6 +166,10 @@ class ProviderServer:
         app.router.add_post("/v1/chat/completions", self._openai_chat)
         app.router.add_post("/v1/messages", self._anthropic_messages)
         app.router.add_get("/v1/models", self._models)
+        from provider_batches import BatchEndpoints
+
+        self.batches = BatchEndpoints(self)
+        self.batches.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -270,6 +276,13 @@ class ProviderServer:
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._parse(request, "openai", ("model", "messages"))
+        return web.json_response(await self.openai_completion(body, request),
+                                 headers={"x-request-id": f"req_{uuid.uuid4().hex[:16]}"})
+
+    async def openai_completion(self, body: dict[str, Any],
+                                request: web.Request | None = None) -> dict[str, Any]:
+        """The chat.completion object answering ``body`` (also used for batch lines, which have
+        no HTTP request of their own and so never get a random fault)."""
         system = "\n".join(_flatten(m.get("content")) for m in body["messages"]
                            if m.get("role") in ("system", "developer"))
         messages = [{"role": str(m.get("role")), "content": _flatten(m.get("content"))}
@@ -287,16 +300,22 @@ class ProviderServer:
                             "message": {"role": "assistant", "content": text, "refusal": None},
                             "finish_reason": finish})
         prompt_tokens = _count_tokens(system) + sum(_count_tokens(m["content"]) for m in messages)
-        return web.json_response({
+        return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
             "created": int(time.time()), "model": req.model, "choices": choices,
             "system_fingerprint": "fp_test",
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
-        }, headers={"x-request-id": f"req_{uuid.uuid4().hex[:16]}"})
+        }
 
     async def _anthropic_messages(self, request: web.Request) -> web.StreamResponse:
         body = await self._parse(request, "anthropic", ("model", "max_tokens", "messages"))
+        return web.json_response(await self.anthropic_message(body, request),
+                                 headers={"request-id": f"req_{uuid.uuid4().hex[:16]}"})
+
+    async def anthropic_message(self, body: dict[str, Any],
+                                request: web.Request | None = None) -> dict[str, Any]:
+        """The message object answering ``body`` (see :meth:`openai_completion`)."""
         messages = [{"role": str(m.get("role")), "content": _flatten(m.get("content"))}
                     for m in body["messages"]]
         req = self._record("anthropic", body, _flatten(body.get("system")), messages)
@@ -304,14 +323,14 @@ class ProviderServer:
         withheld = isinstance(answer, Withheld)
         text, truncated = _truncate(answer.text if withheld else answer, body["max_tokens"])
         stop = "refusal" if withheld else ("max_tokens" if truncated else "end_turn")
-        return web.json_response({
+        return {
             "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
             "model": req.model, "content": [{"type": "text", "text": text}],
             "stop_reason": stop, "stop_sequence": None,
             "usage": {"input_tokens": _count_tokens(req.system) + sum(
                 _count_tokens(m["content"]) for m in messages),
                 "output_tokens": _count_tokens(text)},
-        }, headers={"request-id": f"req_{uuid.uuid4().hex[:16]}"})
+        }
 
     def _record(self, protocol: Protocol, body: dict[str, Any], system: str,
                 messages: list[dict[str, str]]) -> ChatRequest:
@@ -323,8 +342,12 @@ class ProviderServer:
             self._requests.append(req)
         return req
 
-    async def _answer(self, request: web.Request, req: ChatRequest) -> str | Withheld:
+    async def _answer(self, request: web.Request | None, req: ChatRequest) -> str | Withheld:
         """Apply latency, random faults and the policy; faults become HTTP errors."""
+        if request is None:  # a batch line: answered by the policy alone
+            result = self.policy(req)
+            result = await result if inspect.isawaitable(result) else result
+            return result if isinstance(result, Withheld) else str(result)
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
         try:

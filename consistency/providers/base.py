@@ -41,7 +41,7 @@ class ProviderError(Exception):
 
 ERROR_KINDS = (
     "rate_limit", "server_error", "timeout", "connection", "bad_request", "auth", "not_found",
-    "content_filter", "malformed", "other",
+    "content_filter", "malformed", "expired", "canceled", "other",
 )
 
 

@@ -63,14 +63,24 @@ class OpenAIProvider:
                                          timeout=float(cfg.timeout_s), max_retries=int(cfg.max_retries),
                                          http_client=http)
 
-    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
+    def prepare(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Sampling params as this server takes them (some models name max_tokens differently)."""
         sent = dict(params)
         if "max_tokens" in sent and self.max_tokens_param != "max_tokens":
             sent[self.max_tokens_param] = sent.pop("max_tokens")
+        return sent
+
+    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
+        sent = self.prepare(params)
         try:
             reply = await self.client.chat.completions.create(model=self.name, messages=messages, **sent)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a counted error kind
             raise classify(exc) from exc
+        return self.to_completion(reply, sent)
+
+    @staticmethod
+    def to_completion(reply: Any, sent: dict[str, Any]) -> Completion:
+        """A parsed ``ChatCompletion`` (online or from a batch result line) as a Completion."""
         if not reply.choices:
             raise ProviderError("malformed", "response has no choices")
         choice = reply.choices[0]
@@ -107,23 +117,35 @@ class AnthropicProvider:
                                                timeout=float(cfg.timeout_s),
                                                max_retries=int(cfg.max_retries), http_client=http)
 
-    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
+    @staticmethod
+    def prepare(messages: list[dict[str, str]], params: dict[str, Any]
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Request fields as the messages API takes them: system text apart, no seed, and
+        ``stop_sequences``. Returns ``(fields, sent)``: every field, and the sampling params."""
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        chat = [m for m in messages if m["role"] != "system"]
+        fields: dict[str, Any] = {"messages": [m for m in messages if m["role"] != "system"]}
         sent = dict(params)
         sent.pop("seed", None)  # the messages API has no seed parameter
         if "stop" in sent:
             sent["stop_sequences"] = sent.pop("stop")
-        # Current SDK releases take no sampling arguments; the API still reads them from the body.
-        body = {key: sent[key] for key in ("temperature", "top_p", "top_k") if key in sent}
-        direct = {key: value for key, value in sent.items() if key not in body}
         if system:
-            direct["system"] = system
+            fields["system"] = system
+        return fields | sent, sent
+
+    async def complete(self, messages: list[dict[str, str]], params: dict[str, Any]) -> Completion:
+        fields, sent = self.prepare(messages, params)
+        # Current SDK releases take no sampling arguments; the API still reads them from the body.
+        body = {key: fields.pop(key) for key in ("temperature", "top_p", "top_k") if key in fields}
         try:
-            reply = await self.client.messages.create(model=self.name, messages=chat,
-                                                      extra_body=body or None, **direct)
+            reply = await self.client.messages.create(model=self.name, extra_body=body or None,
+                                                      **fields)
         except Exception as exc:  # noqa: BLE001
             raise classify(exc) from exc
+        return self.to_completion(reply, sent)
+
+    @staticmethod
+    def to_completion(reply: Any, sent: dict[str, Any]) -> Completion:
+        """A parsed ``Message`` (online or from a batch result) as a Completion."""
         text = "".join(getattr(block, "text", "") for block in reply.content
                        if getattr(block, "type", "") == "text")
         return Completion(

@@ -1,0 +1,248 @@
+"""``runner=batch``: submit the missing cells through a provider's batch API, poll, and journal the
+results; about half the price of online requests, in exchange for waiting (up to 24 hours).
+
+OpenAI: the cells become a JSONL file uploaded with purpose ``batch`` and a batch on
+``/v1/chat/completions``; results come back as output and error files. Anthropic: the cells go
+in one Message Batch; results are streamed back as JSONL. Both through the official SDKs.
+
+Never pay twice: the batch id is written to ``batches.json`` in the run folder the moment the
+provider returns it, before any waiting. Resuming the run (same ``run_id``) polls every batch
+listed there that has not been collected yet instead of submitting again; only cells still
+without a response after that (failed lines) go into a new batch. Each cell travels under a
+``custom_id`` derived from its cell id, so results map back to cells whatever their order.
+
+``batches.json``: ``{"batches": [{"id", "provider", "cells", "submitted_at", "status",
+"collected"}]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from consistency.errors import InputError
+from consistency.providers import ProviderError, make_provider
+from consistency.providers.hosted import classify
+from consistency.runner import WITHHELD_STOPS, RunStats
+from consistency.store import Journal, ResponseRecord
+
+STATE_FILE = "batches.json"
+#: Both providers price batch requests at half the online price.
+BATCH_DISCOUNT = 0.5
+_ENDED = {"openai": {"completed", "failed", "expired", "cancelled"}, "anthropic": {"ended"}}
+
+
+def custom_id(cell_id: str) -> str:
+    """A batch-safe id for a cell (both APIs take at most 64 of ``[A-Za-z0-9_-]``)."""
+    return "c" + hashlib.sha256(cell_id.encode("utf-8")).hexdigest()[:40]
+
+
+def execute_batch(cfg: DictConfig, design: Any) -> Path:
+    """Run (or resume) the design through the provider's batch API; returns the run folder."""
+    from consistency.pipeline import finish
+
+    kind = cfg.model.provider
+    if kind not in _ENDED:
+        raise InputError(f"runner=batch needs model=openai or model=anthropic, not {kind!r}; "
+                         "the embedded model has no batch API (use the default runner)",
+                         where="runner")
+    provider = make_provider(cfg.model)  # checks key and reachability before any request
+    design.folder.mkdir(parents=True, exist_ok=True)
+    with Journal(design.folder / "journal.sqlite") as journal:
+        journal.bind(design.fingerprint)
+        (design.folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        stats = asyncio.run(_drive(kind, provider, design, journal, cfg.runner))
+        responses = journal.frame()
+    finish(cfg, design, responses, {"mode": "batch", "requests_sent": stats.requested,
+                                    "received": stats.received, "failed_by_kind": dict(stats.failed),
+                                    "already_done": stats.skipped_done,
+                                    "seconds": round(stats.seconds, 3)},
+           batch_discount=BATCH_DISCOUNT)
+    return design.folder
+
+
+async def _drive(kind: str, provider: Any, design: Any, journal: Journal,
+                 settings: DictConfig) -> RunStats:
+    started = time.perf_counter()
+    state = _load_state(design.folder)
+    stats = RunStats()
+    cells = design.plan.set_index(design.plan["cell_id"].map(custom_id))
+    try:
+        for entry in state["batches"]:
+            if not entry["collected"]:  # a batch submitted by an earlier (killed) invocation
+                await _wait_and_collect(kind, provider, entry, cells, journal, settings, stats,
+                                        design.folder, state)
+        todo = design.plan[~design.plan["cell_id"].isin(journal.done_cells())]
+        stats.skipped_done = len(design.plan) - len(todo)
+        if len(todo):
+            batch_id = await _submit(kind, provider, todo)
+            entry = {"id": batch_id, "provider": kind, "cells": int(len(todo)),
+                     "submitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     "status": "submitted", "collected": False}
+            state["batches"].append(entry)
+            _save_state(design.folder, state)  # before any waiting: a resume finds it here
+            stats.requested += len(todo)
+            await _wait_and_collect(kind, provider, entry, cells, journal, settings, stats,
+                                    design.folder, state)
+    finally:
+        await provider.aclose()
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+async def _submit(kind: str, provider: Any, todo: pd.DataFrame) -> str:
+    requests = [(custom_id(cell), json.loads(body)) for cell, body in
+                zip(todo["cell_id"], todo["request_json"])]
+    try:
+        if kind == "openai":
+            lines = [json.dumps({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions",
+                                 "body": {"model": provider.name, "messages": req["messages"],
+                                          **provider.prepare(req["params"])}})
+                     for cid, req in requests]
+            upload = await provider.client.files.create(
+                file=("requests.jsonl", "\n".join(lines).encode("utf-8")), purpose="batch")
+            batch = await provider.client.batches.create(
+                input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h")
+            return batch.id
+        entries = [{"custom_id": cid, "params": {"model": provider.name,
+                                                 **provider.prepare(req["messages"],
+                                                                    req["params"])[0]}}
+                   for cid, req in requests]
+        batch = await provider.client.messages.batches.create(requests=entries)
+        return batch.id
+    except Exception as exc:  # noqa: BLE001 - nothing was submitted; say why and stop
+        raise _aborted(f"could not submit the batch: {classify(exc)}") from exc
+
+
+async def _wait_and_collect(kind: str, provider: Any, entry: dict, cells: pd.DataFrame,
+                            journal: Journal, settings: DictConfig, stats: RunStats,
+                            folder: Path, state: dict) -> None:
+    interval = float(settings.get("poll_interval_s") or 30.0)
+    while True:
+        status = await _status(kind, provider, entry["id"])
+        if entry["status"] != status:
+            entry["status"] = status
+            _save_state(folder, state)
+            if not settings.quiet:
+                print(f"batch {entry['id']} ({entry['cells']} cells): {status}", flush=True)
+        if status in _ENDED[kind]:
+            break
+        await asyncio.sleep(interval)
+    records = [rec async for rec in _results(kind, provider, entry["id"], cells)]
+    journal.record_many(records)
+    for rec in records:
+        if rec.status == "error":
+            stats.failed[rec.error_kind] += 1
+        else:
+            stats.received += 1
+    entry["collected"] = True
+    _save_state(folder, state)
+
+
+async def _status(kind: str, provider: Any, batch_id: str) -> str:
+    try:
+        if kind == "openai":
+            return (await provider.client.batches.retrieve(batch_id)).status
+        return (await provider.client.messages.batches.retrieve(batch_id)).processing_status
+    except Exception as exc:  # noqa: BLE001
+        raise _aborted(f"could not poll batch {batch_id}: {classify(exc)}") from exc
+
+
+async def _results(kind: str, provider: Any, batch_id: str, cells: pd.DataFrame):
+    """Journal records for every result line of a finished batch."""
+    if kind == "openai":
+        from openai.types.chat import ChatCompletion
+
+        batch = await provider.client.batches.retrieve(batch_id)
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            content = await provider.client.files.content(file_id)
+            for line in content.text.splitlines():
+                row = json.loads(line)
+                response = row.get("response") or {}
+                if response.get("status_code") == 200:
+                    reply = ChatCompletion.model_validate(response["body"])
+                    yield _record(cells, row["custom_id"], provider.to_completion)(reply)
+                else:
+                    error = row.get("error") or {}
+                    yield _failure(cells, row["custom_id"], _openai_kind(response, error),
+                                   str(error.get("message") or response))
+        return
+    async for row in await provider.client.messages.batches.results(batch_id):
+        result = row.result
+        if result.type == "succeeded":
+            yield _record(cells, row.custom_id, provider.to_completion)(result.message)
+        else:
+            detail = getattr(getattr(result, "error", None), "error", None)
+            yield _failure(cells, row.custom_id, _anthropic_kind(result.type, detail),
+                           str(getattr(detail, "message", result.type)))
+
+
+def _record(cells: pd.DataFrame, cid: str, convert: Any):
+    cell = cells.loc[cid]
+
+    def build(reply: Any) -> ResponseRecord:
+        params = json.loads(cell["request_json"])["params"]
+        done = convert(reply, params)
+        withheld = done.finish_reason in WITHHELD_STOPS
+        status = "error" if withheld else ("ok" if done.text.strip() else "empty")
+        return ResponseRecord(
+            cell["cell_id"], cell["request_hash"], status, text=done.text,
+            finish_reason=done.finish_reason, error_kind="content_filter" if withheld else None,
+            model_reported=done.model_reported, input_tokens=done.input_tokens,
+            output_tokens=done.output_tokens, raw=done.raw, accepted_params=done.accepted_params)
+
+    return build
+
+
+def _failure(cells: pd.DataFrame, cid: str, kind: str, message: str) -> ResponseRecord:
+    cell = cells.loc[cid]
+    return ResponseRecord(cell["cell_id"], cell["request_hash"], "error", error_kind=kind,
+                          error_message=message[:2000])
+
+
+def _openai_kind(response: dict, error: dict) -> str:
+    code = str(error.get("code") or response.get("status_code") or "")
+    if code.isdigit():
+        return classify(_Status(int(code))).kind
+    return {"rate_limit_exceeded": "rate_limit", "batch_expired": "expired"}.get(code, "other")
+
+
+def _anthropic_kind(result_type: str, detail: Any) -> str:
+    if result_type in ("expired", "canceled"):
+        return result_type
+    return {"rate_limit_error": "rate_limit", "overloaded_error": "server_error",
+            "api_error": "server_error", "invalid_request_error": "bad_request"}.get(
+        getattr(detail, "type", ""), "other")
+
+
+class _Status(Exception):
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+
+
+def _aborted(message: str) -> Exception:
+    from consistency.runner import RunAborted
+
+    return RunAborted(message)
+
+
+def _load_state(folder: Path) -> dict:
+    path = folder / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {"batches": []}
+
+
+def _save_state(folder: Path, state: dict) -> None:
+    tmp = folder / f".{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(folder / STATE_FILE)
