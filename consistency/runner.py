@@ -22,6 +22,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,8 @@ from consistency.store import Journal, ResponseRecord
 
 #: Error kinds worth sending again: the same request may well succeed a moment later.
 TRANSIENT_KINDS = frozenset({"rate_limit", "server_error", "timeout", "connection", "malformed"})
+#: What a worker needs of a plan row.
+CELL_COLUMNS = ["cell_id", "request_hash", "request_json"]
 #: Stop reasons meaning the provider withheld the reply (OpenAI, Anthropic).
 WITHHELD_STOPS = frozenset({"content_filter", "refusal"})
 
@@ -102,16 +105,15 @@ async def run_cells(
         todo = _serve_from_cache(cache, todo, journal, stats)
     if todo.empty:
         return stats
-    queue: asyncio.Queue = asyncio.Queue()
-    for cell in todo[["cell_id", "request_hash", "request_json"]].itertuples(index=False):
-        queue.put_nowait(cell)
-    del todo
+    # Workers share one iterator over the frame: a cell becomes a Python object only when a
+    # worker takes it, so memory holds the plan once, not a second copy in a queue.
+    pending = todo.itertuples(index=False, name="Cell")
     state = _State(error_budget, max(0, int(retries)), float(retry_delay_s))
-    workers = max(1, min(int(max_connections), int(provider.max_concurrency), queue.qsize()))
-    with ProgressBar(queue.qsize(), quiet=quiet) as bar:
-        tasks = [asyncio.create_task(
-            _worker(provider, queue, journal, stats, state, bar, limiter or RateLimiter(), cache))
-            for _ in range(workers)]
+    workers = max(1, min(int(max_connections), int(provider.max_concurrency), len(todo)))
+    with ProgressBar(len(todo), quiet=quiet) as bar:
+        tasks = [asyncio.create_task(_worker(provider, pending, journal, stats, state, bar,
+                                             limiter or RateLimiter(), cache))
+                 for _ in range(workers)]
         await asyncio.gather(*tasks)
     stats.seconds = time.perf_counter() - started
     stats.cpu_seconds = time.process_time() - cpu_started
@@ -121,12 +123,13 @@ async def run_cells(
 
 
 def _todo(provider: Provider, plan: pd.DataFrame, journal: Journal) -> pd.DataFrame:
+    """The cells without a stored response, in sending order, with only what a worker reads."""
     todo = plan[~plan["cell_id"].isin(journal.done_cells())]
     if getattr(provider, "groups_by_framing", False):
         # An in-process model reuses the evaluated prompt prefix of its previous request, so
         # requests sharing a framing go together; hosted providers keep the interleaved order.
         todo = todo.sort_values(["pair", "arm", "variant", "epoch"], kind="stable")
-    return todo
+    return todo[CELL_COLUMNS]
 
 
 def _serve_from_cache(cache: ResponseCache, todo: pd.DataFrame, journal: Journal,
@@ -138,18 +141,16 @@ def _serve_from_cache(cache: ResponseCache, todo: pd.DataFrame, journal: Journal
     return todo[~todo["cell_id"].isin(served)]
 
 
-async def _worker(provider: Provider, queue: asyncio.Queue, journal: Journal, stats: RunStats,
+async def _worker(provider: Provider, pending: Iterator[Any], journal: Journal, stats: RunStats,
                   state: _State, bar: ProgressBar, limiter: RateLimiter,
                   cache: ResponseCache | None) -> None:
-    while state.abort_reason is None:
-        try:
-            cell = queue.get_nowait()
-        except asyncio.QueueEmpty:
+    for cell in pending:
+        if state.abort_reason is not None:
             return
         record = await _serve(provider, cell, stats, state, limiter)
         if record is None:  # the run was stopped while this cell waited for a retry
             return
-        journal.record(record)
+        journal.record(record)  # durable before this worker takes another cell
         if cache is not None:
             cache.store([record])
         if record.status == "error":
