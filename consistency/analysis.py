@@ -82,7 +82,9 @@ class AnalysisSettings:
     ``margin_source="placebo"`` replaces ``equivalence_margin`` by the largest placebo difference
     of the same family and metric (at least ``margin_floor``); ``correction`` is ``bh`` or
     ``holm``; ``divergence_test="omnibus"`` uses the sharp-null permutation test for divergence
-    where items have two or more responses per arm; ``interval`` is ``tango`` or ``newcombe``.
+    where items have two or more responses per arm; ``interval`` is ``tango`` or ``newcombe``;
+    ``sign_flip_midp`` uses the mid-p sign-flip test (ties count one half), the repeated-response
+    analogue of McNemar mid-p: the plain test loses power on 0/1 data (see docs/statistics.md).
     """
 
     alpha: float = 0.05
@@ -93,6 +95,7 @@ class AnalysisSettings:
     correction: str = "bh"
     interval: str = "tango"
     divergence_test: str = "mean"
+    sign_flip_midp: bool = True
     power: float = 0.8
     n_resamples: int = 9999
     omnibus_resamples: int = 999
@@ -150,7 +153,7 @@ def _row(frame: pd.DataFrame, alternative: str | None, settings: AnalysisSetting
     side = alternative or "two-sided"
     seed = int(rng.integers(2**32))
     kwargs = dict(confidence=settings.confidence, n_resamples=settings.n_resamples,
-                  interval=settings.interval)
+                  interval=settings.interval, midp=settings.sign_flip_midp)
     result = stats.paired_test(frame, alternative=side, rng=seed, **kwargs)
     two = result if side == "two-sided" else stats.paired_test(frame, rng=seed, **kwargs)
     row = {"method": result.method, "n_items": result.n_items, "n_responses": len(frame),

@@ -149,3 +149,12 @@ def test_bad_settings_name_the_key_and_allowed_values():
         AnalysisSettings(margin_source="guess")
     with pytest.raises(ValueError, match="correction"):
         AnalysisSettings(correction="bonferroni")
+
+
+def test_report_names_the_correction_the_rows_used():
+    tests = analyse(scores(variants=1), AnalysisSettings(correction="holm"))
+    assert set(tests.correction) == {"holm"}
+    text = markdown_report({"run_id": "r", "model": "m",
+                            "responses": {"completed": 1, "expected": 1, "failed": 0}},
+                           tests, {"alpha": 0.05})
+    assert "Holm q-values within each verdict family" in text

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from consistency import stats
+from consistency.cli import main
 
 
 def plan(*args: str) -> subprocess.CompletedProcess:
@@ -39,14 +40,14 @@ def test_mde_flag_prints_items_needed_one_sided_with_alpha_and_power():
     assert "one-sided alpha 0.01, power 0.9" in out.stdout
 
 
-def test_discordance_gives_the_exact_mcnemar_answer():
+def test_discordance_gives_the_exact_mcnemar_answer(capsys):
     out = plan("--mde", "0.1", "--discordance", "0.3")
     assert out.returncode == 0, out.stderr
     assert number(r"items needed: (\d+)", out.stdout) == stats.plan_items_mcnemar(0.1, 0.3).items
     assert "exact McNemar" in out.stdout
-    out = plan("--items", "100", "--discordance", "0.3")
-    assert number(r"minimum detectable effect: ([0-9.]+)", out.stdout) == pytest.approx(
-        stats.plan_mde_mcnemar(100, 0.3).mde, abs=5e-5)
+    assert main(["plan", "--items", "100", "--discordance", "0.3"]) == 0
+    assert number(r"minimum detectable effect: ([0-9.]+)", capsys.readouterr().out) == \
+        pytest.approx(stats.plan_mde_mcnemar(100, 0.3).mde, abs=5e-5)
 
 
 @pytest.mark.parametrize(("args", "phrase"), [
@@ -57,7 +58,13 @@ def test_discordance_gives_the_exact_mcnemar_answer():
     (("--mde", "0.5", "--discordance", "0.2"), "discordance"),
     (("--items", "50", "--discordance", "0.3", "--epochs", "2"), "--epochs 1"),
 ])
-def test_bad_flags_exit_2_with_a_message_naming_the_flag(args, phrase):
-    out = plan(*args)
-    assert out.returncode == 2
-    assert phrase in out.stderr and out.stdout == ""
+def test_bad_flags_exit_2_with_a_message_naming_the_flag(args, phrase, capsys):
+    # in-process through the same entry point as the console script (keeps the suite fast)
+    assert main(["plan", *args]) == 2
+    captured = capsys.readouterr()
+    assert phrase in captured.err and captured.out == ""
+
+
+def test_bad_flags_exit_2_from_the_real_command_too():
+    out = plan("--items", "10", "--mde", "0.1")
+    assert out.returncode == 2 and "exactly one of --items" in out.stderr

@@ -148,3 +148,33 @@ def test_public_api_has_the_names_the_issue_promises():
         assert callable(getattr(stats, name)), name
     with pytest.raises(ValueError, match="interval"):
         stats.paired_test(frame_from([1], [0]), interval="wald")
+
+
+@given(binary_items, st.sampled_from(["two-sided", "less", "greater"]))
+@FAST
+def test_midp_sign_flip_on_single_binary_responses_is_the_mcnemar_midp_test(items, alternative):
+    # With one 0/1 response per arm, d_i is in {-1, 0, 1}: enumerating sign flips of the b + c
+    # nonzero d_i is the Binomial(b + c, 1/2) reference of McNemar's test, and counting ties as
+    # one half gives its mid-p value (Fagerland et al. 2013), tie convention included.
+    obs, unobs = np.array(items).T
+    d = (obs - unobs).astype(float)
+    b, c = int(np.sum(d == 1)), int(np.sum(d == -1))
+    if b + c == 0 or b + c > 16:
+        return
+    result = stats.sign_flip_test(d, alternative, n_resamples=2**17, midp=True)
+    assert result.exact
+    assert result.pvalue == pytest.approx(stats.mcnemar_midp(b, c, alternative).pvalue, abs=1e-12)
+
+
+def test_midp_sign_flip_keeps_its_size_and_gains_power_on_repeated_binary_responses():
+    rng = np.random.default_rng(4)
+    null_p, plain, mid = [], 0, 0
+    for _ in range(300):
+        base = rng.uniform(0.2, 0.8, 30)
+        d = (rng.random((30, 2)) < base[:, None]).mean(1) - (rng.random((30, 2)) < base[:, None]).mean(1)
+        null_p.append(stats.sign_flip_test(d, "less", 999, rng, midp=True).pvalue)
+        shifted = d - 0.25 * (rng.random(30) < 0.5)
+        plain += stats.sign_flip_test(shifted, "less", 999, 1).pvalue < 0.05
+        mid += stats.sign_flip_test(shifted, "less", 999, 1, midp=True).pvalue < 0.05
+    assert np.mean(np.array(null_p) < 0.05) <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / 300)
+    assert mid >= plain

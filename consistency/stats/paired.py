@@ -298,12 +298,21 @@ def t_interval(mean: float, sd: float, n: int, confidence: float = 0.95) -> tupl
 
 
 # ----------------------------------------------------------------------------- sign flip
-def _count_extreme(sums: np.ndarray, observed: float, alternative: str, tol: float) -> int:
+def _count_extreme(sums: np.ndarray, observed: float, alternative: str, tol: float,
+                   midp: bool = False) -> float:
+    """Sign patterns at least as extreme as observed; with ``midp`` ties count one half."""
     if alternative == "greater":
-        return int(np.count_nonzero(sums >= observed - tol))
-    if alternative == "less":
-        return int(np.count_nonzero(sums <= observed + tol))
-    return int(np.count_nonzero(np.abs(sums) >= abs(observed) - tol))
+        at_least, beyond = sums >= observed - tol, sums > observed + tol
+    elif alternative == "less":
+        at_least, beyond = sums <= observed + tol, sums < observed - tol
+    else:
+        at_least = np.abs(sums) >= abs(observed) - tol
+        beyond = np.abs(sums) > abs(observed) + tol
+    hits = int(np.count_nonzero(at_least))
+    if not midp:
+        return hits
+    strict = int(np.count_nonzero(beyond))
+    return strict + 0.5 * (hits - strict)
 
 
 def sign_flip_test(
@@ -311,6 +320,7 @@ def sign_flip_test(
     alternative: str = "two-sided",
     n_resamples: int = 9999,
     rng: np.random.Generator | int | None = None,
+    midp: bool = False,
 ) -> TestResult:
     """Sign-flip permutation test that the per-item differences are centred at zero.
 
@@ -328,6 +338,11 @@ def sign_flip_test(
         alternative: ``"greater"`` means the observed arm is higher.
         n_resamples: Monte Carlo draws when enumeration is too large.
         rng: seed or Generator for the Monte Carlo draws.
+        midp: count sign patterns that tie with the observed sum as one half (Lancaster 1961,
+            JASA 56:223; Hirji 2006, *Exact Analysis of Discrete Data*, sec. 2.6). With 0/1
+            outcomes the sums sit on a lattice and the plain test is conservative; the mid-p
+            version is the permutation analogue of :func:`mcnemar_midp` (one binary response
+            per arm it *is* the McNemar mid-p test) and keeps close to the nominal level.
     """
     check_alternative(alternative)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) \
@@ -349,14 +364,15 @@ def sign_flip_test(
         for start in range(0, 2**k, rows):  # pattern j flips the items whose bit is set in j
             patterns = np.arange(start, min(start + rows, 2**k), dtype=np.int64)
             flips = ((patterns[:, None] >> np.arange(k)) & 1).astype(np.uint8)
-            hits += _count_extreme(total - 2.0 * (flips @ nonzero), total, alternative, tol)
+            hits += _count_extreme(total - 2.0 * (flips @ nonzero), total, alternative, tol, midp)
         return TestResult(float(x.mean()), hits / 2**k, alternative, x.size, k, 2**k, True)
     generator = np.random.default_rng(rng)
     for start in range(0, n_resamples, rows):
         size = min(rows, n_resamples - start)
         flips = generator.integers(0, 2, size=(size, k), dtype=np.uint8)
-        hits += _count_extreme(total - 2.0 * (flips @ nonzero), total, alternative, tol)
-    pvalue = min(1.0, (hits + 1) / (n_resamples + 1))
+        hits += _count_extreme(total - 2.0 * (flips @ nonzero), total, alternative, tol, midp)
+    # the observed pattern counts as one more draw (Phipson & Smyth); as a tie under mid-p
+    pvalue = min(1.0, (hits + (0.5 if midp else 1.0)) / (n_resamples + 1))
     return TestResult(float(x.mean()), pvalue, alternative, x.size, k, int(n_resamples), False)
 
 
@@ -369,14 +385,15 @@ def _empty_result(alternative: str, confidence: float) -> PairedResult:
 
 def _choose_test(
     table: pd.DataFrame, diff: np.ndarray, alternative: str, n_resamples: int,
-    rng: np.random.Generator | int | None,
+    rng: np.random.Generator | int | None, midp: bool = False,
 ) -> tuple[str, BinaryTestResult | TestResult]:
     """McNemar mid-p if every item has one binary value per arm, else the sign-flip test."""
     single = (table["n_observed"].to_numpy() == 1) & (table["n_unobserved"].to_numpy() == 1)
     if bool(single.all() and table["binary"].all()):
         b, c = int(np.count_nonzero(diff == 1)), int(np.count_nonzero(diff == -1))
         return METHOD_MCNEMAR, mcnemar_midp(b, c, alternative)
-    return METHOD_SIGN_FLIP, sign_flip_test(diff, alternative, n_resamples=n_resamples, rng=rng)
+    return METHOD_SIGN_FLIP, sign_flip_test(diff, alternative, n_resamples=n_resamples, rng=rng,
+                                            midp=midp)
 
 
 def paired_test(
@@ -387,6 +404,7 @@ def paired_test(
     rng: np.random.Generator | int | None = None,
     n_resamples: int = 9999,
     interval: str = "tango",
+    midp: bool = False,
 ) -> PairedResult:
     """Test whether the observed arm differs from the unobserved arm, item by item.
 
@@ -404,6 +422,7 @@ def paired_test(
         rng: seed or Generator for the Monte Carlo sign flips.
         n_resamples: Monte Carlo draws for the sign-flip path.
         interval: ``"tango"`` (default) or ``"newcombe"`` (method 10) on the McNemar path.
+        midp: mid-p sign-flip test on the repeated-responses path (see :func:`sign_flip_test`).
     """
     check_alternative(alternative)
     if interval not in INTERVALS:
@@ -417,7 +436,7 @@ def paired_test(
     unobserved = table["unobserved"].to_numpy()
     diff = observed - unobserved
     sd = float(np.std(diff, ddof=1)) if n > 1 else math.nan
-    method, test = _choose_test(table, diff, alternative, n_resamples, rng)
+    method, test = _choose_test(table, diff, alternative, n_resamples, rng, midp)
     b = test.b if isinstance(test, BinaryTestResult) else None
     c = test.c if isinstance(test, BinaryTestResult) else None
     n11 = int(np.count_nonzero((observed == 1) & (unobserved == 1))) if b is not None else None
