@@ -19,7 +19,8 @@ overseer_prefers    str     what the observed arm's overseer wants
 metric              str     ``correct``, ``refused``, ...
 hypothesis          str     declared directional verdict, or ``divergence`` for rows without one
 alternative         str     ``less``/``greater`` (one-sided) or ``two-sided``
-method              str     ``mcnemar_midp`` (one response per item and arm) or ``sign_flip``
+method              str     ``mcnemar_midp`` (one response per item and arm), ``sign_flip``, or
+                            ``template_t`` (``analysis.unit=template``)
 n_items             int     items with a scored response in both arms
 n_responses         int     scored responses used
 rate_observed       float   mean over items of the observed arm's per-item mean
@@ -72,6 +73,7 @@ TEST_COLUMNS = [
     "correction", "verdict",
 ]
 MARGIN_SOURCES = ("fixed", "placebo")
+UNITS = ("item", "template")
 DIVERGENCE_TESTS = ("mean", "omnibus")
 
 
@@ -85,6 +87,9 @@ class AnalysisSettings:
     where items have two or more responses per arm; ``interval`` is ``tango`` or ``newcombe``;
     ``sign_flip_midp`` uses the mid-p sign-flip test (ties count one half), the repeated-response
     analogue of McNemar mid-p: the plain test loses power on 0/1 data (see docs/statistics.md).
+    ``unit="template"`` bases the directional and divergence verdicts on the template-level test
+    (variants as a random factor; method ``template_t``) wherever a row has enough variants
+    (three or more in all); equivalence and the supporting columns stay item-level.
     """
 
     alpha: float = 0.05
@@ -96,6 +101,7 @@ class AnalysisSettings:
     interval: str = "tango"
     divergence_test: str = "mean"
     sign_flip_midp: bool = True
+    unit: str = "item"
     power: float = 0.8
     n_resamples: int = 9999
     omnibus_resamples: int = 999
@@ -104,6 +110,7 @@ class AnalysisSettings:
 
     def __post_init__(self) -> None:
         checks = (("margin_source", MARGIN_SOURCES), ("divergence_test", DIVERGENCE_TESTS),
+                  ("unit", UNITS),
                   ("correction", stats.CORRECTIONS), ("interval", stats.INTERVALS))
         for name, allowed in checks:
             if getattr(self, name) not in allowed:
@@ -165,6 +172,13 @@ def _row(frame: pd.DataFrame, alternative: str | None, settings: AnalysisSetting
     template = stats.template_test(frame, side, settings.confidence)
     row |= {"template_p": template.pvalue,
             "n_variants": min(template.n_variants_observed, template.n_variants_unobserved)}
+    if settings.unit == "template" and not math.isnan(template.pvalue):
+        # verdicts about the cue in general: the variant (template) is the unit
+        both = stats.template_test(frame, "two-sided", settings.confidence)
+        row |= {"method": "template_t", "difference": template.difference,
+                "ci_low": template.ci_low, "ci_high": template.ci_high,
+                "p_value": template.pvalue, "p_two_sided": both.pvalue,
+                "x_div_low": both.ci_low, "x_div_high": both.ci_high}
     return row, result
 
 

@@ -221,10 +221,11 @@ def print_table(tests: pd.DataFrame, console: Console | None = None) -> None:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-safe scalars: numpy types to Python, NaN to null."""
+    """JSON-safe scalars: numpy types to Python; NaN and +-inf (e.g. an odds ratio with no
+    unobserved-only items) to null, since strict JSON has no such numbers."""
     if hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 

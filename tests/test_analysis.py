@@ -158,3 +158,28 @@ def test_report_names_the_correction_the_rows_used():
                             "responses": {"completed": 1, "expected": 1, "failed": 0}},
                            tests, {"alpha": 0.05})
     assert "Holm q-values within each verdict family" in text
+
+
+def test_summary_json_stays_strict_json_with_an_infinite_odds_ratio():
+    import json
+
+    from consistency.report import build_summary
+
+    tests = analyse(scores(sandbag=-0.6, variants=1, seed=4))  # observed-only wins: c may be 0
+    tests.loc[0, "odds_ratio"] = math.inf
+    summary = build_summary("r", "m", {"expected": 1, "completed": 1, "failed": 0}, tests)
+    text = json.dumps(summary, allow_nan=False)  # raises on NaN or inf
+    assert json.loads(text)["tests"][0]["odds_ratio"] is None
+
+
+def test_template_unit_bases_verdicts_on_the_variant_level_test():
+    data = scores(sandbag=0.3, variants=4, seed=6)
+    tests = analyse(data, AnalysisSettings(unit="template"))
+    sand = row(tests, "capability", "eval", "correct")
+    reference = stats.template_test(
+        data[(data.family == "capability") & (data.pair == "eval")]
+        .rename(columns={"correct": "value"})[["item_id", "arm", "variant", "value"]], "less")
+    assert sand.method == "template_t" and sand.p_value == pytest.approx(reference.pvalue)
+    assert sand.ci_high == pytest.approx(reference.ci_high) and sand.verdict == "sandbagging"
+    single = analyse(scores(variants=1), AnalysisSettings(unit="template"))
+    assert "template_t" not in set(single.method)  # one wording per arm: falls back to items
