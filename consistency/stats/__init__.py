@@ -42,19 +42,18 @@ from consistency.stats.multiple import (
     benjamini_hochberg,
     holm,
 )
+from consistency.stats.checks import ALTERNATIVES
 from consistency.stats.paired import (
-    ALTERNATIVES,
     INTERVALS,
     BinaryTestResult,
     PairedResult,
-    TestResult,
     mcnemar_midp,
     paired_test,
-    sign_flip_test,
     t_interval,
     tango_ci,
     tango_score,
 )
+from consistency.stats.signflip import TestResult, sign_flip_test
 from consistency.stats.power import (
     Plan,
     connor_items,

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from scipy import optimize
 from scipy import stats as sps
 
-from consistency.stats.paired import _check_count, check_alternative, check_level, mcnemar_midp
+from consistency.stats.checks import check_alternative, check_count, check_level
+from consistency.stats.paired import mcnemar_midp
 
 
 def _wilson(successes: int, n: int, z: float) -> tuple[float, float]:
@@ -50,7 +51,7 @@ def newcombe_ci(n11: int, n12: int, n21: int, n22: int,
         lower = d - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)
         upper = d + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2)
     """
-    counts = [_check_count(name, v) for name, v in
+    counts = [check_count(name, v) for name, v in
               (("n11", n11), ("n12", n12), ("n21", n21), ("n22", n22))]
     n11, n12, n21, n22 = counts
     n = sum(counts)
@@ -133,7 +134,7 @@ def discordant_odds_ratio(b: int, c: int, alternative: str = "two-sided") -> Odd
     for matched pairs (Breslow & Day 1980, sec. 7.2), useful when rates sit near 0 or 1 where a
     risk difference hides how lopsided the discordant items are.
     """
-    b, c = _check_count("b", b), _check_count("c", c)
+    b, c = check_count("b", b), check_count("c", c)
     check_alternative(alternative)
     statistic = math.nan if b + c == 0 else (math.inf if c == 0 else b / c)
     return OddsRatioResult(statistic, mcnemar_midp(b, c, alternative).pvalue, b, c, alternative)

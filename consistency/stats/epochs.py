@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from consistency.stats.frames import item_table, validated_columns
-from consistency.stats.paired import check_level
+from consistency.stats.checks import check_level
 
 _CHUNK = 1 << 21  # resample x response cells per chunk
 

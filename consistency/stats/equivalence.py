@@ -18,13 +18,8 @@ from dataclasses import dataclass
 
 from scipy import stats as sps
 
-from consistency.stats.paired import (
-    METHOD_MCNEMAR,
-    METHOD_SIGN_FLIP,
-    PairedResult,
-    check_level,
-    tango_score,
-)
+from consistency.stats.checks import check_level
+from consistency.stats.paired import METHOD_MCNEMAR, METHOD_SIGN_FLIP, PairedResult, tango_score
 
 
 @dataclass(frozen=True)

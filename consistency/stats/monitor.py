@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from consistency.stats.paired import check_level
+from consistency.stats.checks import check_level
 
 #: Largest absolute bet; below 1 so that no factor 1 + lam x can reach 0 on [-1, 1].
 MAX_BET = 0.9

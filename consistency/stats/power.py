@@ -30,7 +30,7 @@ import numpy as np
 from scipy import optimize
 from scipy import stats as sps
 
-from consistency.stats.paired import check_level
+from consistency.stats.checks import check_level
 
 
 @dataclass(frozen=True)

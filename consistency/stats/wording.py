@@ -26,13 +26,9 @@ import pandas as pd
 from scipy import stats as sps
 
 from consistency.stats.frames import item_table, variant_table
-from consistency.stats.paired import (
-    TestResult,
-    check_alternative,
-    check_level,
-    sign_flip_test,
-    t_interval,
-)
+from consistency.stats.checks import check_alternative, check_level
+from consistency.stats.paired import t_interval
+from consistency.stats.signflip import TestResult, sign_flip_test
 
 
 @dataclass(frozen=True)
