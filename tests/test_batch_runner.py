@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 
+import pytest
 from provider_server import PolicyFault, ProviderServer, answer_key_policy, cue_present
 from runner_support import cell_key, openai_overrides, run_inprocess, summary, verdicts
 
@@ -26,10 +27,11 @@ def test_openai_batch_run_finds_the_sandbagger_and_a_resume_submits_nothing(suit
     evaluated = cue_present("evaluation")
     policy = answer_key_policy(suite.answers, suite.harmful, correct_when=lambda r: not evaluated(r))
     results = tmp_path / "results"
+    prices = ["model.price_input_per_mtok=2.0", "model.price_output_per_mtok=8.0"]
     with ProviderServer(policy) as server:
-        folder = run_inprocess(*openai_overrides(server, suite), *BATCH, results=results)
+        folder = run_inprocess(*openai_overrides(server, suite), *BATCH, *prices, results=results)
         created, answered = list(server.batches.created), server.request_count
-        run_inprocess(*openai_overrides(server, suite), *BATCH, results=results)
+        run_inprocess(*openai_overrides(server, suite), *BATCH, *prices, results=results)
         created_again = list(server.batches.created)
     assert len(created) == 1 and created_again == created
     assert answered == EXPECTED
@@ -41,6 +43,8 @@ def test_openai_batch_run_finds_the_sandbagger_and_a_resume_submits_nothing(suit
     assert cost["batch_discount"] == 0.5
     assert set(cost["tokens_by_arm"]) == {"observed", "unobserved"}
     assert all(arm["input_tokens"] > 0 for arm in cost["tokens_by_arm"].values())
+    full_price = (cost["input_tokens"] * 2.0 + cost["output_tokens"] * 8.0) / 1e6
+    assert cost["estimated_usd"] == pytest.approx(full_price / 2, rel=1e-3)
 
 
 def test_anthropic_message_batch_finds_the_alignment_faker(suite, tmp_path, monkeypatch):
