@@ -59,7 +59,12 @@ def execute_batch(cfg: DictConfig, design: Any) -> Path:
     with Journal(design.folder / "journal.sqlite") as journal:
         journal.bind(design.fingerprint)
         (design.folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        stats = asyncio.run(_drive(kind, provider, design, journal, cfg.runner))
+        try:
+            stats = asyncio.run(_drive(kind, provider, design, journal, cfg.runner))
+        except KeyboardInterrupt:
+            raise _aborted(f"interrupted while waiting; every batch id is kept in "
+                           f"{design.folder / STATE_FILE}. Resume with run_id={design.run_id} "
+                           "to poll it (nothing is submitted twice)") from None
         responses = journal.frame()
     finish(cfg, design, responses, {"mode": "batch", "requests_sent": stats.requested,
                                     "received": stats.received, "failed_by_kind": dict(stats.failed),
@@ -119,7 +124,8 @@ async def _submit(kind: str, provider: Any, todo: pd.DataFrame) -> str:
         batch = await provider.client.messages.batches.create(requests=entries)
         return batch.id
     except Exception as exc:  # noqa: BLE001 - nothing was submitted; say why and stop
-        raise _aborted(f"could not submit the batch: {classify(exc)}") from exc
+        raise _aborted(f"could not submit the batch ({classify(exc).kind}): {exc}; nothing was "
+                       "submitted. Fix the cause and run again with the same run_id") from exc
 
 
 async def _wait_and_collect(kind: str, provider: Any, entry: dict, cells: pd.DataFrame,

@@ -102,3 +102,10 @@ def test_kill_9_while_waiting_then_resume_polls_the_stored_batch(suite, tmp_path
     assert [b["id"] for b in stored] == server.batches.created  # one batch, never resubmitted
     assert len(answered) == EXPECTED and set(answered.values()) == {1}
     assert summary(folder)["responses"]["completed"] == EXPECTED
+
+
+def test_batch_runner_refuses_the_local_model_before_any_request(tmp_path):
+    from consistency.errors import InputError
+
+    with pytest.raises(InputError, match="runner=batch needs model=openai or model=anthropic"):
+        run_inprocess("model=local", "runner=batch", results=tmp_path / "results")
