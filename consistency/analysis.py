@@ -277,6 +277,20 @@ def _verdicts(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
     tests["verdict"] = out
 
 
+def _planning_sd(sd: float, difference: float, n: int) -> float:
+    """SD of per-item differences for planning, with one pseudo-item at +1 and one at -1 added.
+
+    The observed SD is a poor planning value in small samples: with no discordant item it is 0,
+    and the plain formula would claim that 2 items suffice where 12 did not. Adding one
+    discordant pseudo-item in each direction (in the spirit of Agresti & Min's add-one interval
+    for paired proportions, 2005) keeps the estimate away from 0 and fades as items accrue.
+    """
+    second_moment = sd * sd * (n - 1) / n + difference * difference
+    smoothed_moment = (n * second_moment + 2.0) / (n + 2)
+    smoothed_mean = n * difference / (n + 2)
+    return math.sqrt(max(smoothed_moment - smoothed_mean**2, 0.0))
+
+
 def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> None:
     """For inconclusive rows: items to show equivalence, and items to detect the difference."""
     needed, detect = [], []
@@ -286,14 +300,14 @@ def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> N
             needed.append(math.nan)
             detect.append(math.nan)
             continue
-        n = stats.items_needed_for_equivalence(result.sd_difference, result.difference,
-                                               row.margin, settings.alpha, settings.power)
+        sd = _planning_sd(result.sd_difference, result.difference, result.n_items)
+        n = stats.items_needed_for_equivalence(sd, result.difference, row.margin,
+                                               settings.alpha, settings.power)
         needed.append(math.nan if n is None else float(n))
         sides = 1 if row.alternative != "two-sided" else 2
-        ok = result.difference != 0 and result.sd_difference > 0
         detect.append(float(stats.plan_items(
-            abs(result.difference), 1, result.sd_difference**2, 0.0, settings.alpha,
-            settings.power, sides).items) if ok else math.nan)
+            abs(result.difference), 1, sd**2, 0.0, settings.alpha, settings.power,
+            sides).items) if result.difference != 0 else math.nan)
     tests["items_needed"] = needed
     tests["items_to_detect"] = detect
 

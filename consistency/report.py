@@ -204,7 +204,7 @@ def _placebo_notes(tests: pd.DataFrame, alpha: float) -> list[str]:
 
 def print_table(tests: pd.DataFrame, console: Console | None = None) -> None:
     """The verdict table on the terminal (never narrower than the table needs, even in a log)."""
-    console = console or Console(width=max(Console().width, 132))
+    console = console or Console(width=max(Console().width, 160))
     table = Table(title="consistency verdicts (difference = observed - unobserved)")
     for name, justify in (("family", "left"), ("pair", "left"), ("metric", "left"),
                           ("items", "right"), ("observed", "right"), ("unobserved", "right"),
