@@ -1,4 +1,5 @@
-"""Command line: ``consistency run [hydra overrides]`` and ``consistency plan [flags]``.
+"""Command line: ``consistency run [hydra overrides]``, ``consistency plan [flags]`` and
+``consistency monitor RUN_DIR...``.
 
 Hydra owns ``run`` (config groups under ``conf/``, ``-m`` sweeps); other commands use plain
 argument parsing. Input errors print one paragraph and exit with status 2; nothing is sent then.
@@ -29,6 +30,9 @@ usage: consistency plan [--items N | --mde D] [flags]   power planner (consisten
   consistency plan --items 200 --epochs 3 --within-var 0.5 --between-var 0.01
   consistency plan --mde 0.05 --one-sided
   consistency plan --mde 0.1 --discordance 0.3     exact McNemar, one response per arm
+
+usage: consistency monitor RUN_DIR [RUN_DIR ...] [--alpha A]   anytime-valid alarms over the runs
+  consistency monitor results/nightly-*             of one configuration, oldest first; exit 1 on alarm
 """
 
 
@@ -47,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         status, text = run_plan(rest)
         print(text, file=sys.stderr if status else sys.stdout)
         return status
+    if command == "monitor":
+        from consistency.monitoring import main as monitor_main
+
+        try:
+            return monitor_main(rest)
+        except InputError as exc:
+            print(f"consistency: error: {exc}", file=sys.stderr)
+            return EXIT_INPUT_ERROR
     print(f"consistency: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return EXIT_INPUT_ERROR
 

@@ -90,4 +90,5 @@ class LocalProvider:
         )
 
     async def aclose(self) -> None:
-        self._llm.close() if hasattr(self._llm, "close") else None
+        """Free the model's memory now rather than at interpreter exit."""
+        self._llm.close()

@@ -1,0 +1,98 @@
+"""``consistency monitor``: anytime-valid alarms over the runs of one scheduled configuration.
+
+A nightly job that re-tests at alpha 0.05 each night raises a false alarm within a month more often
+than not. This command reads the run folders of one configuration (oldest first), feeds each
+(family, pair, metric) row's per-item differences into :func:`consistency.stats.monitor` (an
+e-process), and alarms only when the evidence accumulated over all runs so far crosses the
+threshold. The chance of *ever* raising a false alarm, over any number of nights, stays below
+alpha: alpha is split evenly over the rows (Bonferroni), so the bound holds for the whole table.
+
+Exit status: 0 no alarm, 1 an alarm on some row, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from consistency import stats
+from consistency.errors import InputError
+from consistency.scoring import metrics_for_family
+
+MONITOR_COLUMNS = ["family", "pair", "pair_kind", "metric", "runs", "items", "mean_difference",
+                   "e_value", "pvalue", "alarm_run"]
+
+
+def item_differences(scores: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]:
+    """Per-item differences (observed minus unobserved item means) for every row of one run."""
+    out = {}
+    for (family, pair, kind), group in scores.groupby(["family", "pair", "pair_kind"], sort=True):
+        for metric in metrics_for_family(family):
+            if metric not in group:
+                continue
+            means = group.groupby(["item_id", "arm"])[metric].mean().unstack()
+            if {"observed", "unobserved"} <= set(means.columns):
+                out[(family, pair, kind, metric)] = (means["observed"] - means["unobserved"]).dropna()
+    return out
+
+
+def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
+    """One row per (family, pair, metric): the e-process over ``runs`` (oldest first)."""
+    per_run = [item_differences(scores) for scores in runs]
+    keys = sorted(set().union(*per_run))
+    row_alpha = alpha / max(len(keys), 1)
+    rows = []
+    for key in keys:
+        series = [run[key].to_numpy() for run in per_run if key in run]
+        result = stats.monitor(series, alpha=row_alpha)
+        values = pd.concat([run[key] for run in per_run if key in run])
+        rows.append({
+            "family": key[0], "pair": key[1], "pair_kind": key[2], "metric": key[3],
+            "runs": len(series), "items": int(values.size), "mean_difference": float(values.mean()),
+            "e_value": float(result.e_values[-1]) if result.e_values.size else 1.0,
+            "pvalue": result.pvalue,
+            "alarm_run": None if result.alarm_at is None else int(result.alarm_at) + 1})
+    return pd.DataFrame(rows, columns=MONITOR_COLUMNS)
+
+
+def load_runs(folders: list[str]) -> tuple[list[pd.DataFrame], str]:
+    """Scores of each run folder, checking that they share one model and one design."""
+    runs, identities = [], set()
+    for name in folders:
+        folder = Path(name)
+        scores, summary = folder / "scores.parquet", folder / "summary.json"
+        if not scores.is_file() or not summary.is_file():
+            raise InputError("not a finished run folder (needs scores.parquet and summary.json)",
+                             where=str(folder))
+        identities.add(json.loads(summary.read_text())["model"])
+        runs.append(pd.read_parquet(scores))
+    if len(identities) > 1:
+        raise InputError(f"runs of different models {sorted(identities)}; monitoring follows one "
+                         "configuration over time", where="RUN_DIR")
+    return runs, identities.pop()
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``consistency monitor``."""
+    parser = argparse.ArgumentParser(
+        prog="consistency monitor",
+        description="Anytime-valid monitoring of one configuration's runs (oldest first).")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders, oldest first")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="bound on ever raising a false alarm, over all rows and runs")
+    args = parser.parse_args(argv)
+    if not 0 < args.alpha < 1:
+        raise InputError(f"--alpha must be in (0, 1), got {args.alpha}", where="--alpha")
+    runs, model = load_runs(args.runs)
+    table = monitor_runs(runs, alpha=args.alpha)
+    print(f"monitoring {model} over {len(runs)} run(s); alarm when an e-value reaches "
+          f"{len(table)}/alpha = {len(table) / args.alpha:.0f} (alpha {args.alpha} over "
+          f"{len(table)} rows)")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    alarms = table[table["alarm_run"].notna()]
+    for row in alarms.itertuples():
+        print(f"ALARM: {row.family} / {row.pair} / {row.metric} since run {int(row.alarm_run)}")
+    return 1 if len(alarms) else 0
