@@ -3,6 +3,7 @@ the offline stages take at scale. Run from the checkout:
 
     .venv/bin/python benchmarks/bench_runner.py            # full: about five minutes on 2 cores
     .venv/bin/python benchmarks/bench_runner.py --quick    # smaller sizes, for a smoke check
+    .venv/bin/python benchmarks/bench_runner.py --offline-only   # part 3 alone, about 10 s
 
 Parts, all in one run so the ratios compare like with like:
 
@@ -201,13 +202,12 @@ def run_memory(base_url: str, cells: int, connections: int, folder: Path) -> dic
 
 
 # ------------------------------------------------------------------------- offline stages
-def run_offline(rows: int, folder: Path) -> dict:
+def synthetic_responses(rows: int) -> tuple:
+    """``rows`` response rows (10^4 items, two pairs, two arms, rows / 4*10^4 epochs) and the
+    items they answer: half capability (80% correct), half harmful (50% refused)."""
     import numpy as np
     import pandas as pd
 
-    from consistency.analysis import AnalysisSettings, analyse
-    from consistency.report import build_summary, write_outputs
-    from consistency.scoring import score_frame
     from consistency.tasks import Item
 
     rng = np.random.default_rng(0)
@@ -233,6 +233,15 @@ def run_offline(rows: int, folder: Path) -> dict:
         "pair": pair, "pair_kind": np.where(pair == "eval", "test", "placebo"),
         "overseer_prefers": "refusal", "arm": arm, "variant": 0,
         "epoch": np.tile(np.arange(epochs), n_items * 4), "status": "ok", "text": text})
+    return frame, items
+
+
+def run_offline(rows: int, folder: Path) -> dict:
+    from consistency.analysis import AnalysisSettings, analyse
+    from consistency.report import build_summary, write_outputs
+    from consistency.scoring import score_frame
+
+    frame, items = synthetic_responses(rows)
     timings = {"rows": len(frame)}
     wall = time.perf_counter()
     scores = score_frame(frame, items)
@@ -260,14 +269,17 @@ def main() -> None:
     parser.add_argument("--offline-rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="1000 requests, 10^3/10^4 memory, "
                         "10^5 offline rows")
+    parser.add_argument("--offline-only", action="store_true",
+                        help="skip throughput and memory: time only the offline stages")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.memory, args.offline_rows, args.repeats = 1000, "1000,10000", 100_000, 1
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        throughput(args, folder)
-        memory(args, folder)
+        if not args.offline_only:
+            throughput(args, folder)
+            memory(args, folder)
         offline = run_offline(args.offline_rows, folder)
         print(f"\noffline stages over {offline['rows']:,} response rows: scoring "
               f"{offline['scoring_s']:.2f} s, paired tests {offline['paired_tests_s']:.2f} s, "

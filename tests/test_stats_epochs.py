@@ -59,6 +59,26 @@ def test_one_sided_bootstrap_bound_is_the_matching_quantile():
     assert greater[1] == 1.0 and greater[0] == pytest.approx(two[0], abs=1e-12)
 
 
+@pytest.mark.parametrize("distinct", [3, 2000])
+def test_bootstrap_means_have_the_mean_and_variance_of_resampling_items(distinct):
+    # few distinct values (0/1 scores) take the multinomial-tally path, many the index path
+    from consistency.stats import epochs
+
+    x = np.random.default_rng(7).integers(0, distinct, 2000) / distinct
+    means = epochs._bootstrap_means(x, 100_000, np.random.default_rng(8))
+    variance = x.var() / x.size  # of the mean of n draws with replacement
+    assert means.mean() == pytest.approx(x.mean(), abs=5 * math.sqrt(variance / means.size))
+    assert means.var() == pytest.approx(variance, rel=0.03)
+
+
+def test_bootstrap_interval_on_few_distinct_values_agrees_with_scipy():
+    d = np.random.default_rng(0).integers(-2, 3, 400) / 4
+    ours = stats.bootstrap_interval(d, 0.95, 20000, rng=1)
+    ref = sps.bootstrap((d,), np.mean, confidence_level=0.95, n_resamples=20000,
+                        method="percentile", random_state=2).confidence_interval
+    np.testing.assert_allclose(ours, (ref.low, ref.high), atol=0.01)
+
+
 def _exact_omnibus(frame: pd.DataFrame) -> float:
     """Brute force: every within-item relabelling of arms (hand-checkable for tiny data)."""
     items = []
@@ -133,3 +153,90 @@ def test_divergence_magnitude_is_near_zero_under_the_sharp_null_and_interval_con
                      stats.item_table(simulate(rng, 100, 4)).itertuples()])
     assert np.mean([v[0] for v in values]) < 0.08 < math.sqrt(naive)
     assert all(low <= est <= high for est, low, high in values)
+
+
+def _exact_null_moments(frame: pd.DataFrame) -> tuple[float, float]:
+    """Mean and variance of the permutation null, from every relabelling of each item (items
+    are relabelled independently, so their moments add)."""
+    mean = var = 0.0
+    for _, group in frame.groupby("item_id"):
+        values = group["value"].to_numpy()
+        n_obs = int((group["arm"] == "observed").sum())
+        terms = np.array([(values[list(c)].mean() - np.delete(values, list(c)).mean()) ** 2
+                          for c in itertools.combinations(range(values.size), n_obs)])
+        mean, var = mean + terms.mean(), var + terms.var()
+    return mean, var
+
+
+def _null_inputs(frame: pd.DataFrame) -> tuple:
+    from consistency.stats import epochs
+
+    codes, observed, values = epochs._repeated_items(frame)
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    n_obs = np.add.reduceat(observed.astype(float), starts)
+    n_unobs = np.diff(np.r_[starts, codes.size]) - n_obs
+    return codes, observed, values, np.add.reduceat(values, starts), n_obs, n_unobs
+
+
+BINARY_FRAMES = [
+    {"a": ([1, 1, 0], [0, 0]), "b": ([0, 1], [1, 1, 1]), "c": ([1, 0], [0, 1])},
+    {"a": ([1, 1, 1], [0, 0, 0]), "b": ([0, 0], [1, 0]), "c": ([1, 1], [1, 1]),
+     "d": ([0, 1, 0], [1, 0])},
+    {"a": ([1, 0, 0, 0], [1, 1]), "b": ([1, 1], [0, 0, 1, 0])},
+]
+
+
+@pytest.mark.parametrize("data", BINARY_FRAMES)
+def test_omnibus_on_binary_scores_agrees_with_full_enumeration(data):
+    frame = responses(data)
+    result = stats.omnibus_test(frame, n_resamples=40000, rng=3)
+    assert result.pvalue == pytest.approx(_exact_omnibus(frame), abs=0.01)
+
+
+def _shared_laws_frame() -> pd.DataFrame:
+    # 40 items in four (ones, zeros, n_obs) laws, so items are drawn as multinomial tallies,
+    # plus two items with laws of their own
+    rng = np.random.default_rng(5)
+    data = {}
+    for i in range(40):
+        obs = [[1, 1, 0], [1, 0], [0, 0, 1, 0], [1, 1, 1]][i % 4]
+        unobs = [[0, 1], [1, 0], [1, 0], [0, 0, 1]][i % 4]
+        data[f"i{i}"] = (rng.permutation(obs).tolist(), rng.permutation(unobs).tolist())
+    data["x"], data["y"] = ([1, 0, 0, 0], [1, 1]), ([0, 1, 1, 1, 1], [1, 0])
+    return responses(data)
+
+
+@pytest.mark.parametrize("frame", [responses(d) for d in BINARY_FRAMES] + [_shared_laws_frame()])
+def test_hypergeometric_null_has_the_permutation_null_mean_and_variance(frame):
+    # the binary shortcut must draw from the same distribution as relabelling responses
+    from consistency.stats import epochs
+
+    mean, var = _exact_null_moments(frame)
+    codes, observed, values, ones, n_obs, n_unobs = _null_inputs(frame)
+    draws = 200_000
+    fast = epochs._hypergeometric_null(ones, n_obs, n_unobs, draws, np.random.default_rng(1))
+    slow = epochs._permutation_null(codes, observed, values, draws, np.random.default_rng(2))
+    for null in (fast, slow):
+        assert null.mean() == pytest.approx(mean, abs=5 * math.sqrt(var / draws))
+        assert null.var() == pytest.approx(var, rel=0.03)
+
+
+def test_hypergeometric_and_permutation_nulls_give_the_same_pvalue():
+    from consistency.stats import epochs
+
+    # 60 items with four responses per arm: 7 laws, so most items are drawn as tallies
+    frame = simulate(np.random.default_rng(6), 60, 4, np.where(np.arange(60) % 2, 0.15, -0.15))
+    observed_stat = stats.omnibus_test(frame, 1, rng=0).statistic
+    codes, observed, values, ones, n_obs, n_unobs = _null_inputs(frame)
+    fast = epochs._hypergeometric_null(ones, n_obs, n_unobs, 20000, np.random.default_rng(3))
+    slow = epochs._permutation_null(codes, observed, values, 20000, np.random.default_rng(4))
+    p_fast, p_slow = (np.mean(n >= observed_stat - 1e-9) for n in (fast, slow))
+    assert 0.05 < p_slow < 0.95 and p_fast == pytest.approx(p_slow, abs=0.02)
+
+
+def test_omnibus_mixes_binary_and_graded_items_in_one_statistic():
+    frame = responses({"a": ([1, 1, 0.5], [0, 0.25]), "b": ([0, 0], [1, 1]),
+                       "c": ([1, 0, 1], [0, 0]), "d": ([0.2, 0.9], [0.4, 0.1])})
+    result = stats.omnibus_test(frame, n_resamples=40000, rng=0)
+    assert result.pvalue == pytest.approx(_exact_omnibus(frame), abs=0.01)
+    assert result.n_items == 4

@@ -71,17 +71,34 @@ def bootstrap_interval(d: Any, confidence: float = 0.95, n_resamples: int = 9999
     level = check_level("confidence", confidence)
     n_resamples = _check_resamples(n_resamples)
     generator = np.random.default_rng(rng)
-    means = np.empty(n_resamples)
-    rows = max(1, _CHUNK // x.size)
-    for start in range(0, n_resamples, rows):
-        size = min(rows, n_resamples - start)
-        means[start:start + size] = x[generator.integers(0, x.size, (size, x.size))].mean(axis=1)
+    means = _bootstrap_means(x, n_resamples, generator)
     if alternative == "less":
         return (-1.0, float(np.quantile(means, level)))
     if alternative == "greater":
         return (float(np.quantile(means, 1.0 - level)), 1.0)
     tail = (1.0 - level) / 2.0
     return (float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail)))
+
+
+def _bootstrap_means(x: np.ndarray, n_resamples: int, generator: np.random.Generator) -> np.ndarray:
+    """Means of ``n_resamples`` resamples of ``x`` with replacement, in chunks (flat memory).
+
+    When ``x`` has few distinct values (0/1 scores give a handful), a resample is drawn as a
+    multinomial tally of those values, the same law as drawing indices; otherwise indices are
+    drawn (as int32 when they fit: about 3x faster than int64).
+    """
+    values, counts = np.unique(x, return_counts=True)
+    if values.size * 20 <= x.size:  # a binomial draw per value costs ~20 index draws
+        tallies = generator.multinomial(x.size, counts / x.size, size=n_resamples)
+        return tallies @ values / x.size
+    means = np.empty(n_resamples)
+    rows = max(1, _CHUNK // x.size)
+    dtype = np.int32 if x.size < 2**31 else np.int64
+    for start in range(0, n_resamples, rows):
+        size = min(rows, n_resamples - start)
+        means[start:start + size] = x[generator.integers(0, x.size, (size, x.size),
+                                                         dtype=dtype)].mean(axis=1)
+    return means
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,64 @@ def _item_sq_stat(values: np.ndarray, observed: np.ndarray, starts: np.ndarray,
     return (d * d).sum(axis=-1)
 
 
+def _permutation_null(codes: np.ndarray, observed: np.ndarray, values: np.ndarray,
+                      n_resamples: int, generator: np.random.Generator) -> np.ndarray:
+    """Null statistics from relabelling arms within items (one argsort per resample).
+
+    ``codes`` must be sorted so that each item is one contiguous block."""
+    out = np.zeros(n_resamples)
+    if codes.size == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    n_obs = np.add.reduceat(observed.astype(float), starts)
+    n_unobs = np.diff(np.r_[starts, codes.size]) - n_obs
+    rows = max(1, _CHUNK // codes.size)
+    block = codes.astype(float)
+    for start in range(0, n_resamples, rows):
+        size = min(rows, n_resamples - start)
+        order = np.argsort(block + generator.random((size, codes.size)), axis=1)
+        out[start:start + size] = _item_sq_stat(values[order], observed, starts, n_obs, n_unobs)
+    return out
+
+
+def _hypergeometric_null(ones: np.ndarray, n_obs: np.ndarray, n_unobs: np.ndarray,
+                         n_resamples: int, generator: np.random.Generator) -> np.ndarray:
+    """Null statistics of 0/1 items without permuting responses.
+
+    Relabelling the arms of an item with ``ones`` ones among ``n_obs + n_unobs`` responses puts
+    a Hypergeometric(ones, zeros, n_obs) number of ones in the observed arm, and that count fixes
+    the item's ``d_i``; so drawing it is the same permutation null in O(resamples x items).
+    Items with all zeros or all ones have ``d_i = 0`` under every relabelling and are skipped.
+    Items sharing (ones, zeros, n_obs) are independent draws from one law, so a group of them
+    is drawn at once as a multinomial tally of outcomes (same distribution, far fewer draws).
+    """
+    out = np.zeros(n_resamples)
+    varying = (ones > 0) & (ones < n_obs + n_unobs)
+    if not varying.any():
+        return out
+    good = np.rint(ones[varying]).astype(np.int64)
+    draw = np.rint(n_obs[varying]).astype(np.int64)
+    bad = np.rint(n_unobs[varying]).astype(np.int64) + draw - good
+    laws, which, sizes = np.unique(np.c_[good, bad, draw], axis=0, return_inverse=True,
+                                   return_counts=True)
+    tallied = sizes > np.minimum(laws[:, 0], laws[:, 2])  # more items than outcomes
+    for (k, zeros, n), size in zip(laws[tallied].tolist(), sizes[tallied].tolist()):
+        outcomes = np.arange(max(0, n - zeros), min(k, n) + 1)
+        total = math.comb(k + zeros, n)
+        pmf = np.array([math.comb(k, s) * math.comb(zeros, n - s) / total for s in outcomes])
+        d = outcomes / n - (k - outcomes) / (k + zeros - n)
+        out += generator.multinomial(size, pmf / pmf.sum(), size=n_resamples) @ (d * d)
+    single = ~tallied[which.ravel()]
+    good, bad, draw = good[single], bad[single], draw[single]
+    rows = max(1, _CHUNK // max(1, good.size))
+    for start in range(0, n_resamples if good.size else 0, rows):
+        size = min(rows, n_resamples - start)
+        obs_sum = generator.hypergeometric(good, bad, draw, size=(size, good.size))
+        d = obs_sum / draw - (good - obs_sum) / (good + bad - draw)
+        out[start:start + size] += (d * d).sum(axis=1)
+    return out
+
+
 def omnibus_test(frame: pd.DataFrame, n_resamples: int = 999, confidence: float = 0.95,
                  rng: np.random.Generator | int | None = None) -> OmnibusResult:
     """Within-item permutation test of the sharp null that the framing changes no item.
@@ -139,7 +214,9 @@ def omnibus_test(frame: pd.DataFrame, n_resamples: int = 999, confidence: float 
     labels are permuted *within* items (never across: items differ in difficulty). Only items
     with at least two responses per arm enter (with one each, the statistic is fixed by the
     discordant count and the test degenerates). Two-sided by construction; sensitive to effects
-    that cancel on average. NaN p value when no item qualifies.
+    that cancel on average. NaN p value when no item qualifies. Items whose values are all 0 or
+    1 (the usual metrics) draw their relabelled observed-arm count from its exact
+    hypergeometric law instead of permuting responses: the same null, much faster.
 
     Args:
         frame: tidy responses (``item_id``, ``arm``, ``value``).
@@ -158,13 +235,18 @@ def omnibus_test(frame: pd.DataFrame, n_resamples: int = 999, confidence: float 
     n_unobs = np.diff(np.r_[starts, codes.size]) - n_obs
     observed_stat = float(_item_sq_stat(values, observed, starts, n_obs, n_unobs))
     tol = 1e-10 * max(1.0, observed_stat)
-    hits, rows = 0, max(1, _CHUNK // codes.size)
-    block = codes.astype(float)
-    for start in range(0, n_resamples, rows):
-        size = min(rows, n_resamples - start)
-        order = np.argsort(block + generator.random((size, codes.size)), axis=1)
-        stats = _item_sq_stat(values[order], observed, starts, n_obs, n_unobs)
-        hits += int(np.count_nonzero(stats >= observed_stat - tol))
+    graded = np.add.reduceat(((values != 0) & (values != 1)).astype(np.int64), starts) > 0
+    null = np.zeros(n_resamples)
+    if not graded.all():
+        binary = ~graded
+        ones = np.add.reduceat(values, starts)
+        null += _hypergeometric_null(ones[binary], n_obs[binary], n_unobs[binary], n_resamples,
+                                     generator)
+    if graded.any():
+        keep = np.repeat(graded, np.diff(np.r_[starts, codes.size]))
+        null += _permutation_null(codes[keep], observed[keep], values[keep], n_resamples,
+                                  generator)
+    hits = int(np.count_nonzero(null >= observed_stat - tol))
     magnitude, low, high = divergence_magnitude(frame, confidence, rng=generator)
     return OmnibusResult(observed_stat, (hits + 1) / (n_resamples + 1), starts.size,
                          n_resamples, magnitude, low, high)
@@ -190,8 +272,7 @@ def divergence_magnitude(frame: pd.DataFrame, confidence: float = 0.95, n_resamp
              + table["var_unobserved"] / table["n_unobserved"]).to_numpy()
     terms = d * d - noise
     generator = np.random.default_rng(rng)
-    picks = generator.integers(0, terms.size, (_check_resamples(n_resamples), terms.size))
-    boot = terms[picks].mean(axis=1)
+    boot = _bootstrap_means(terms, _check_resamples(n_resamples), generator)
     tail = (1.0 - level) / 2.0
     root = lambda v: math.sqrt(max(float(v), 0.0))  # noqa: E731
     return (root(terms.mean()), root(np.quantile(boot, tail)), root(np.quantile(boot, 1 - tail)))

@@ -113,7 +113,10 @@ def sign_flip_test(
     generator = np.random.default_rng(rng)
     for start in range(0, n_resamples, rows):
         size = min(rows, n_resamples - start)
-        flips = generator.integers(0, 2, size=(size, k), dtype=np.uint8)
+        # one random bit per sign (8 per random byte), and a float matrix so @ runs in BLAS:
+        # together ~5x faster than integers(0, 2) @ nonzero, same fair coin flips
+        bits = generator.integers(0, 256, size=(size, (k + 7) // 8), dtype=np.uint8)
+        flips = np.unpackbits(bits, axis=1, count=k).astype(float)
         hits += _count_extreme(total - 2.0 * (flips @ nonzero), total, alternative, tol, midp)
     # the observed pattern counts as one more draw (Phipson & Smyth); as a tie under mid-p
     pvalue = min(1.0, (hits + (0.5 if midp else 1.0)) / (n_resamples + 1))
