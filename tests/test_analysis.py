@@ -90,14 +90,16 @@ def test_accuracy_higher_when_observed_is_divergence_not_sandbagging():
 
 
 def test_epochs_bring_effect_size_bootstrap_and_omnibus_columns():
-    tests = analyse(scores(epochs=3, variants=1, spread=0.35))
+    # 80 items with +-0.45 cancelling effects: every assertion below held for 30 of 30 seeds
+    # (with 40 items at +-0.35, for 21 of 30), so the test checks behaviour, not a lucky seed.
+    data = scores(epochs=3, variants=1, spread=0.45, n_items=80)
+    tests = analyse(data)
     eval_row = row(tests, "capability", "eval", "correct")
     assert eval_row.method == "sign_flip" and not math.isnan(eval_row.effect_size)
     assert eval_row.boot_low < eval_row.difference < eval_row.boot_high
     assert eval_row.omnibus_p < 0.05 and eval_row.rms_low > 0
     assert eval_row.verdict != "divergence"  # the mean test alone misses cancelling effects
-    omnibus = analyse(scores(epochs=3, variants=1, spread=0.35),
-                      AnalysisSettings(divergence_test="omnibus"))
+    omnibus = analyse(data, AnalysisSettings(divergence_test="omnibus"))
     assert row(omnibus, "capability", "eval", "refused").verdict == "divergence"
 
 
