@@ -9,6 +9,7 @@ dilutes the error budget.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,20 +45,13 @@ def benjamini_hochberg(pvalues: Any) -> np.ndarray:
     Returns:
         Float array of the same length, in input order.
     """
-    p = _as_pvalues(pvalues)
-    out = np.full(p.shape, np.nan)
-    present = ~np.isnan(p)
-    x = p[present]
+    return _adjust(pvalues, _bh_sorted)
+
+
+def _bh_sorted(x: np.ndarray) -> np.ndarray:
     m = x.size
-    if m == 0:
-        return out
-    order = np.argsort(x, kind="mergesort")
-    scaled = x[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(scaled[::-1])[::-1]
-    adjusted = np.empty(m)
-    adjusted[order] = np.minimum(q, 1.0)
-    out[present] = adjusted
-    return out
+    scaled = x * m / np.arange(1, m + 1)
+    return np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
 
 
 def holm(pvalues: Any) -> np.ndarray:
@@ -74,17 +68,26 @@ def holm(pvalues: Any) -> np.ndarray:
     Returns:
         Float array of the same length, in input order.
     """
+    return _adjust(pvalues, _holm_sorted)
+
+
+def _holm_sorted(x: np.ndarray) -> np.ndarray:
+    m = x.size
+    return np.maximum.accumulate(np.minimum(x * (m - np.arange(m)), 1.0))
+
+
+def _adjust(pvalues: Any, adjust_sorted: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Shared frame of every step-wise correction: drop NaNs (they are not counted in m), sort
+    ascending, adjust, and put the results back in input order with NaNs where they were."""
     p = _as_pvalues(pvalues)
     out = np.full(p.shape, np.nan)
     present = ~np.isnan(p)
     x = p[present]
-    m = x.size
-    if m == 0:
+    if x.size == 0:
         return out
     order = np.argsort(x, kind="mergesort")
-    scaled = np.minimum(x[order] * (m - np.arange(m)), 1.0)
-    adjusted = np.empty(m)
-    adjusted[order] = np.maximum.accumulate(scaled)
+    adjusted = np.empty(x.size)
+    adjusted[order] = adjust_sorted(x[order])
     out[present] = adjusted
     return out
 
