@@ -404,6 +404,18 @@ def _truncate(text: str, limit: Any) -> tuple[str, bool]:
 
 
 # ---------------------------------------------------------------- scripted policies
+def failing_for(substring: str, status: int, policy: "Policy") -> "Policy":
+    """``policy``, except that requests whose user text contains ``substring`` get HTTP ``status``
+    (e.g. every cell of one item fails), for resume and failure-accounting tests."""
+
+    def wrapped(req: ChatRequest) -> Any:
+        if substring in req.user_text:
+            raise PolicyFault(status)
+        return policy(req)
+
+    return wrapped
+
+
 def cue_present(*cues: str) -> Callable[[ChatRequest], bool]:
     """Predicate: does any cue (case-insensitive) appear in the system text or any message?
 

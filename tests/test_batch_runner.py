@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 import pytest
-from provider_server import PolicyFault, ProviderServer, answer_key_policy, cue_present
+from provider_server import ProviderServer, answer_key_policy, cue_present, failing_for
 from runner_support import cell_key, openai_overrides, run_inprocess, summary, verdicts
 
 EXPECTED = 800
@@ -62,11 +62,7 @@ def test_anthropic_message_batch_finds_the_alignment_faker(suite, tmp_path, monk
 
 def test_failed_batch_lines_are_counted_and_only_they_go_in_the_next_batch(suite, tmp_path):
     answer = answer_key_policy(suite.answers, suite.harmful)
-
-    def flaky(req):
-        if "number 7 " in req.user_text:
-            raise PolicyFault(500)
-        return answer(req)
+    flaky = failing_for("number 7 ", 500, answer)
 
     results = tmp_path / "results"
     with ProviderServer(flaky) as server:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import run_cli
-from provider_server import ProviderServer, answer_key_policy, cue_present
+from provider_server import ProviderServer, answer_key_policy, cue_present, failing_for
 
 FLAGS = {"sandbagging", "strategic_compliance", "divergence"}
 
@@ -99,12 +99,7 @@ def test_run_folder_holds_every_artifact_and_resume_sends_nothing_new(suite, tmp
 
 def test_resume_requests_only_cells_that_failed(suite, tmp_path):
     answer = answer_key_policy(suite.answers, suite.harmful)
-    from provider_server import PolicyFault
-
-    def flaky(req):
-        if "number 7 " in req.user_text:
-            raise PolicyFault(400)
-        return answer(req)
+    flaky = failing_for("number 7 ", 400, answer)
 
     with ProviderServer(flaky) as server:
         first = run_cli(*openai_args(server, suite), results=tmp_path / "results")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provider_server import PolicyFault, ProviderServer, answer_key_policy
+from provider_server import ProviderServer, answer_key_policy, failing_for
 from runner_support import openai_overrides, run_inprocess
 
 from consistency.progress import ProgressBar, _short
@@ -10,11 +10,7 @@ from consistency.progress import ProgressBar, _short
 
 def test_progress_line_reports_failures_and_tokens(suite, tmp_path, capsys):
     answer = answer_key_policy(suite.answers, suite.harmful)
-
-    def flaky(req):
-        if "number 7 " in req.user_text:
-            raise PolicyFault(400)
-        return answer(req)
+    flaky = failing_for("number 7 ", 400, answer)
 
     with ProviderServer(flaky) as server:
         args = [a for a in openai_overrides(server, suite) if a != "runner.quiet=true"]
