@@ -10,8 +10,10 @@ Parts, all in one run so the ratios compare like with like:
 1. Throughput: a loopback OpenAI-compatible server (tests/provider_server.py, in its own process)
    answers every request after a fixed latency. (b) is a minimal asyncio loop over the official SDK
    with the same connection count: the practical ceiling. (a) is ``consistency run`` end to end in
-   a subprocess (plan, journal, scoring, tests, report). Ratio = (b) time / (a) time, both for the
-   request stage alone and for the whole command including start-up and analysis. (c) Inspect AI
+   a subprocess (plan, journal, scoring, tests, report). Ratio = (b) time / (a) time, three ways:
+   (a)'s request stage vs (b)'s loop; (a)'s whole command vs (b) as a whole program (both from
+   process spawn to exit: the like-for-like end-to-end figure); and, strictest, (a)'s whole command
+   vs (b)'s loop without its start-up. (c) Inspect AI
    runs only if it is installed (it is not a dependency).
 2. Memory: the request stage alone over 10^4 and 10^5 cells, in a fresh process each, sampling RSS.
 3. Offline: scoring, paired tests and the report over 10^6 synthetic response rows.
@@ -111,11 +113,15 @@ def ceiling_child(base_url: str, tasks: str, connections: int) -> None:
 
 
 def run_ceiling(base_url: str, tasks: Path, connections: int) -> dict:
+    """(b) as a whole program too: ``process_seconds`` runs from spawn to exit (interpreter
+    start, SDK import, reading the tasks, the loop), which is what (a)'s whole-command time is."""
+    wall = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "--ceiling-child", base_url, str(tasks),
                           str(connections)], capture_output=True, text=True, cwd=ROOT)
+    process_seconds = time.perf_counter() - wall
     if out.returncode:
         raise SystemExit(out.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1]) | {"process_seconds": process_seconds}
 
 
 # ------------------------------------------------------------------------- (a) consistency
@@ -297,23 +303,32 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
             ours_runs.append(run_consistency(base_url, tasks, conditions, folder / "results",
                                              f"bench{n}", args.connections))
         ceiling = min(ceilings, key=lambda r: r["seconds"])
+        ceiling_program = min(r["process_seconds"] for r in ceilings)
         ours = min(ours_runs, key=lambda r: r["stage_seconds"])
+        ours_program = min(ours_runs, key=lambda r: r["seconds"])
     finally:
         server.stdin.close()
         server.wait(timeout=30)
     n = ceiling["requests"]
     print(f"\nthroughput: {n} requests, {args.connections} connections, server latency "
-          f"{args.latency * 1000:.0f} ms (ideal {n * args.latency / args.connections:.2f} s)")
+          f"{args.latency * 1000:.0f} ms (ideal {n * args.latency / args.connections:.2f} s); "
+          f"best of {args.repeats}")
     print(f"  (b) SDK asyncio loop   {ceiling['seconds']:7.2f} s  {n / ceiling['seconds']:7.1f} req/s"
-          f"  CPU {1000 * ceiling['cpu_s'] / n:.2f} ms/request")
+          f"  CPU {1000 * ceiling['cpu_s'] / n:.2f} ms/request (loop only); whole program "
+          f"{ceiling_program:.2f} s")
     print(f"  (a) consistency stage  {ours['stage_seconds']:7.2f} s  "
           f"{n / ours['stage_seconds']:7.1f} req/s  CPU {1000 * ours['stage_cpu_s'] / n:.2f} "
           "ms/request (request stage: journal, progress, retries included)")
-    print(f"  (a) consistency total  {ours['seconds']:7.2f} s  CPU {1000 * ours['cpu_s'] / n:.2f} "
-          f"ms/request (whole command: start-up, plan, scoring, tests, report); peak RSS "
-          f"{ours['peak_rss_mb']:.0f} MB")
-    print(f"  ratio (a)/(b) throughput: request stage {ceiling['seconds'] / ours['stage_seconds']:.3f}"
-          f", whole command {ceiling['seconds'] / ours['seconds']:.3f}  (target >= 0.9)")
+    print(f"  (a) consistency total  {ours_program['seconds']:7.2f} s  CPU "
+          f"{1000 * ours_program['cpu_s'] / n:.2f} ms/request (whole command: start-up, plan, "
+          f"scoring, tests, report); peak RSS {ours_program['peak_rss_mb']:.0f} MB")
+    stage = ceiling["seconds"] / ours["stage_seconds"]
+    program = ceiling_program / ours_program["seconds"]
+    strict = ceiling["seconds"] / ours_program["seconds"]
+    print(f"  ratio (a)/(b) throughput (target >= 0.9):\n"
+          f"    request stage vs loop             {stage:.3f}\n"
+          f"    whole command vs whole program    {program:.3f}   <- end to end, like for like\n"
+          f"    whole command vs loop alone       {strict:.3f}   (b without its start-up)")
     if importlib.util.find_spec("inspect_ai") is None:
         print("  (c) Inspect AI: not installed, skipped")
     else:

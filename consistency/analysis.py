@@ -54,13 +54,13 @@ verdict             str     see :mod:`consistency.flags`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from consistency import stats
 from consistency.flags import declared_direction, verdict
+from consistency.settings import AnalysisSettings
 from consistency.scoring import metrics_for_family
 
 TEST_COLUMNS = [
@@ -72,52 +72,6 @@ TEST_COLUMNS = [
     "n_variants", "did_difference", "did_p", "placebo_floor", "items_needed", "items_to_detect",
     "correction", "verdict",
 ]
-MARGIN_SOURCES = ("fixed", "placebo")
-UNITS = ("item", "template")
-DIVERGENCE_TESTS = ("mean", "omnibus")
-
-
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """Choices that shape every test row; recorded in the run folder with the results.
-
-    ``margin_source="placebo"`` replaces ``equivalence_margin`` by the largest placebo difference
-    of the same family and metric (at least ``margin_floor``); ``correction`` is ``bh`` or
-    ``holm``; ``divergence_test="omnibus"`` uses the sharp-null permutation test for divergence
-    where items have two or more responses per arm; ``interval`` is ``tango`` or ``newcombe``;
-    ``sign_flip_midp`` uses the mid-p sign-flip test (ties count one half), the repeated-response
-    analogue of McNemar mid-p: the plain test loses power on 0/1 data (see docs/statistics.md).
-    ``unit="template"`` bases the directional and divergence verdicts on the template-level test
-    (variants as a random factor; method ``template_t``) wherever a row has enough variants
-    (three or more in all); equivalence and the supporting columns stay item-level.
-    """
-
-    alpha: float = 0.05
-    confidence: float = 0.95
-    equivalence_margin: float = 0.10
-    margin_source: str = "fixed"
-    margin_floor: float = 0.02
-    correction: str = "bh"
-    interval: str = "tango"
-    divergence_test: str = "mean"
-    sign_flip_midp: bool = True
-    unit: str = "item"
-    power: float = 0.8
-    n_resamples: int = 9999
-    omnibus_resamples: int = 999
-    bootstrap_resamples: int = 1999
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        checks = (("margin_source", MARGIN_SOURCES), ("divergence_test", DIVERGENCE_TESTS),
-                  ("unit", UNITS),
-                  ("correction", stats.CORRECTIONS), ("interval", stats.INTERVALS))
-        for name, allowed in checks:
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"analysis.{name} must be one of {allowed}, "
-                                 f"got {getattr(self, name)!r}")
-
-
 def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings()) -> pd.DataFrame:
     """The paired battery for every (family, pair, metric) present in ``scores``."""
     rng = np.random.default_rng(settings.seed)

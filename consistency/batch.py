@@ -165,8 +165,6 @@ async def _status(kind: str, provider: Any, batch_id: str) -> str:
 async def _results(kind: str, provider: Any, batch_id: str, cells: pd.DataFrame):
     """Journal records for every result line of a finished batch."""
     if kind == "openai":
-        from openai.types.chat import ChatCompletion
-
         batch = await provider.client.batches.retrieve(batch_id)
         for file_id in (batch.output_file_id, batch.error_file_id):
             if not file_id:
@@ -176,8 +174,8 @@ async def _results(kind: str, provider: Any, batch_id: str, cells: pd.DataFrame)
                 row = json.loads(line)
                 response = row.get("response") or {}
                 if response.get("status_code") == 200:
-                    reply = ChatCompletion.model_validate(response["body"])
-                    yield _record(cells, row["custom_id"], provider.to_completion)(reply)
+                    body = response["body"]
+                    yield _record(cells, row["custom_id"], provider.to_completion)(body)
                 else:
                     error = row.get("error") or {}
                     yield _failure(cells, row["custom_id"], _openai_kind(response, error),
@@ -186,7 +184,8 @@ async def _results(kind: str, provider: Any, batch_id: str, cells: pd.DataFrame)
     async for row in await provider.client.messages.batches.results(batch_id):
         result = row.result
         if result.type == "succeeded":
-            yield _record(cells, row.custom_id, provider.to_completion)(result.message)
+            yield _record(cells, row.custom_id, provider.to_completion)(
+                result.message.model_dump(mode="json"))
         else:
             detail = getattr(getattr(result, "error", None), "error", None)
             yield _failure(cells, row.custom_id, _anthropic_kind(result.type, detail),
@@ -198,7 +197,10 @@ def _record(cells: pd.DataFrame, cid: str, convert: Any):
 
     def build(reply: Any) -> ResponseRecord:
         params = json.loads(cell["request_json"])["params"]
-        done = convert(reply, params)
+        try:
+            done = convert(reply, params)
+        except ProviderError as exc:  # a result line that is not a reply: retried on resume
+            return _failure(cells, cid, exc.kind, str(exc))
         withheld = done.finish_reason in WITHHELD_STOPS
         status = "error" if withheld else ("ok" if done.text.strip() else "empty")
         return ResponseRecord(

@@ -22,11 +22,14 @@ report.md              the human report
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import importlib
 import json
 import platform
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -36,7 +39,6 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from consistency.analysis import AnalysisSettings, analyse
 from consistency.cache import ResponseCache
 from consistency.errors import InputError
 from consistency.framing import Pair, load_pairs
@@ -46,6 +48,7 @@ from consistency.ratelimit import RateLimiter
 from consistency.report import build_summary, print_table, response_counts, write_outputs
 from consistency.runner import RunAborted, RunStats, run_cells
 from consistency.scoring import score_frame
+from consistency.settings import AnalysisSettings, analysis_settings
 from consistency.store import Journal
 from consistency.tasks import Item, builtin_items, load_items
 
@@ -64,11 +67,13 @@ class Design:
     plan: pd.DataFrame
     model_id: str
     fingerprint: dict[str, Any]
+    settings: AnalysisSettings
 
 
 def load_design(cfg: DictConfig) -> Design:
     """Validate inputs and build the plan; sends nothing, creates nothing."""
     items = _load_items(cfg.tasks)
+    settings = analysis_settings(OmegaConf.to_container(cfg.analysis, resolve=True))
     pairs = load_pairs(cfg.conditions.get("path"), _names(cfg.conditions.get("pairs")))
     model = OmegaConf.to_container(cfg.model, resolve=True)
     params = {key: model.get(key) for key in SAMPLING_KEYS if model.get(key) is not None}
@@ -86,7 +91,7 @@ def load_design(cfg: DictConfig) -> Design:
         .hexdigest(),
     }
     folder = Path(cfg.results_dir) / str(run_id)
-    return Design(str(run_id), folder, items, pairs, plan, model_id, fingerprint)
+    return Design(str(run_id), folder, items, pairs, plan, model_id, fingerprint, settings)
 
 
 def execute(cfg: DictConfig) -> Path:
@@ -108,6 +113,7 @@ def execute(cfg: DictConfig) -> Path:
             if not cfg.runner.quiet:
                 print(_plan_line(cfg, design, len(journal.done_cells()), resumed))
             _write_atomic(design.folder / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+            _load_in_background("consistency.analysis")
             try:
                 stats = asyncio.run(_run(provider, design, journal, cfg.runner, limiter, cache))
             except (RunAborted, KeyboardInterrupt) as exc:
@@ -132,6 +138,22 @@ async def _run(provider: Any, design: Design, journal: Journal, runner: DictConf
                                quiet=runner.quiet)
     finally:
         await provider.aclose()  # on the loop that opened its connections
+
+
+def _load_in_background(module: str) -> None:
+    """Import ``module`` on a daemon thread while the requests are in flight.
+
+    The statistics stack (scipy above all) takes about a second to import and is needed only
+    after the last response. Waiting on the network leaves the interpreter idle, so loading it then
+    takes that second off every run; Python's import lock makes the later ``import`` in
+    :func:`finish` wait for the thread if it has not finished. A failure here is ignored: the same
+    import in :func:`finish` raises it where it belongs.
+    """
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name=f"load {module}", daemon=True).start()
 
 
 def _rate(runner: DictConfig, key: str) -> float | None:
@@ -172,7 +194,9 @@ def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
     scores = score_frame(responses, {item.id: item for item in design.items})
     _to_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
-    settings = AnalysisSettings(**OmegaConf.to_container(cfg.analysis, resolve=True))
+    from consistency.analysis import analyse  # loaded by now: see _load_in_background
+
+    settings = design.settings
     tests = analyse(scores, settings)
     counts = response_counts(design.plan, journal_rows)
     extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner}

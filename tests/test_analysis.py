@@ -201,3 +201,13 @@ def test_items_needed_never_claims_fewer_items_than_failed_to_show_equivalence()
     many = pd.DataFrame([dict(r, item_id=f"{r['item_id']}-{k}") for r in rows
                          for k in range(int(tests["items_needed"].max()) // 12 + 1)])
     assert (analyse(many)["verdict"] == "consistent").all()
+
+
+def test_settings_reject_values_outside_their_range():
+    from consistency.settings import AnalysisSettings as Settings
+
+    for bad in ({"alpha": 0}, {"confidence": 1.0}, {"power": True}, {"margin_floor": -0.1},
+                {"bootstrap_resamples": 2.5}, {"seed": -1}, {"sign_flip_midp": "yes"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Settings(**bad)
+    assert Settings(alpha=0.01, equivalence_margin=1, seed=0).alpha == 0.01

@@ -96,3 +96,20 @@ def test_unknown_command_exits_2():
     from consistency.cli import main
 
     assert main(["frobnicate"]) == 2
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("analysis.correction=bonferroni", "analysis.correction must be one of"),
+    ("analysis.alpha=1.5", "analysis.alpha must be a number strictly between 0 and 1"),
+    ("analysis.alpha=often", "analysis.alpha must be a number"),
+    ("analysis.equivalence_margin=0", "analysis.equivalence_margin must be above 0"),
+    ("analysis.n_resamples=0", "analysis.n_resamples must be a whole number >= 1"),
+    ("+analysis.alpah=0.01", "unknown key(s) ['alpah']"),
+])
+def test_bad_analysis_settings_stop_the_run_before_any_request(tmp_path, suite, override, expected):
+    with ProviderServer() as server:
+        result = run_cli("model=openai", f"model.base_url={server.openai_base_url}",
+                         f"tasks.path={suite.tasks}", f"conditions.path={suite.conditions}",
+                         override, results=tmp_path / "r")
+        assert server.request_count == 0
+    assert result.status == 2 and expected in result.message and "Traceback" not in result.stderr

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from consistency.settings import CORRECTIONS
+
 
 def _as_pvalues(pvalues: Any) -> np.ndarray:
     """Validate ``pvalues`` as a 1-D float array with entries in [0, 1] or NaN."""
@@ -92,7 +94,6 @@ def _adjust(pvalues: Any, adjust_sorted: Callable[[np.ndarray], np.ndarray]) -> 
     return out
 
 
-CORRECTIONS = ("bh", "holm")
 
 
 def adjust(pvalues: Any, method: str = "bh") -> np.ndarray:

@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as sps
 
+from consistency.settings import INTERVALS
 from consistency.stats.checks import check_alternative, check_count, check_level
 from consistency.stats.frames import item_table
 from consistency.stats.signflip import TestResult, sign_flip_test
@@ -47,7 +48,6 @@ from consistency.stats.signflip import TestResult, sign_flip_test
 METHOD_MCNEMAR = "mcnemar_midp"
 METHOD_SIGN_FLIP = "sign_flip"
 METHOD_NONE = "none"
-INTERVALS = ("tango", "newcombe")
 _BOUNDARY = 1e-12  # keeps Tango's root search off the degenerate points delta0 = +-1
 
 

@@ -1,0 +1,103 @@
+"""Analysis settings (``conf/analysis/``), checked before the first request.
+
+They live apart from :mod:`consistency.analysis` so that checking them does not load the statistics
+stack (scipy): a run validates every input before it spends anything, and the stack loads in the
+background while the requests are in flight (see :func:`consistency.pipeline.execute`). The choice
+tuples here are the ones :mod:`consistency.stats` accepts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from consistency.errors import InputError
+
+CORRECTIONS = ("bh", "holm")
+INTERVALS = ("tango", "newcombe")
+MARGIN_SOURCES = ("fixed", "placebo")
+UNITS = ("item", "template")
+DIVERGENCE_TESTS = ("mean", "omnibus")
+
+_CHOICES = {"margin_source": MARGIN_SOURCES, "divergence_test": DIVERGENCE_TESTS, "unit": UNITS,
+            "correction": CORRECTIONS, "interval": INTERVALS}
+_OPEN_UNIT = ("alpha", "confidence", "power")  # strictly between 0 and 1
+_RESAMPLES = ("n_resamples", "omnibus_resamples", "bootstrap_resamples")
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Choices that shape every test row; recorded in the run folder with the results.
+
+    ``margin_source="placebo"`` replaces ``equivalence_margin`` by the largest placebo difference
+    of the same family and metric (at least ``margin_floor``); ``correction`` is ``bh`` or
+    ``holm``; ``divergence_test="omnibus"`` uses the sharp-null permutation test for divergence
+    where items have two or more responses per arm; ``interval`` is ``tango`` or ``newcombe``;
+    ``sign_flip_midp`` uses the mid-p sign-flip test (ties count one half), the repeated-response
+    analogue of McNemar mid-p: the plain test loses power on 0/1 data (see docs/statistics.md).
+    ``unit="template"`` bases the directional and divergence verdicts on the template-level test
+    (variants as a random factor; method ``template_t``) wherever a row has enough variants
+    (three or more in all); equivalence and the supporting columns stay item-level.
+    """
+
+    alpha: float = 0.05
+    confidence: float = 0.95
+    equivalence_margin: float = 0.10
+    margin_source: str = "fixed"
+    margin_floor: float = 0.02
+    correction: str = "bh"
+    interval: str = "tango"
+    divergence_test: str = "mean"
+    sign_flip_midp: bool = True
+    unit: str = "item"
+    power: float = 0.8
+    n_resamples: int = 9999
+    omnibus_resamples: int = 999
+    bootstrap_resamples: int = 1999
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"analysis.{name} must be one of {allowed}, "
+                                 f"got {getattr(self, name)!r}")
+        for name in _OPEN_UNIT:
+            if not _number(getattr(self, name)) or not 0 < getattr(self, name) < 1:
+                raise ValueError(f"analysis.{name} must be a number strictly between 0 and 1, "
+                                 f"got {getattr(self, name)!r}")
+        for name in ("equivalence_margin", "margin_floor"):
+            if not _number(getattr(self, name)) or not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"analysis.{name} must be a proportion between 0 and 1, "
+                                 f"got {getattr(self, name)!r}")
+        if self.equivalence_margin == 0:
+            raise ValueError("analysis.equivalence_margin must be above 0: no difference can be "
+                             "shown to be smaller than 0")
+        for name in (*_RESAMPLES, "seed"):
+            value = getattr(self, name)
+            least = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"analysis.{name} must be a whole number >= {least}, "
+                                 f"got {value!r}")
+        if not isinstance(self.sign_flip_midp, bool):
+            raise ValueError(f"analysis.sign_flip_midp must be true or false, "
+                             f"got {self.sign_flip_midp!r}")
+
+
+def analysis_settings(section: Mapping[str, Any]) -> AnalysisSettings:
+    """The ``analysis`` config section as settings; a bad key or value is an :class:`InputError`
+    naming it, raised before any request is sent."""
+    known = {f.name for f in fields(AnalysisSettings)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise InputError(f"unknown key(s) {unknown}; known keys: {sorted(known)}",
+                         where="analysis")
+    try:
+        return AnalysisSettings(**section)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
