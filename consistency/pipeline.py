@@ -22,14 +22,11 @@ report.md              the human report
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import importlib
 import json
 import platform
 import re
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -113,7 +110,6 @@ def execute(cfg: DictConfig) -> Path:
             if not cfg.runner.quiet:
                 print(_plan_line(cfg, design, len(journal.done_cells()), resumed))
             _write_atomic(design.folder / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-            _load_in_background("consistency.analysis")
             try:
                 stats = asyncio.run(_run(provider, design, journal, cfg.runner, limiter, cache))
             except (RunAborted, KeyboardInterrupt) as exc:
@@ -138,22 +134,6 @@ async def _run(provider: Any, design: Design, journal: Journal, runner: DictConf
                                quiet=runner.quiet)
     finally:
         await provider.aclose()  # on the loop that opened its connections
-
-
-def _load_in_background(module: str) -> None:
-    """Import ``module`` on a daemon thread while the requests are in flight.
-
-    The statistics stack (scipy above all) takes about a second to import and is needed only
-    after the last response. Waiting on the network leaves the interpreter idle, so loading it then
-    takes that second off every run; Python's import lock makes the later ``import`` in
-    :func:`finish` wait for the thread if it has not finished. A failure here is ignored: the same
-    import in :func:`finish` raises it where it belongs.
-    """
-    def load() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-
-    threading.Thread(target=load, name=f"load {module}", daemon=True).start()
 
 
 def _rate(runner: DictConfig, key: str) -> float | None:
@@ -194,7 +174,7 @@ def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
     scores = score_frame(responses, {item.id: item for item in design.items})
     _to_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
-    from consistency.analysis import analyse  # loaded by now: see _load_in_background
+    from consistency.analysis import analyse  # scipy: imported only once the responses are in
 
     settings = design.settings
     tests = analyse(scores, settings)
