@@ -24,9 +24,9 @@ import math
 from dataclasses import dataclass
 
 from scipy import optimize
-from scipy import stats as sps
 
 from consistency.stats.checks import check_alternative, check_count, check_level
+from consistency.stats.distributions import beta_ppf, binom_cdf, binom_pmf, binom_sf, norm_isf
 from consistency.stats.paired import mcnemar_midp
 
 
@@ -57,7 +57,7 @@ def newcombe_ci(n11: int, n12: int, n21: int, n22: int,
     n = sum(counts)
     if n == 0:
         raise ValueError("the 2x2 table is empty; newcombe_ci needs at least one item")
-    z = float(sps.norm.isf((1.0 - check_level("confidence", confidence)) / 2.0))
+    z = float(norm_isf((1.0 - check_level("confidence", confidence)) / 2.0))
     p1, p2 = (n11 + n12) / n, (n11 + n21) / n
     l1, u1 = _wilson(n11 + n12, n, z)
     l2, u2 = _wilson(n11 + n21, n, z)
@@ -114,14 +114,14 @@ def _pi_bound(b: int, c: int, tail: float, method: str, side: str) -> float:
         return 0.0 if side == "lower" else 1.0
     if method == "exact":
         if side == "lower":
-            return float(sps.beta.ppf(tail, b, c + 1))
-        return float(sps.beta.ppf(1.0 - tail, b + 1, c))
+            return float(beta_ppf(tail, b, c + 1))
+        return float(beta_ppf(1.0 - tail, b + 1, c))
 
     def mid_tail(pi: float) -> float:  # P(X > b) + P(X = b)/2 (lower) or P(X < b) + P(X = b)/2
-        dist = sps.binom(m, pi)
+        point = float(binom_pmf(b, m, pi))
         if side == "lower":
-            return float(dist.sf(b)) + 0.5 * float(dist.pmf(b)) - tail
-        return float(dist.cdf(b - 1)) + 0.5 * float(dist.pmf(b)) - tail
+            return float(binom_sf(b, m, pi)) + 0.5 * point - tail
+        return float(binom_cdf(b - 1, m, pi)) + 0.5 * point - tail
 
     return float(optimize.brentq(mid_tail, 1e-15, 1.0 - 1e-15, xtol=1e-14))
 

@@ -16,9 +16,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from scipy import stats as sps
-
 from consistency.stats.checks import check_level
+from consistency.stats.distributions import norm_cdf, norm_isf, norm_sf, t_cdf, t_sf
 from consistency.stats.paired import METHOD_MCNEMAR, METHOD_SIGN_FLIP, PairedResult, tango_score
 
 
@@ -66,8 +65,8 @@ def _tost_pvalue_t(difference: float, sd: float, n: int, margin: float) -> float
     if sd == 0.0:  # every item moved by the same amount: the evidence is exact
         return 0.0 if -margin < difference < margin else 1.0
     se = sd / math.sqrt(n)
-    p_lower = float(sps.t.sf((difference + margin) / se, n - 1))  # H0: delta <= -margin
-    p_upper = float(sps.t.cdf((difference - margin) / se, n - 1))  # H0: delta >= +margin
+    p_lower = float(t_sf((difference + margin) / se, n - 1))  # H0: delta <= -margin
+    p_upper = float(t_cdf((difference - margin) / se, n - 1))  # H0: delta >= +margin
     return max(p_lower, p_upper)
 
 
@@ -78,8 +77,8 @@ def _tost_pvalue_tango(b: int, c: int, n: int, margin: float) -> float:
     exactly the smallest alpha at which the ``1 - 2 alpha`` Tango interval fits inside the
     margins, found in closed form instead of by bisection on the confidence level.
     """
-    p_lower = 0.0 if margin > 1 else float(sps.norm.sf(tango_score(b, c, n, -margin)))
-    p_upper = 0.0 if margin > 1 else float(sps.norm.cdf(tango_score(b, c, n, margin)))
+    p_lower = 0.0 if margin > 1 else float(norm_sf(tango_score(b, c, n, -margin)))
+    p_upper = 0.0 if margin > 1 else float(norm_cdf(tango_score(b, c, n, margin)))
     return max(p_lower, p_upper)
 
 
@@ -151,8 +150,8 @@ def items_needed_for_equivalence(
         raise ValueError(f"sd_difference must be finite and >= 0, got {sd_difference!r}")
     if abs(difference) >= margin:
         return None
-    z_alpha = float(sps.norm.isf(alpha))
-    z_beta = float(sps.norm.isf((1.0 - power) / 2.0))
+    z_alpha = float(norm_isf(alpha))
+    z_beta = float(norm_isf((1.0 - power) / 2.0))
     n = (z_alpha + z_beta) ** 2 * sd_difference**2 / (margin - abs(difference)) ** 2
     return max(2, math.ceil(n - 1e-9))
 
@@ -184,7 +183,7 @@ def noninferiority(result: PairedResult, margin: float, direction: str,
     sign = -1.0 if direction == "less" else 1.0
     if result.method == METHOD_MCNEMAR and result.b is not None and result.c is not None:
         score = tango_score(result.b, result.c, result.n_items, sign * margin)
-        pvalue = 0.0 if margin > 1 else float(sps.norm.sf(score) if sign < 0 else sps.norm.cdf(score))
+        pvalue = 0.0 if margin > 1 else float(norm_sf(score) if sign < 0 else norm_cdf(score))
     elif result.method == METHOD_SIGN_FLIP and result.n_items >= 2 \
             and math.isfinite(result.sd_difference):
         if result.sd_difference == 0.0:
@@ -193,7 +192,7 @@ def noninferiority(result: PairedResult, margin: float, direction: str,
             t = (result.difference - sign * margin) / (result.sd_difference
                                                        / math.sqrt(result.n_items))
             df = result.n_items - 1
-            pvalue = float(sps.t.sf(t, df) if sign < 0 else sps.t.cdf(t, df))
+            pvalue = float(t_sf(t, df) if sign < 0 else t_cdf(t, df))
     else:
         pvalue = math.nan
     shown = bool(low > -margin) if sign < 0 else bool(high < margin)

@@ -38,10 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy import stats as sps
 
 from consistency.settings import INTERVALS
 from consistency.stats.checks import check_alternative, check_count, check_level
+from consistency.stats.distributions import binom_cdf, binom_pmf, binom_sf, norm_isf, t_ppf
 from consistency.stats.frames import item_table
 from consistency.stats.signflip import TestResult, sign_flip_test
 
@@ -164,18 +164,17 @@ def mcnemar_midp(b: int, c: int, alternative: str = "two-sided") -> BinaryTestRe
     n = b + c
     if n == 0:
         return BinaryTestResult(0, 1.0, 1.0, b, c, alternative)
-    dist = sps.binom(n, 0.5)
-    point = float(dist.pmf(b))
+    point = float(binom_pmf(b, n, 0.5))
     if alternative == "greater":
-        exact, mid = float(dist.sf(b - 1)), float(dist.sf(b)) + 0.5 * point
+        exact, mid = float(binom_sf(b - 1, n, 0.5)), float(binom_sf(b, n, 0.5)) + 0.5 * point
     elif alternative == "less":
-        exact, mid = float(dist.cdf(b)), float(dist.cdf(b - 1)) + 0.5 * point
+        exact, mid = float(binom_cdf(b, n, 0.5)), float(binom_cdf(b - 1, n, 0.5)) + 0.5 * point
     elif b == c:
         exact, mid = 1.0, 1.0 - 0.5 * point
     else:
         k = min(b, c)
-        exact = min(1.0, 2.0 * float(dist.cdf(k)))
-        mid = exact - float(dist.pmf(k))
+        exact = min(1.0, 2.0 * float(binom_cdf(k, n, 0.5)))
+        mid = exact - float(binom_pmf(k, n, 0.5))
     return BinaryTestResult(b, min(1.0, mid), min(1.0, exact), b, c, alternative)
 
 
@@ -225,7 +224,7 @@ def tango_ci(b: int, c: int, n: int, confidence: float = 0.95) -> tuple[float, f
         raise ValueError(f"n must be a positive integer (number of pairs), got {n!r}")
     if b + c > n:
         raise ValueError(f"b + c must not exceed n; got b={b}, c={c}, n={n}")
-    z = float(sps.norm.isf((1.0 - check_level("confidence", confidence)) / 2.0))
+    z = float(norm_isf((1.0 - check_level("confidence", confidence)) / 2.0))
     estimate = (b - c) / n
     lower, upper = -1.0, 1.0
     if c < n:
@@ -250,7 +249,7 @@ def t_interval(mean: float, sd: float, n: int, confidence: float = 0.95) -> tupl
     level = check_level("confidence", confidence)
     if n < 2 or not (math.isfinite(mean) and math.isfinite(sd)):
         return (math.nan, math.nan)
-    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
+    half = float(t_ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
     return (mean - half, mean + half)
 
 

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
-from scipy import stats as sps
 
 from consistency.stats.checks import check_level
+from consistency.stats.distributions import binom_cdf, binom_pmf, binom_sf, norm_isf, norm_ppf
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def _z_sum(alpha: float, power: float, sides: int) -> float:
     if sides not in (1, 2):
         raise ValueError(f"sides must be 1 or 2, got {sides!r}")
     alpha, power = check_level("alpha", alpha), check_level("power", power)
-    return float(sps.norm.isf(alpha / sides) + sps.norm.ppf(power))
+    return float(norm_isf(alpha / sides) + norm_ppf(power))
 
 
 def plan_mde(items: int, epochs: int = 1, within_var: float = 0.25, between_var: float = 0.0,
@@ -114,9 +114,9 @@ def _bounds_for(m: int, tail: float) -> tuple[int, int]:
     b whose lower mid-p is below it (``m + 1`` and ``-1`` when none). Cached: planners call
     this for the same m many times while scanning sample sizes."""
     b = np.arange(m + 1)
-    pmf = sps.binom.pmf(b, m, 0.5)
-    upper = sps.binom.sf(b, m, 0.5) + 0.5 * pmf
-    lower = sps.binom.cdf(b - 1, m, 0.5) + 0.5 * pmf
+    pmf = binom_pmf(b, m, 0.5)
+    upper = binom_sf(b, m, 0.5) + 0.5 * pmf
+    lower = binom_cdf(b - 1, m, 0.5) + 0.5 * pmf
     up = np.flatnonzero(upper < tail)
     down = np.flatnonzero(lower < tail)
     return (int(up[0]) if up.size else m + 1, int(down[-1]) if down.size else -1)
@@ -154,19 +154,19 @@ def mcnemar_power(items: int, discordance: float, difference: float, alpha: floa
     m = np.arange(n + 1)
     hi, lo = _rejection_bounds(m, alpha / sides)
     pi = (psi + difference) / (2 * psi)
-    p_hi = np.where(hi <= m, sps.binom.sf(hi - 1, m, pi), 0.0)
-    p_lo = np.where(lo >= 0, sps.binom.cdf(lo, m, pi), 0.0)
+    p_hi = np.where(hi <= m, binom_sf(hi - 1, m, pi), 0.0)
+    p_lo = np.where(lo >= 0, binom_cdf(lo, m, pi), 0.0)
     if sides == 1:
         reject = p_hi if difference >= 0 else p_lo
     else:
         reject = p_hi + p_lo
-    return float(np.dot(sps.binom.pmf(m, n, psi), reject))
+    return float(np.dot(binom_pmf(m, n, psi), reject))
 
 
 def connor_items(discordance: float, difference: float, alpha: float = 0.05, power: float = 0.8,
                  sides: int = 2) -> float:
     """Connor's (1987) normal-approximation sample size for McNemar's test (not rounded)."""
-    za, zb = float(sps.norm.isf(alpha / sides)), float(sps.norm.ppf(power))
+    za, zb = float(norm_isf(alpha / sides)), float(norm_ppf(power))
     return (za * math.sqrt(discordance) + zb * math.sqrt(discordance - difference**2)) ** 2 \
         / difference**2
 

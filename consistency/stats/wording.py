@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from consistency.stats.frames import item_table, variant_table
 from consistency.stats.checks import check_alternative, check_level
+from consistency.stats.distributions import t_cdf, t_isf, t_sf
 from consistency.stats.paired import t_interval
 from consistency.stats.signflip import TestResult, sign_flip_test
 
@@ -84,10 +84,10 @@ def template_test(frame: pd.DataFrame, alternative: str = "two-sided",
              "less": float(difference >= 0)}[alternative]
     else:  # the pooled two-sample t test (same as scipy.stats.ttest_ind(equal_var=True))
         t = difference / se
-        p = {"two-sided": 2 * float(sps.t.sf(abs(t), df)), "greater": float(sps.t.sf(t, df)),
-             "less": float(sps.t.cdf(t, df))}[alternative]
+        p = {"two-sided": 2 * float(t_sf(abs(t), df)), "greater": float(t_sf(t, df)),
+             "less": float(t_cdf(t, df))}[alternative]
     tail = (1 - level) if alternative != "two-sided" else (1 - level) / 2
-    half = float(sps.t.isf(tail, df)) * se
+    half = float(t_isf(tail, df)) * se
     low = -1.0 if alternative == "less" else difference - half
     high = 1.0 if alternative == "greater" else difference + half
     return TemplateResult(t, p, difference, low, high, df, obs.size, unobs.size, alternative)
