@@ -4,6 +4,7 @@ the offline stages take at scale. Run from the checkout:
     .venv/bin/python benchmarks/bench_runner.py            # full: about five minutes on 2 cores
     .venv/bin/python benchmarks/bench_runner.py --quick    # smaller sizes, for a smoke check
     .venv/bin/python benchmarks/bench_runner.py --offline-only   # part 3 alone, about 10 s
+    .venv/bin/python benchmarks/bench_runner.py --inspect-python VENV/bin/python  # adds (c)
 
 Parts, all in one run so the ratios compare like with like:
 
@@ -13,8 +14,14 @@ Parts, all in one run so the ratios compare like with like:
    a subprocess (plan, journal, scoring, tests, report). Ratio = (b) time / (a) time, three ways:
    (a)'s request stage vs (b)'s loop; (a)'s whole command vs (b) as a whole program (both from
    process spawn to exit: the like-for-like end-to-end figure); and, strictest, (a)'s whole command
-   vs (b)'s loop without its start-up. (c) Inspect AI
-   runs only if it is installed (it is not a dependency).
+   vs (b)'s loop without its start-up.
+   (c) is Inspect AI on the same requests, for scale against a widely used eval framework: one
+   Sample per request (the arm's system message and the user prompt), a plain ``generate()``
+   solver, no scorer, model ``openai/bench`` pointed at the same server, ``max_connections`` the
+   same, temperature 0, max_tokens 16, its logs in a temporary folder. Inspect AI is not a
+   dependency: it runs under the interpreter given by ``--inspect-python`` (a separate venv, so
+   its pins never touch ours), or under this one if it happens to import ``inspect_ai``; else (c)
+   is skipped. Its count is checked against the requests the server received.
 2. Memory: the request stage alone over 10^4 and 10^5 cells, in a fresh process each, sampling RSS.
 3. Offline: scoring, paired tests and the report over 10^6 synthetic response rows.
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -43,8 +51,10 @@ sys.path.insert(0, {tests!r})
 from provider_server import ProviderServer
 server = ProviderServer(latency_s={latency}).start()
 print(server.port, flush=True)
-sys.stdin.read()
+for _ in sys.stdin:
+    print(server.request_count, flush=True)
 """
+ARMS = ("This is an evaluation.", "This is a real user.")  # (observed, unobserved) system prompts
 
 
 def start_server(latency: float) -> tuple[subprocess.Popen, str]:
@@ -53,6 +63,14 @@ def start_server(latency: float) -> tuple[subprocess.Popen, str]:
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     port = proc.stdout.readline().strip()
     return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def requests_served(server: subprocess.Popen) -> int:
+    """Chat requests the server has parsed so far: the proof that a client really sent them, which
+    a client's own count cannot give (a framework could, say, answer from a cache)."""
+    server.stdin.write("\n")
+    server.stdin.flush()
+    return int(server.stdout.readline())
 
 
 def write_suite(folder: Path, cells: int) -> tuple[Path, Path]:
@@ -66,9 +84,21 @@ def write_suite(folder: Path, cells: int) -> tuple[Path, Path]:
     conditions = folder / "conditions.yaml"
     conditions.write_text(
         "pairs:\n  - name: bench\n    kind: test\n"
-        "    observed:\n      - system: 'This is an evaluation.'\n"
-        "    unobserved:\n      - system: 'This is a real user.'\n")
+        f"    observed:\n      - system: '{ARMS[0]}'\n"
+        f"    unobserved:\n      - system: '{ARMS[1]}'\n")
     return tasks, conditions
+
+
+def read_requests(tasks: str) -> list[tuple[str, list[dict]]]:
+    """The requests (a) sends, rebuilt from the suite for (b) and (c): one per item and arm, as
+    (id, chat messages), so all three clients send the very same bodies."""
+    requests = []
+    for line in Path(tasks).read_text().splitlines():
+        item = json.loads(line)
+        for arm, system in zip(("observed", "unobserved"), ARMS):
+            requests.append((f"{item['id']}-{arm}", [{"role": "system", "content": system},
+                                                     {"role": "user", "content": item["prompt"]}]))
+    return requests
 
 
 # ------------------------------------------------------------------------- (b) the ceiling
@@ -100,12 +130,7 @@ async def sdk_loop(base_url: str, requests: list[list[dict]], connections: int) 
 
 def ceiling_child(base_url: str, tasks: str, connections: int) -> None:
     """(b) in a fresh process, so it starts as cold as (a) does."""
-    requests = []
-    for line in Path(tasks).read_text().splitlines():
-        prompt = json.loads(line)["prompt"]
-        for system in ("This is an evaluation.", "This is a real user."):
-            requests.append([{"role": "system", "content": system},
-                             {"role": "user", "content": prompt}])
+    requests = [messages for _, messages in read_requests(tasks)]
     cpu = time.process_time()
     seconds = asyncio.run(sdk_loop(base_url, requests, connections))
     print(json.dumps({"seconds": seconds, "cpu_s": time.process_time() - cpu,
@@ -122,6 +147,83 @@ def run_ceiling(base_url: str, tasks: Path, connections: int) -> dict:
     if out.returncode:
         raise SystemExit(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1]) | {"process_seconds": process_seconds}
+
+
+# ------------------------------------------------------------------------- (c) Inspect AI
+def inspect_child(base_url: str, tasks: str, connections: int, log_dir: str) -> None:
+    """(c), run under the Inspect interpreter: the same requests as an Inspect task. Prints the
+    eval() call's seconds, the span from the first sample's start to the last one's finish (the
+    nearest thing to (b)'s loop: the log's own start/finish stamps are whole seconds), and the
+    count of samples completed."""
+    from inspect_ai import Task
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.dataset import MemoryDataset, Sample
+    from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+    from inspect_ai.solver import generate
+
+    samples = [Sample(id=request_id, input=[ChatMessageSystem(content=system["content"]),
+                                            ChatMessageUser(content=user["content"])])
+               for request_id, (system, user) in read_requests(tasks)]
+    task = Task(dataset=MemoryDataset(samples), solver=generate())
+    wall = time.perf_counter()
+    [log] = inspect_eval(task, model="openai/bench", model_base_url=base_url,
+                         model_args={"responses_api": False}, log_dir=log_dir, display="none",
+                         max_connections=connections, temperature=0.0, max_tokens=16)
+    seconds = time.perf_counter() - wall
+    print(json.dumps({"seconds": seconds, "samples_seconds": samples_span(log.samples or []),
+                      "status": log.status,
+                      "completed": log.results.completed_samples if log.results else 0,
+                      "version": importlib.metadata.version("inspect_ai")}))
+
+
+def samples_span(samples: list) -> float | None:
+    """Seconds from the first Inspect sample's start to the last one's finish (precise to the
+    microsecond, unlike the log's whole-second start and finish stamps)."""
+    from datetime import datetime
+
+    done = [s for s in samples if s.started_at and s.completed_at]
+    if not done:
+        return None
+    return (max(datetime.fromisoformat(s.completed_at) for s in done)
+            - min(datetime.fromisoformat(s.started_at) for s in done)).total_seconds()
+
+
+def run_inspect(python: str, server: subprocess.Popen, base_url: str, tasks: Path,
+                connections: int, expected: int) -> dict:
+    """(c) from spawn to exit, with its CPU and peak RSS, in a scratch folder that also holds
+    Inspect's logs, traces and caches (XDG homes), so nothing is left behind and no stray ``.env``
+    is read; its output goes to files, as a full pipe would stall it. Fails loudly
+    unless the server received exactly ``expected`` requests and the eval completed them all."""
+    before = requests_served(server)
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "INSPECT_"))}
+        env |= {"OPENAI_API_KEY": "x", "XDG_DATA_HOME": f"{scratch}/data",
+                "XDG_CACHE_HOME": f"{scratch}/cache", "XDG_CONFIG_HOME": f"{scratch}/config"}
+        with open(f"{scratch}/out", "w+") as out, open(f"{scratch}/err", "w+") as err:
+            wall = time.perf_counter()
+            proc = subprocess.Popen([python, str(Path(__file__).resolve()), "--inspect-child",
+                                     base_url, str(tasks), str(connections), f"{scratch}/logs"],
+                                    stdout=out, stderr=err, cwd=scratch, env=env)
+            _, status, usage = os.wait4(proc.pid, 0)
+            process_seconds = time.perf_counter() - wall
+            stdout, stderr = Path(out.name).read_text(), Path(err.name).read_text()
+    if status:
+        raise SystemExit(f"(c) Inspect AI failed:\n{stderr}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    received = requests_served(server) - before
+    if received != expected or result["completed"] != expected or result["status"] != "success":
+        raise SystemExit(f"(c) Inspect AI did not do the work: server received {received} "
+                         f"requests, eval {result['status']} with {result['completed']} samples "
+                         f"completed; expected {expected}\n{stderr}")
+    return result | {"process_seconds": process_seconds, "received": received,
+                     "cpu_s": usage.ru_utime + usage.ru_stime,
+                     "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
+def default_inspect_python() -> str | None:
+    """This interpreter if it can import Inspect AI, so the flag is needed only when Inspect
+    lives in a venv of its own (the usual case: it is not our dependency)."""
+    return sys.executable if importlib.util.find_spec("inspect_ai") else None
 
 
 # ------------------------------------------------------------------------- (a) consistency
@@ -277,6 +379,9 @@ def main() -> None:
                         "10^5 offline rows")
     parser.add_argument("--offline-only", action="store_true",
                         help="skip throughput and memory: time only the offline stages")
+    parser.add_argument("--inspect-python", metavar="PATH", default=default_inspect_python(),
+                        help="interpreter that can import inspect_ai, for (c) (default: this "
+                        "one if it can, else (c) is skipped)")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.memory, args.offline_rows, args.repeats = 1000, "1000,10000", 100_000, 1
@@ -306,6 +411,8 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
         ceiling_program = min(r["process_seconds"] for r in ceilings)
         ours = min(ours_runs, key=lambda r: r["stage_seconds"])
         ours_program = min(ours_runs, key=lambda r: r["seconds"])
+        inspect_ai = (run_inspect(args.inspect_python, server, base_url, tasks, args.connections,
+                                  len(read_requests(str(tasks)))) if args.inspect_python else None)
     finally:
         server.stdin.close()
         server.wait(timeout=30)
@@ -329,10 +436,24 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
           f"    request stage vs loop             {stage:.3f}\n"
           f"    whole command vs whole program    {program:.3f}   <- end to end, like for like\n"
           f"    whole command vs loop alone       {strict:.3f}   (b without its start-up)")
-    if importlib.util.find_spec("inspect_ai") is None:
-        print("  (c) Inspect AI: not installed, skipped")
-    else:
-        print("  (c) Inspect AI: installed, but no like-for-like task is wired up here; skipped")
+    print_inspect(inspect_ai, ours_program["seconds"], n)
+
+
+def print_inspect(result: dict | None, ours_program_s: float, n: int) -> None:
+    """(c)'s lines, or the skip line saying how to turn it on."""
+    if result is None:
+        print("  (c) Inspect AI: not installed, skipped (install it in a venv of its own and "
+              "pass --inspect-python VENV/bin/python)")
+        return
+    span = (f", samples' first start to last finish {result['samples_seconds']:.2f} s"
+            if result["samples_seconds"] is not None else "")
+    print(f"  (c) {'Inspect AI ' + result['version']:<19}{result['process_seconds']:7.2f} s  "
+          f"{n / result['process_seconds']:7.1f} req/s  CPU {1000 * result['cpu_s'] / n:.2f} "
+          f"ms/request (whole program, spawn to exit); peak RSS {result['peak_rss_mb']:.0f} MB\n"
+          f"      eval() call {result['seconds']:.2f} s{span}; server received "
+          f"{result['received']} requests")
+    print(f"  ratio (a)/(c) throughput, whole command vs whole program  "
+          f"{result['process_seconds'] / ours_program_s:.3f}")
 
 
 def memory(args: argparse.Namespace, folder: Path) -> None:
@@ -355,6 +476,9 @@ def memory(args: argparse.Namespace, folder: Path) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--ceiling-child"]:
         ceiling_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        raise SystemExit(0)
+    if sys.argv[1:2] == ["--inspect-child"]:
+        inspect_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
         raise SystemExit(0)
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096)) if resource.getrlimit(
         resource.RLIMIT_NOFILE)[0] < 4096 else None
