@@ -32,7 +32,7 @@ from consistency.errors import InputError
 from consistency.providers import ProviderError, make_provider
 from consistency.providers.hosted import classify
 from consistency.runner import WITHHELD_STOPS, RunStats
-from consistency.store import Journal, ResponseRecord
+from consistency.store import Journal, ResponseRecord, run_lock
 
 STATE_FILE = "batches.json"
 #: Both providers price batch requests at half the online price.
@@ -56,21 +56,21 @@ def execute_batch(cfg: DictConfig, design: Any) -> Path:
                          where="runner")
     provider = make_provider(cfg.model)  # checks key and reachability before any request
     design.folder.mkdir(parents=True, exist_ok=True)
-    with Journal(design.folder / "journal.sqlite") as journal:
-        journal.bind(design.fingerprint)
-        (design.folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        try:
-            stats = asyncio.run(_drive(kind, provider, design, journal, cfg.runner))
-        except KeyboardInterrupt:
-            raise _aborted(f"interrupted while waiting; every batch id is kept in "
-                           f"{design.folder / STATE_FILE}. Resume with run_id={design.run_id} "
-                           "to poll it (nothing is submitted twice)") from None
-        responses = journal.frame()
-    finish(cfg, design, responses, {"mode": "batch", "requests_sent": stats.requested,
-                                    "received": stats.received, "failed_by_kind": dict(stats.failed),
-                                    "already_done": stats.skipped_done,
-                                    "seconds": round(stats.seconds, 3)},
-           batch_discount=BATCH_DISCOUNT)
+    with run_lock(design.folder):  # one process per run folder (see store.run_lock)
+        with Journal(design.folder / "journal.sqlite") as journal:
+            journal.bind(design.fingerprint)
+            (design.folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            try:
+                stats = asyncio.run(_drive(kind, provider, design, journal, cfg.runner))
+            except KeyboardInterrupt:
+                raise _aborted(f"interrupted while waiting; every batch id is kept in "
+                               f"{design.folder / STATE_FILE}. Resume with run_id={design.run_id} "
+                               "to poll it (nothing is submitted twice)") from None
+            responses = journal.frame()
+        runner = {"mode": "batch", "requests_sent": stats.requested, "received": stats.received,
+                  "failed_by_kind": dict(stats.failed), "already_done": stats.skipped_done,
+                  "seconds": round(stats.seconds, 3)}
+        finish(cfg, design, responses, runner, batch_discount=BATCH_DISCOUNT)
     return design.folder
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from consistency.errors import EXIT_INPUT_ERROR, InputError
@@ -66,15 +67,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     """Console-script entry (``consistency``, ``python -m consistency.cli``): :func:`main`, then a
-    prompt exit.
+    prompt exit when that is safe.
 
     When :func:`main` returns, every output file is written and closed and the journal committed,
     so the interpreter's teardown (freeing the module state of pandas, scipy and Hydra: about
     0.3 s of every run, measured with ``benchmarks/bench_runner.py``) does nothing for the user.
-    The process flushes standard output and error and exits at once. Errors (``SystemExit`` from
-    an input error, a traceback from a bug) take the ordinary way out.
+    The process then flushes standard output and error and exits at once. Not after a sweep on
+    the joblib launcher: its worker processes are stopped by the ordinary teardown, and skipping
+    it would leave them holding the terminal's output open for minutes. Errors (``SystemExit``
+    from an input error, a traceback from a bug) take the ordinary way out.
     """
     status = main()
+    if "joblib" in sys.modules or threading.active_count() > 1:
+        raise SystemExit(status)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

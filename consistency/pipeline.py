@@ -16,6 +16,7 @@ scores.parquet         responses plus metric columns (see :mod:`consistency.scor
 tests.csv              one row per family x pair x metric (see :mod:`consistency.analysis`)
 summary.json           machine-readable counts and test rows (schema version 1)
 report.md              the human report
+.lock                  held by the process running the run (see :func:`consistency.store.run_lock`)
 =====================  =================================================================
 """
 
@@ -46,7 +47,7 @@ from consistency.report import build_summary, print_table, response_counts, writ
 from consistency.runner import RunAborted, RunStats, run_cells
 from consistency.scoring import score_frame
 from consistency.settings import AnalysisSettings, analysis_settings
-from consistency.store import Journal
+from consistency.store import Journal, run_lock
 from consistency.tasks import Item, builtin_items, load_items
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
@@ -103,6 +104,13 @@ def execute(cfg: DictConfig) -> Path:
     # checks key and reachability before any request
     provider = make_provider(cfg.model, limiter, int(cfg.runner.max_connections))
     design.folder.mkdir(parents=True, exist_ok=True)
+    with run_lock(design.folder):  # one process per run folder: never pay twice for a cell
+        _run_online(cfg, design, provider, limiter)
+    return design.folder
+
+
+def _run_online(cfg: DictConfig, design: Design, provider: Any, limiter: RateLimiter) -> None:
+    """Journal, requests, then every output file (the online runner)."""
     cache = _open_cache(cfg)
     try:
         with Journal(design.folder / "journal.sqlite") as journal:
@@ -121,7 +129,6 @@ def execute(cfg: DictConfig) -> Path:
         if cache is not None:
             cache.close()
     finish(cfg, design, responses, _runner_section(stats, limiter))
-    return design.folder
 
 
 async def _run(provider: Any, design: Design, journal: Journal, runner: DictConfig,
@@ -241,7 +248,7 @@ def _describe(cfg: DictConfig, design: Design) -> str:
 def _write_environment(folder: Path, responses: pd.DataFrame) -> None:
     packages = {}
     for name in ("consistency", "openai", "anthropic", "llama_cpp_python", "pandas", "scipy",
-                 "statsmodels", "numpy", "hydra-core"):
+                 "numpy", "hydra-core"):
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -38,8 +38,11 @@ cached             int      1 when the response came from the shared cache, not 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -200,3 +203,39 @@ _UPSERT = """INSERT INTO responses (cell_id, request_hash, status, text, finish_
                    accepted_params=excluded.accepted_params, received_at=excluded.received_at,
                    cached=excluded.cached, attempts=responses.attempts + 1
                WHERE responses.status = 'error'"""
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold the run folder for this process: a second process given the same ``run_id`` while
+    this one is running stops at once (:class:`InputError`) instead of paying a second time for
+    every cell both would request. The lock is an OS file lock (``flock``) on ``folder/.lock``:
+    it ends with the process, however it ends, so a killed run never leaves a stale lock behind.
+    Different run folders (the jobs of a sweep) do not contend. Where ``fcntl`` does not exist
+    (Windows) there is no lock and the journal alone keeps the data correct.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on the platforms we test
+        yield
+        return
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise InputError(
+                f"run {folder.name} is being run by {holder} right now; wait for it to finish "
+                "(then the same command resumes or reports it), or choose another run_id",
+                where="run_id") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -95,6 +95,28 @@ def test_two_sweep_processes_sharing_a_results_dir_and_cache_corrupt_nothing(sui
     assert verdicts(results / "job0") == verdicts(results / "job1")
 
 
+
+def test_a_second_process_on_the_same_run_id_stops_instead_of_paying_twice(suite, tmp_path):
+    results = tmp_path / "results"
+    with ProviderServer(answer_key_policy(suite.answers, suite.harmful), latency_s=0.02) as server:
+        first = _cli(server, suite, results, "shared", f"runner.max_connections={CONNECTIONS}")
+        while server.request_count < 20 and first.poll() is None:
+            time.sleep(0.005)
+        second = _cli(server, suite, results, "shared")
+        _, err = second.communicate(timeout=120)
+        assert first.poll() is None, "the first run ended before the second was refused"
+        _, first_err = first.communicate(timeout=300)
+        sent = [cell_key(r) for r in server.requests]
+        # the lock ends with its process: the same run_id now resumes (nothing left to send)
+        folder = run_inprocess(*openai_overrides(server, suite), results=results, run_id="shared")
+    assert second.returncode == 2, err
+    assert "run_id: run shared is being run by process" in " ".join(err.split())
+    assert f"process {first.pid}" in err and "Traceback" not in err
+    assert first.returncode == 0, first_err
+    # every cell was paid for once: the refused process sent nothing
+    assert len(sent) == len(set(sent)) == EXPECTED
+    assert summary(folder)["runner"]["requests_sent"] == 0
+
 def test_with_the_shared_cache_on_a_second_identical_run_sends_nothing(suite, tmp_path):
     results = tmp_path / "results"
     with ProviderServer(answer_key_policy(suite.answers, suite.harmful)) as server:
