@@ -18,6 +18,8 @@ grids that include the far tails and the edges, and that ``scipy.stats`` stays u
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from scipy import special
@@ -140,12 +142,7 @@ def binom_pmf(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray | np.float
 
 def binom_cdf(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray | np.float64:
     """P(X <= k): 0 for k < 0, 1 for k >= n; non-integer k is rounded down as in scipy."""
-    k, n, p = np.broadcast_arrays(*_floats(k, n, p))
-    k = np.floor(k)
-    inside = (k >= 0) & (k < n) & _binom_valid(n, p)
-    value = special.bdtr(np.where(inside, k, 0.0), _count(n, inside), np.where(inside, p, 0.5))
-    value = np.where(inside, value, np.where(k >= n, 1.0, 0.0))
-    return _out(np.where(_binom_valid(n, p) & ~np.isnan(k), value, np.nan))
+    return _binom_tail(special.bdtr, k, n, p, below=0.0, above=1.0)
 
 
 def binom_sf(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray | np.float64:
@@ -154,12 +151,20 @@ def binom_sf(k: ArrayLike, n: ArrayLike, p: ArrayLike) -> np.ndarray | np.float6
     ``bdtrc`` evaluates the upper tail itself rather than ``1 - cdf``, so tiny tails keep their
     relative accuracy.
     """
+    return _binom_tail(special.bdtrc, k, n, p, below=1.0, above=0.0)
+
+
+def _binom_tail(kernel: Any, k: ArrayLike, n: ArrayLike, p: ArrayLike, *, below: float,
+                above: float) -> np.ndarray | np.float64:
+    """``kernel`` (bdtr or bdtrc) where 0 <= k < n, ``below`` for k < 0 and ``above`` for k >= n;
+    NaN for invalid n, p or k."""
     k, n, p = np.broadcast_arrays(*_floats(k, n, p))
     k = np.floor(k)
-    inside = (k >= 0) & (k < n) & _binom_valid(n, p)
-    value = special.bdtrc(np.where(inside, k, 0.0), _count(n, inside), np.where(inside, p, 0.5))
-    value = np.where(inside, value, np.where(k >= n, 0.0, 1.0))
-    return _out(np.where(_binom_valid(n, p) & ~np.isnan(k), value, np.nan))
+    valid = _binom_valid(n, p)
+    inside = (k >= 0) & (k < n) & valid
+    value = kernel(np.where(inside, k, 0.0), _count(n, inside), np.where(inside, p, 0.5))
+    value = np.where(inside, value, np.where(k >= n, above, below))
+    return _out(np.where(valid & ~np.isnan(k), value, np.nan))
 
 
 # ----------------------------------------------------------------------------- beta
