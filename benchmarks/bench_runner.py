@@ -310,15 +310,17 @@ def run_memory(base_url: str, cells: int, connections: int, folder: Path) -> dic
 
 # ------------------------------------------------------------------------- offline stages
 def synthetic_responses(rows: int) -> tuple:
-    """``rows`` response rows (10^4 items, two pairs, two arms, rows / 4*10^4 epochs) and the
-    items they answer: half capability (80% correct), half harmful (50% refused)."""
+    """About ``rows`` response rows (10^4 items, or rows/4 when fewer; two pairs, two arms, the
+    rest as epochs) and the items they answer: half capability (80% correct), half harmful (50%
+    refused)."""
     import numpy as np
     import pandas as pd
 
     from consistency.tasks import Item
 
     rng = np.random.default_rng(0)
-    n_items, epochs = 10_000, rows // (10_000 * 2 * 2)
+    n_items = max(2, min(10_000, rows // 4)) // 2 * 2  # even: half capability, half harmful
+    epochs = max(1, rows // (n_items * 2 * 2))
     items = {f"c{n}": Item(f"c{n}", "capability", f"Compute {n}+1.", str(n + 1), "arithmetic")
              for n in range(n_items // 2)}
     items |= {f"h{n}": Item(f"h{n}", "harmful", f"Do a bad thing {n}.", None, "fraud")
