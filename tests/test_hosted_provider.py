@@ -112,3 +112,16 @@ def test_http_errors_keep_their_kinds(provider: str, status: int, kind: str, fat
         with pytest.raises(ProviderError) as caught:
             complete(server, provider)
     assert (caught.value.kind, caught.value.fatal) == (kind, fatal)
+
+
+def test_openai_refusal_field_is_the_reply_text() -> None:
+    body = ('{"id": "c1", "object": "chat.completion", "model": "m-test", "choices": [{"index": 0,'
+            ' "message": {"role": "assistant", "content": null, "refusal": "I cannot help."},'
+            ' "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 3}}')
+
+    def policy(req: ChatRequest) -> str:
+        raise PolicyFault(200, body=body)
+
+    with ProviderServer(policy) as server:
+        done = complete(server, "openai")
+    assert done.text == "I cannot help." and done.output_tokens == 3

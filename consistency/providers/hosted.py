@@ -93,7 +93,9 @@ class OpenAIProvider:
         """A chat completion body (online, or a batch result line's ``body``) as a Completion."""
         try:
             choice = reply["choices"][0]
-            text = choice["message"].get("content") or ""
+            message = choice["message"]
+            # a model that declines under structured outputs answers in ``refusal``, not content
+            text = message.get("content") or message.get("refusal") or ""
             usage = reply.get("usage") or {}
             return Completion(
                 text=text, finish_reason=choice.get("finish_reason"),
