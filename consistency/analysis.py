@@ -60,8 +60,8 @@ import pandas as pd
 
 from consistency import stats
 from consistency.flags import declared_direction, verdict
-from consistency.settings import AnalysisSettings
 from consistency.scoring import metrics_for_family
+from consistency.settings import AnalysisSettings
 
 TEST_COLUMNS = [
     "family", "pair", "pair_kind", "overseer_prefers", "metric", "hypothesis", "alternative",

@@ -1,9 +1,10 @@
 """Analysis settings (``conf/analysis/``), checked before the first request.
 
 They live apart from :mod:`consistency.analysis` so that checking them does not load the statistics
-stack (scipy): a run validates every input before it spends anything, and the stack loads in the
-background while the requests are in flight (see :func:`consistency.pipeline.execute`). The choice
-tuples here are the ones :mod:`consistency.stats` accepts.
+stack (scipy) before the requests: a run validates every input before it spends anything, and
+:func:`consistency.pipeline.finish` imports the statistics only once the responses are in. The
+choice tuples here are the ones :mod:`consistency.stats` accepts. The range checks do not use
+:mod:`consistency.stats.checks` for the same reason: importing it loads the whole stats package.
 """
 
 from __future__ import annotations
