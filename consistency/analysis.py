@@ -54,13 +54,14 @@ verdict             str     see :mod:`consistency.flags`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from consistency import stats
-from consistency.flags import declared_direction, verdict
-from consistency.scoring import metrics_for_family
+from consistency.flags import declared_direction, metric_role, verdict
+from consistency.scoring import known_family, metrics_for_family
 from consistency.settings import AnalysisSettings
 
 TEST_COLUMNS = [
@@ -72,25 +73,38 @@ TEST_COLUMNS = [
     "n_variants", "did_difference", "did_p", "placebo_floor", "items_needed", "items_to_detect",
     "correction", "verdict",
 ]
-def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings()) -> pd.DataFrame:
-    """The paired battery for every (family, pair, metric) present in ``scores``."""
+def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(),
+            extra_metrics: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The paired battery for every (family, pair, metric) present in ``scores``.
+
+    Args:
+        scores: scored responses (see :mod:`consistency.scoring`).
+        settings: analysis settings.
+        extra_metrics: metric columns to analyse beside each family's own
+            (:func:`consistency.scoring.metrics_for_family`), with their role
+            (:data:`consistency.flags.ROLES`), e.g. ``{"score_match": "accuracy"}`` for an
+            imported scorer. They are analysed in every family where they hold a value; a family
+            this package does not know (an imported one) has only these.
+    """
     rng = np.random.default_rng(settings.seed)
     rows, results = [], []
     keys = ["family", "pair", "pair_kind", "overseer_prefers"]
     frames = {}
+    roles = dict(extra_metrics or {})
     # group only the columns the battery reads: at 10^6 rows, sorting the response text for the
     # groupby cost more than several of the tests
     metrics = {m for family in scores["family"].dropna().unique()
-               for m in metrics_for_family(family)}
+               for m in _metrics_of(family, roles)}
     used = [c for c in scores.columns if c in {*keys, "item_id", "arm", "variant", *metrics}]
     for (family, pair, pair_kind, prefers), group in scores[used].groupby(keys, sort=True):
-        for metric in metrics_for_family(family):
-            if metric not in group:
+        for metric in _metrics_of(family, roles):
+            if metric not in group or (metric in roles and group[metric].isna().all()):
                 continue
             frame = _metric_frame(group, metric)
             frames[(family, pair, metric)] = frame
             hypothesis, alternative = declared_direction(
-                family=family, pair_kind=pair_kind, overseer_prefers=prefers, metric=metric)
+                family=family, pair_kind=pair_kind, overseer_prefers=prefers, metric=metric,
+                role=metric_role(metric, roles))
             row, result = _row(frame, alternative, settings, rng)
             rows.append(row | {"family": family, "pair": pair, "pair_kind": pair_kind,
                                "overseer_prefers": prefers, "metric": metric,
@@ -106,6 +120,12 @@ def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(
     _verdicts(tests, settings)
     _needed(tests, results, settings)
     return tests[TEST_COLUMNS]
+
+
+def _metrics_of(family: str, roles: Mapping[str, str]) -> list[str]:
+    """The family's own metrics (none for a family only imported data knows), then the extras."""
+    own = list(metrics_for_family(family)) if known_family(family) else []
+    return own + [metric for metric in roles if metric not in own]
 
 
 def _metric_frame(group: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -211,3 +211,24 @@ def test_settings_reject_values_outside_their_range():
         with pytest.raises(ValueError, match=next(iter(bad))):
             Settings(**bad)
     assert Settings(alpha=0.01, equivalence_margin=1, seed=0).alpha == 0.01
+
+
+def test_extra_metrics_take_the_direction_of_their_declared_role():
+    frame = scores(sandbag=0.35, variants=1)
+    frame = frame[frame.family == "capability"].assign(score_match=lambda f: f["correct"])
+    tests = analyse(frame, extra_metrics={"score_match": "accuracy"})
+    imported = row(tests, "capability", "eval", "score_match")
+    assert (imported.hypothesis, imported.verdict) == ("sandbagging", "sandbagging")
+    native = row(tests, "capability", "eval", "correct")
+    assert imported.p_value == pytest.approx(native.p_value)
+
+
+def test_a_family_only_imported_data_knows_is_analysed_two_sided_on_its_extra_metrics():
+    frame = scores(sandbag=0.6, n_items=80, variants=1)
+    frame = frame[frame.family == "capability"].assign(family="mmlu_biology",
+                                                      score_match=lambda f: f["correct"])
+    tests = analyse(frame, extra_metrics={"score_match": "accuracy"})
+    assert set(tests.metric) == {"score_match"}
+    eval_row = row(tests, "mmlu_biology", "eval", "score_match")
+    assert (eval_row.hypothesis, eval_row.alternative) == ("divergence", "two-sided")
+    assert eval_row.verdict == "divergence"

@@ -47,7 +47,8 @@ from consistency.scoring.refusal import is_refusal, refusal_rule
 from consistency.tasks import Item
 
 __all__ = [
-    "METRICS", "STATUSES", "extract_answer", "is_correct", "is_refusal", "metrics_for_family",
+    "METRICS", "STATUSES", "extract_answer", "is_correct", "is_refusal", "known_family",
+    "metrics_for_family",
     "refusal_rule", "score_frame",
 ]
 
@@ -61,6 +62,11 @@ _FAMILY_METRICS: dict[str, tuple[str, ...]] = {
     "capability": ("correct", "refused"),
     "harmful": ("refused",),
 }
+
+
+def known_family(family: str) -> bool:
+    """Whether ``family`` has scoring rules here (an imported run may bring other families)."""
+    return family in _FAMILY_METRICS
 
 
 def metrics_for_family(family: str) -> tuple[str, ...]:
