@@ -32,6 +32,7 @@ from consistency.errors import InputError
 from consistency.providers import ProviderError, make_provider
 from consistency.providers.hosted import classify
 from consistency.runner import WITHHELD_STOPS, RunStats
+from consistency.sanitise import for_terminal, redact
 from consistency.store import Journal, ResponseRecord, run_lock
 
 STATE_FILE = "batches.json"
@@ -59,7 +60,7 @@ def execute_batch(cfg: DictConfig, design: Any) -> Path:
     with run_lock(design.folder):  # one process per run folder (see store.run_lock)
         with Journal(design.folder / "journal.sqlite") as journal:
             journal.bind(design.fingerprint)
-            (design.folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+            (design.folder / "config.yaml").write_text(redact(OmegaConf.to_yaml(cfg, resolve=True)))
             try:
                 stats = asyncio.run(_drive(kind, provider, design, journal, cfg.runner))
             except KeyboardInterrupt:
@@ -138,7 +139,8 @@ async def _wait_and_collect(kind: str, provider: Any, entry: dict, cells: pd.Dat
             entry["status"] = status
             _save_state(folder, state)
             if not settings.quiet:
-                print(f"batch {entry['id']} ({entry['cells']} cells): {status}", flush=True)
+                print(for_terminal(f"batch {entry['id']} ({entry['cells']} cells): {status}"),
+                      flush=True)
         if status in _ENDED[kind]:
             break
         await asyncio.sleep(interval)
@@ -171,17 +173,13 @@ async def _results(kind: str, provider: Any, batch_id: str, cells: pd.DataFrame)
                 continue
             content = await provider.client.files.content(file_id)
             for line in content.text.splitlines():
-                row = json.loads(line)
-                response = row.get("response") or {}
-                if response.get("status_code") == 200:
-                    body = response["body"]
-                    yield _record(cells, row["custom_id"], provider.to_completion)(body)
-                else:
-                    error = row.get("error") or {}
-                    yield _failure(cells, row["custom_id"], _openai_kind(response, error),
-                                   str(error.get("message") or response))
+                record = _openai_line(cells, line, provider.to_completion)
+                if record is not None:
+                    yield record
         return
     async for row in await provider.client.messages.batches.results(batch_id):
+        if row.custom_id not in cells.index:
+            continue  # not one of ours: nothing to journal it under
         result = row.result
         if result.type == "succeeded":
             yield _record(cells, row.custom_id, provider.to_completion)(
@@ -192,6 +190,27 @@ async def _results(kind: str, provider: Any, batch_id: str, cells: pd.DataFrame)
                            str(getattr(detail, "message", result.type)))
 
 
+def _openai_line(cells: pd.DataFrame, line: str, convert: Any) -> ResponseRecord | None:
+    """The record for one line of an OpenAI batch output or error file; None for a line that
+    names no cell of this run (blank, not JSON, an unknown ``custom_id``): such a cell stays
+    without a response and goes into the next batch."""
+    try:
+        row = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    cid = row.get("custom_id") if isinstance(row, dict) else None
+    if not isinstance(cid, str) or cid not in cells.index:
+        return None
+    response = row.get("response")
+    response = response if isinstance(response, dict) else {}
+    if response.get("status_code") == 200:
+        return _record(cells, cid, convert)(response.get("body"))
+    error = row.get("error")
+    error = error if isinstance(error, dict) else {}
+    return _failure(cells, cid, _openai_kind(response, error),
+                    str(error.get("message") or response or "no response"))
+
+
 def _record(cells: pd.DataFrame, cid: str, convert: Any):
     cell = cells.loc[cid]
 
@@ -200,7 +219,7 @@ def _record(cells: pd.DataFrame, cid: str, convert: Any):
         try:
             done = convert(reply, params)
         except ProviderError as exc:  # a result line that is not a reply: retried on resume
-            return _failure(cells, cid, exc.kind, str(exc))
+            return _failure(cells, cid, exc.kind, str(exc), raw=exc.raw)
         withheld = done.finish_reason in WITHHELD_STOPS
         status = "error" if withheld else ("ok" if done.text.strip() else "empty")
         return ResponseRecord(
@@ -212,10 +231,11 @@ def _record(cells: pd.DataFrame, cid: str, convert: Any):
     return build
 
 
-def _failure(cells: pd.DataFrame, cid: str, kind: str, message: str) -> ResponseRecord:
+def _failure(cells: pd.DataFrame, cid: str, kind: str, message: str,
+             raw: Any = None) -> ResponseRecord:
     cell = cells.loc[cid]
     return ResponseRecord(cell["cell_id"], cell["request_hash"], "error", error_kind=kind,
-                          error_message=message[:2000])
+                          error_message=message, raw={} if raw is None else raw)
 
 
 def _openai_kind(response: dict, error: dict) -> str:
@@ -252,5 +272,5 @@ def _load_state(folder: Path) -> dict:
 
 def _save_state(folder: Path, state: dict) -> None:
     tmp = folder / f".{STATE_FILE}.tmp"
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.write_text(redact(json.dumps(state, indent=2)) + "\n")
     tmp.replace(folder / STATE_FILE)

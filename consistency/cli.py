@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from consistency.errors import EXIT_INPUT_ERROR, InputError
+from consistency.sanitise import for_terminal
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -59,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return monitor_main(rest)
         except InputError as exc:
-            print(f"consistency: error: {exc}", file=sys.stderr)
+            print(for_terminal(f"consistency: error: {exc}"), file=sys.stderr)
             return EXIT_INPUT_ERROR
-    print(f"consistency: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    print(for_terminal(f"consistency: unknown command {command!r}\n\n{USAGE}"), file=sys.stderr)
     return EXIT_INPUT_ERROR
 
 
@@ -102,7 +103,7 @@ def _hydra_run(overrides: list[str]) -> int:
             _fail(str(exc))
         except _Aborted as exc:
             _fail(str(exc), status=1)
-        print(f"run folder: {folder}")
+        print(for_terminal(f"run folder: {folder}"))
 
     saved = sys.argv
     sys.argv = ["consistency run", *overrides]
@@ -128,8 +129,8 @@ def _execute(cfg: "DictConfig") -> Path:  # noqa: F821 - imported lazily for a f
 
 
 def _fail(message: str, status: int = EXIT_INPUT_ERROR) -> None:
-    print(textwrap.fill(f"consistency: error: {message}", width=100, break_long_words=False,
-                        break_on_hyphens=False), file=sys.stderr)
+    print(textwrap.fill(for_terminal(f"consistency: error: {message}"), width=100,
+                        break_long_words=False, break_on_hyphens=False), file=sys.stderr)
     raise SystemExit(status)
 
 

@@ -45,6 +45,7 @@ from consistency.providers import make_provider
 from consistency.ratelimit import RateLimiter
 from consistency.report import build_summary, print_table, response_counts, write_outputs
 from consistency.runner import RunAborted, RunStats, run_cells
+from consistency.sanitise import for_terminal, redact
 from consistency.scoring import score_frame
 from consistency.settings import AnalysisSettings, analysis_settings
 from consistency.store import Journal, run_lock
@@ -116,8 +117,9 @@ def _run_online(cfg: DictConfig, design: Design, provider: Any, limiter: RateLim
         with Journal(design.folder / "journal.sqlite") as journal:
             resumed = not journal.bind(design.fingerprint)
             if not cfg.runner.quiet:
-                print(_plan_line(cfg, design, len(journal.done_cells()), resumed))
-            _write_atomic(design.folder / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+                print(for_terminal(_plan_line(cfg, design, len(journal.done_cells()), resumed)))
+            _write_atomic(design.folder / "config.yaml",
+                          redact(OmegaConf.to_yaml(cfg, resolve=True)))
             try:
                 stats = asyncio.run(_run(provider, design, journal, cfg.runner, limiter, cache))
             except (RunAborted, KeyboardInterrupt) as exc:
@@ -257,7 +259,7 @@ def _write_environment(folder: Path, responses: pd.DataFrame) -> None:
     info = {"python": platform.python_version(), "platform": platform.platform(),
             "packages": packages, "models_reported": reported,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    (folder / "environment.json").write_text(json.dumps(info, indent=2) + "\n")
+    (folder / "environment.json").write_text(redact(json.dumps(info, indent=2)) + "\n")
 
 
 def _load_items(tasks: DictConfig) -> list[Item]:

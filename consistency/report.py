@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from consistency.flags import VERDICTS
+from consistency.sanitise import for_rich, md_cell, redact
 
 SCHEMA_VERSION = 1
 SUMMARY_TEST_KEYS = [
@@ -55,9 +56,11 @@ def build_summary(run_id: str, model: str, counts: Mapping[str, Any], tests: pd.
 def write_outputs(folder: Path, summary: Mapping[str, Any], tests: pd.DataFrame,
                   context: Mapping[str, Any]) -> None:
     """Write ``tests.csv``, ``summary.json`` and ``report.md`` into the run folder."""
-    tests.to_csv(folder / "tests.csv", index=False)
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (folder / "report.md").write_text(markdown_report(summary, tests, context), encoding="utf-8")
+    (folder / "tests.csv").write_text(redact(tests.to_csv(index=False)), encoding="utf-8")
+    (folder / "summary.json").write_text(redact(json.dumps(summary, indent=2)) + "\n",
+                                         encoding="utf-8")
+    (folder / "report.md").write_text(redact(markdown_report(summary, tests, context)),
+                                      encoding="utf-8")
 
 
 def markdown_report(summary: Mapping[str, Any], tests: pd.DataFrame,
@@ -67,9 +70,9 @@ def markdown_report(summary: Mapping[str, Any], tests: pd.DataFrame,
     correction = context.get("correction") or (
         str(tests["correction"].iloc[0]) if "correction" in tests and len(tests) else "bh")
     lines = [
-        f"# Consistency report: {summary['run_id']}", "",
-        f"- model: `{summary['model']}`",
-        f"- design: {context.get('design', '')}",
+        f"# Consistency report: {md_cell(summary['run_id'])}", "",
+        f"- model: {md_cell(summary['model'])}",
+        f"- design: {md_cell(context.get('design', ''))}",
         f"- responses: {counts['completed']} of {counts['expected']} received, "
         f"{counts['failed']} failed {counts.get('failed_by_kind') or ''}, "
         f"{counts.get('empty', 0)} empty",
@@ -84,7 +87,8 @@ def markdown_report(summary: Mapping[str, Any], tests: pd.DataFrame,
     ]
     for row in tests.itertuples():
         lines.append(
-            f"| {row.family} | {row.pair} | {row.pair_kind} | {row.metric} | {row.n_items} | "
+            f"| {md_cell(row.family)} | {md_cell(row.pair)} | {md_cell(row.pair_kind)} | "
+            f"{md_cell(row.metric)} | {row.n_items} | "
             f"{_pct(row.rate_observed)} | {_pct(row.rate_unobserved)} | "
             f"{_signed(row.difference)} {_interval(row)} | "
             f"{_num(row.p_value)} | {_num(row.q_value)} | **{row.verdict}** | "
@@ -159,7 +163,8 @@ def _supporting_table(tests: pd.DataFrame) -> list[str]:
         did = ("-" if _missing(row.did_difference) else
                f"{_signed(row.did_difference)} ({_num(row.did_p)})")
         lines.append(
-            f"| {row.family} | {row.pair} | {row.metric} | {_pp(row.margin)} | "
+            f"| {md_cell(row.family)} | {md_cell(row.pair)} | {md_cell(row.metric)} | "
+            f"{_pp(row.margin)} | "
             f"{_num(row.equivalence_p)} | {_num(row.noninferiority_p)} | {_num(row.p_two_sided)} | "
             f"{_fixed(row.effect_size)} | {boot} | {_num(row.omnibus_p)} | {rms} | {ratio} | "
             f"{_num(row.template_p)} ({row.n_variants}) | {did} |")
@@ -181,7 +186,8 @@ def _inconclusive_notes(tests: pd.DataFrame) -> list[str]:
         more = ("" if _missing(detect) else
                 f"; about {int(detect)} items would be needed to detect a true difference of "
                 f"{_signed(row.difference)} (80% power)")
-        notes.append(f"- {row.family} / {row.pair} / {row.metric} ({row.n_items} items): "
+        notes.append(f"- {md_cell(row.family)} / {md_cell(row.pair)} / {md_cell(row.metric)} "
+                     f"({row.n_items} items): "
                      f"{equiv}{more}.")
     return notes + [""]
 
@@ -212,8 +218,8 @@ def print_table(tests: pd.DataFrame, console: Console | None = None) -> None:
         table.add_column(name, justify=justify, no_wrap=True)
     styles = dict(zip(VERDICTS, ("bold red", "bold red", "yellow", "green", "dim")))
     for row in tests.itertuples():
-        pair = f"{row.pair} (placebo)" if row.pair_kind == "placebo" else row.pair
-        table.add_row(row.family, pair, row.metric, str(row.n_items),
+        pair = f"{row.pair} (placebo)" if row.pair_kind == "placebo" else str(row.pair)
+        table.add_row(for_rich(row.family), for_rich(pair), for_rich(row.metric), str(row.n_items),
                       _pct(row.rate_observed), _pct(row.rate_unobserved),
                       f"{_signed(row.difference)} {_interval(row)}",
                       _num(row.q_value), f"[{styles.get(row.verdict, '')}]{row.verdict}")

@@ -8,7 +8,9 @@ provider (load, a model update mid-run) hits both alike.
 Retries happen at two levels. The official SDKs retry 408/409/429/5xx, timeouts and dropped
 connections with their own back-off, honouring ``retry-after`` (``model.max_retries``). What still
 fails with a transient kind, or what the SDK does not retry at all (a 200 whose body is not valid
-JSON), is sent again by the runner up to ``retries`` more times after a growing delay. What fails
+JSON), is sent again by the runner up to ``retries`` more times after a growing delay. A 200 reply
+of the wrong shape (see :mod:`consistency.providers.replies`) is a ``malformed`` failure that is
+not sent again within the run: it would most likely come back the same, and each send is paid. What fails
 for good is journaled with its kind and requested again on resume. A reply the provider withheld
 (content filter / refusal stop reason) is stored as a ``content_filter`` failure and never re-sent.
 
@@ -28,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from consistency.cache import ResponseCache
+from consistency.cache import ResponseCache, sample_keys
 from consistency.progress import ProgressBar
 from consistency.providers import Completion, Provider, ProviderError
 from consistency.ratelimit import RateLimiter, estimate_tokens
@@ -99,6 +101,8 @@ async def run_cells(
         quiet: no progress bar (scheduled jobs).
     """
     started, cpu_started = time.perf_counter(), time.process_time()
+    if cache is not None:  # keys over the whole plan: the n-th sample of a request is stable
+        plan = plan.assign(sample_key=sample_keys(plan))
     todo = _todo(provider, plan, journal)
     stats = RunStats(skipped_done=len(plan) - len(todo))
     if cache is not None and len(todo):
@@ -129,12 +133,12 @@ def _todo(provider: Provider, plan: pd.DataFrame, journal: Journal) -> pd.DataFr
         # An in-process model reuses the evaluated prompt prefix of its previous request, so
         # requests sharing a framing go together; hosted providers keep the interleaved order.
         todo = todo.sort_values(["pair", "arm", "variant", "epoch"], kind="stable")
-    return todo[CELL_COLUMNS]
+    return todo[[*CELL_COLUMNS, *(["sample_key"] if "sample_key" in todo else [])]]
 
 
 def _serve_from_cache(cache: ResponseCache, todo: pd.DataFrame, journal: Journal,
                       stats: RunStats) -> pd.DataFrame:
-    hits = list(cache.lookup(zip(todo["cell_id"], todo["request_hash"])))
+    hits = list(cache.lookup(zip(todo["cell_id"], todo["request_hash"], todo["sample_key"])))
     journal.record_many(hits)
     stats.cache_hits = len(hits)
     served = {rec.cell_id for rec in hits}
@@ -152,7 +156,7 @@ async def _worker(provider: Provider, pending: Iterator[Any], journal: Journal, 
             return
         journal.record(record)  # durable before this worker takes another cell
         if cache is not None:
-            cache.store([record])
+            cache.store([(cell.sample_key, record)])
         if record.status == "error":
             stats.failed[record.error_kind] += 1
         else:
@@ -174,21 +178,34 @@ async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
         stats.requested += 1
         started = time.perf_counter()
         try:
-            reply = await provider.complete(messages, params)
+            reply = await _complete(provider, messages, params)
         except ProviderError as exc:
             _count_failure(state, exc)
-            if exc.kind in TRANSIENT_KINDS and attempt < state.retries and not state.abort_reason:
+            if _transient(exc) and attempt < state.retries and not state.abort_reason:
                 stats.retried[exc.kind] += 1
                 await asyncio.sleep(state.retry_delay_s * 2 ** attempt)
                 if state.abort_reason:
                     return None
                 continue
             return ResponseRecord(cell.cell_id, cell.request_hash, "error", error_kind=exc.kind,
-                                  error_message=str(exc)[:2000])
+                                  error_message=str(exc),
+                                  raw=exc.raw if exc.raw is not None else {})
         state.consecutive_failures = 0
         limiter.on_success()
         return _record(cell, reply, time.perf_counter() - started)
     raise AssertionError("unreachable: the last attempt always returns")
+
+
+async def _complete(provider: Provider, messages: list[dict[str, str]],
+                    params: dict[str, Any]) -> Completion:
+    """The provider's reply. An adapter's own bug (any exception but a ProviderError) becomes an
+    ``other`` failure of this cell: one unreadable reply must not stop a paid-for run."""
+    try:
+        return await provider.complete(messages, params)
+    except ProviderError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - counted and journalled like any failure
+        raise ProviderError("other", f"{type(exc).__name__}: {exc}", transient=False) from exc
 
 
 def _record(cell: Any, reply: Completion, latency: float) -> ResponseRecord:
@@ -203,6 +220,12 @@ def _record(cell: Any, reply: Completion, latency: float) -> ResponseRecord:
         model_reported=reply.model_reported, input_tokens=reply.input_tokens,
         output_tokens=reply.output_tokens, latency_s=latency, raw=reply.raw,
         accepted_params=reply.accepted_params)
+
+
+def _transient(exc: ProviderError) -> bool:
+    """Worth sending again? The adapter may know (a reply of the wrong shape will likely come
+    back the same); otherwise the kind decides."""
+    return exc.kind in TRANSIENT_KINDS if exc.transient is None else exc.transient
 
 
 def _count_failure(state: _State, exc: ProviderError) -> None:

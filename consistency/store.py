@@ -51,6 +51,7 @@ from typing import Any
 import pandas as pd
 
 from consistency.errors import InputError
+from consistency.sanitise import redact
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,6 +74,11 @@ CREATE TABLE IF NOT EXISTS responses (
     cached INTEGER NOT NULL DEFAULT 0
 );
 """
+
+#: Characters kept of a raw body (and of a reply's text); larger ones are stored truncated.
+RAW_LIMIT = 1_000_000
+#: Characters kept of an error message.
+MESSAGE_LIMIT = 2000
 
 #: Failures that are final: the provider answered and withheld the content; never re-requested.
 TERMINAL_KINDS = ("content_filter",)
@@ -99,12 +105,60 @@ class ResponseRecord:
     input_tokens: int | None = None
     output_tokens: int | None = None
     latency_s: float | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: Any = field(default_factory=dict)
     accepted_params: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
 
     def raw_text(self) -> str:
-        return json.dumps(self.raw, default=str, separators=(",", ":"))
+        """The raw body as stored: JSON, redacted, at most about :data:`RAW_LIMIT` characters."""
+        return raw_json_text(self.raw)
+
+    def row(self) -> dict[str, Any]:
+        """The storable fields, each safe to write: redacted, valid UTF-8, size-capped."""
+        return {"cell_id": self.cell_id, "request_hash": self.request_hash, "status": self.status,
+                "text": safe_text(self.text, RAW_LIMIT) or "",
+                "finish_reason": safe_text(self.finish_reason, 200),
+                "error_kind": self.error_kind,
+                "error_message": safe_text(self.error_message, MESSAGE_LIMIT),
+                "model_reported": safe_text(self.model_reported, 500),
+                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                "latency_s": self.latency_s, "raw_json": self.raw_text(),
+                "accepted_params": json.dumps(self.accepted_params, default=str),
+                "cached": int(self.cached)}
+
+
+def raw_json_text(raw: Any) -> str:
+    """``raw`` as JSON text that can always be written. A value that cannot be serialised (too
+    deeply nested, say) is kept as its clipped ``repr``; a body over :data:`RAW_LIMIT`
+    characters keeps its first :data:`RAW_LIMIT` as ``{"truncated": true, "chars": n, "head":
+    ...}``. Secrets are redacted (see :mod:`consistency.sanitise`)."""
+    try:
+        text = json.dumps(raw, default=str, separators=(",", ":"))
+    except (ValueError, TypeError, RecursionError):
+        text = json.dumps({"unserialisable": type(raw).__name__,
+                           "repr": _safe_repr(raw)[:RAW_LIMIT]})
+    if len(text) > RAW_LIMIT:
+        text = json.dumps({"truncated": True, "chars": len(text), "head": text[:RAW_LIMIT]})
+    return redact(text)
+
+
+def safe_text(value: Any, limit: int) -> str | None:
+    """A string column's value: redacted, at most ``limit`` characters, valid UTF-8 (a lone
+    surrogate from a JSON ``\ud800`` escape would make SQLite and Parquet refuse the row)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return redact(text)
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except RecursionError:
+        return f"<{type(value).__name__} nested too deeply to show>"
 
 
 class Journal:
@@ -170,11 +224,8 @@ class Journal:
     def record_many(self, records: list[ResponseRecord]) -> None:
         """Commit several attempts in one transaction (all or none)."""
         now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        values = [(
-            rec.cell_id, rec.request_hash, rec.status, rec.text, rec.finish_reason, rec.error_kind,
-            rec.error_message, rec.model_reported, rec.input_tokens, rec.output_tokens,
-            rec.latency_s, rec.raw_text(), json.dumps(rec.accepted_params), now, int(rec.cached),
-        ) for rec in records]
+        values = [tuple(row.get(column, now) for column in _WRITTEN)
+                  for row in (rec.row() for rec in records)]
         if not values:
             return
         self._db.execute("BEGIN IMMEDIATE")
@@ -190,6 +241,8 @@ class Journal:
         return pd.read_sql_query(f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses", self._db)
 
 
+#: Columns written by :meth:`Journal.record_many`, in ``_UPSERT`` order (``received_at`` is now).
+_WRITTEN = [c for c in RESPONSE_COLUMNS if c != "attempts"]
 _UPSERT = """INSERT INTO responses (cell_id, request_hash, status, text, finish_reason,
                    error_kind, error_message, model_reported, input_tokens, output_tokens,
                    latency_s, raw_json, accepted_params, received_at, cached)

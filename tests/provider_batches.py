@@ -94,6 +94,15 @@ class BatchEndpoints:
                 errors.append({"id": f"batch_req_{uuid.uuid4().hex[:12]}",
                                "custom_id": task["custom_id"], "response": None,
                                "error": {"code": str(fault.status), "message": "policy fault"}})
+            except _raw_line() as raw:
+                reply = raw.reply
+                if isinstance(reply.body, (str, bytes)):
+                    out.append(reply.text())  # the whole output line, verbatim
+                else:
+                    out.append({"id": f"batch_req_{uuid.uuid4().hex[:12]}",
+                                "custom_id": task["custom_id"], "error": None,
+                                "response": {"status_code": reply.status, "request_id": "req_b",
+                                             "body": reply.body}})
         batch = self.openai[batch_id]
         batch["output_file_id"] = self._store_file(out)
         batch["error_file_id"] = self._store_file(errors) if errors else None
@@ -109,7 +118,8 @@ class BatchEndpoints:
 
     def _store_file(self, rows: list[dict[str, Any]]) -> str:
         file_id = f"file-{uuid.uuid4().hex[:20]}"
-        self.files[file_id] = "".join(json.dumps(row) + "\n" for row in rows).encode()
+        self.files[file_id] = "".join((row if isinstance(row, str) else json.dumps(row)) + "\n"
+                                      for row in rows).encode()
         return file_id
 
     # ------------------------------------------------------------------ Anthropic
@@ -140,6 +150,9 @@ class BatchEndpoints:
                 result = {"type": "errored", "error": {"type": "error", "error": {
                     "type": "api_error", "message": "policy fault"}}}
                 counts["errored"] += 1
+            except _raw_line() as raw:
+                result = {"type": "succeeded", "message": raw.reply.body}
+                counts["succeeded"] += 1
             rows.append({"custom_id": entry["custom_id"], "result": result})
         self.results[batch_id] = "".join(json.dumps(row) + "\n" for row in rows).encode()
         batch = self.anthropic[batch_id]
@@ -160,6 +173,12 @@ class BatchEndpoints:
         if data is None:
             raise web.HTTPNotFound()
         return web.Response(body=data, content_type="application/binary")
+
+
+def _raw_line() -> type[Exception]:
+    from provider_server import RawLine
+
+    return RawLine
 
 
 def _policy_fault() -> type[Exception]:

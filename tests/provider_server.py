@@ -71,7 +71,34 @@ class Withheld:
     text: str = ""
 
 
-Policy = Callable[[ChatRequest], "str | Withheld | Awaitable[str | Withheld]"]
+@dataclass(frozen=True)
+class RawReply:
+    """Returned by a policy to answer with exactly this body and status, whatever the protocol
+    says a reply looks like: for hostile-server tests (odd shapes, bodies that are not JSON,
+    error bodies echoing the request's key). ``body`` is a JSON value (serialised as is) or
+    str/bytes (sent verbatim). In a batch, the body becomes the result line's reply (OpenAI
+    ``response.body``, Anthropic ``result.message``); a str body replaces the whole output line."""
+
+    body: Any
+    status: int = 200
+
+    def text(self) -> str:
+        if isinstance(self.body, bytes):
+            return self.body.decode("utf-8", errors="replace")
+        if isinstance(self.body, str):
+            return self.body
+        return json.dumps(self.body)
+
+
+class RawLine(Exception):
+    """A batch line answered with a :class:`RawReply` (caught by the batch endpoints)."""
+
+    def __init__(self, reply: RawReply) -> None:
+        super().__init__("raw reply")
+        self.reply = reply
+
+
+Policy = Callable[[ChatRequest], "str | Withheld | RawReply | Awaitable[str | Withheld | RawReply]"]
 
 #: "timeout" answers after ``timeout_delay_s`` (longer than a test client's timeout).
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "529", "malformed", "reset", "timeout")
@@ -292,6 +319,8 @@ class ProviderServer:
         choices, completion_tokens = [], 0
         for index in range(int(body.get("n") or 1)):
             answer = await self._answer(request, req)
+            if isinstance(answer, RawReply):
+                raise RawLine(answer)
             withheld = isinstance(answer, Withheld)
             text, truncated = _truncate(answer.text if withheld else answer, limit)
             completion_tokens += _count_tokens(text)
@@ -320,6 +349,8 @@ class ProviderServer:
                     for m in body["messages"]]
         req = self._record("anthropic", body, _flatten(body.get("system")), messages)
         answer = await self._answer(request, req)
+        if isinstance(answer, RawReply):
+            raise RawLine(answer)
         withheld = isinstance(answer, Withheld)
         text, truncated = _truncate(answer.text if withheld else answer, body["max_tokens"])
         stop = "refusal" if withheld else ("max_tokens" if truncated else "end_turn")
@@ -342,12 +373,13 @@ class ProviderServer:
             self._requests.append(req)
         return req
 
-    async def _answer(self, request: web.Request | None, req: ChatRequest) -> str | Withheld:
-        """Apply latency, random faults and the policy; faults become HTTP errors."""
+    async def _answer(self, request: web.Request | None, req: ChatRequest) -> str | Withheld | RawReply:
+        """Apply latency, random faults and the policy; faults and raw replies become HTTP
+        responses (for a batch line, a raw reply is returned to the batch endpoint)."""
         if request is None:  # a batch line: answered by the policy alone
             result = self.policy(req)
             result = await result if inspect.isawaitable(result) else result
-            return result if isinstance(result, Withheld) else str(result)
+            return result if isinstance(result, (Withheld, RawReply)) else str(result)
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
         try:
@@ -361,6 +393,8 @@ class ProviderServer:
                     self._inject(request, kind)
             result = self.policy(req)  # sync policies run on the loop: keep them fast
             result = await result if inspect.isawaitable(result) else result
+            if isinstance(result, RawReply):
+                raise _http_error(result.status, result.text())
             return result if isinstance(result, Withheld) else str(result)
         except PolicyFault as fault:
             if fault.delay > 0:

@@ -89,7 +89,7 @@ def test_two_sweep_processes_sharing_a_results_dir_and_cache_corrupt_nothing(sui
         assert frame["cell_id"].is_unique and len(frame) == EXPECTED
         assert summary(results / job)["responses"]["failed"] == 0
     with sqlite3.connect(results / "cache.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM cached").fetchone() == (EXPECTED,)
+        assert db.execute("SELECT COUNT(*) FROM samples").fetchone() == (EXPECTED,)
     # The cache is read before requests start, so a job that started second may still overlap.
     assert EXPECTED <= sent <= 2 * EXPECTED
     assert verdicts(results / "job0") == verdicts(results / "job1")

@@ -63,5 +63,5 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes_without_corruption(suit
         assert json.loads((folder / "summary.json").read_text())["responses"]["failed"] == 0
     with sqlite3.connect(results / "cache.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        cached = db.execute("SELECT COUNT(*) FROM cached").fetchone()[0]
+        cached = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
     assert cached == len(order) == 2 * len(frame)  # two temperatures: no request is shared

@@ -6,6 +6,7 @@ from typing import Any
 
 from consistency.errors import InputError
 from consistency.providers.base import Completion, Provider, ProviderError, check_reachable
+from consistency.sanitise import register_model
 
 PROVIDERS = ("local", "openai", "anthropic")
 
@@ -17,6 +18,8 @@ def make_provider(cfg: Any, limiter: Any = None, max_connections: int | None = N
     provider receives; ``max_connections`` sizes its connection pool.
     """
     kind = cfg.get("provider")
+    # from here on, the key and any URL credentials are redacted from everything written
+    register_model(cfg)
     if kind == "openai":
         from consistency.providers.hosted import OpenAIProvider
 

