@@ -35,6 +35,9 @@ class BatchEndpoints:
         self.results: dict[str, bytes] = {}
         #: ids of every batch created, in order (both protocols)
         self.created: list[str] = []
+        #: when set, a :class:`provider_server.RawReply` that answers every batch submission
+        #: (file upload, Message Batch creation) instead: a provider refusing the batch
+        self.refuse_with: Any = None
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/files", self._upload)
@@ -46,7 +49,16 @@ class BatchEndpoints:
         app.router.add_get("/v1/messages/batches/{id}/results", self._anthropic_results)
 
     # ------------------------------------------------------------------ OpenAI
+    def _refusal(self) -> web.Response | None:
+        reply = self.refuse_with
+        if reply is None:
+            return None
+        return web.Response(status=reply.status, text=reply.text(), content_type="application/json")
+
     async def _upload(self, request: web.Request) -> web.Response:
+        refused = self._refusal()
+        if refused is not None:
+            return refused
         form = await request.post()
         upload = form["file"]
         data = upload.file.read()
@@ -124,6 +136,9 @@ class BatchEndpoints:
 
     # ------------------------------------------------------------------ Anthropic
     async def _anthropic_create(self, request: web.Request) -> web.Response:
+        refused = self._refusal()
+        if refused is not None:
+            return refused
         body = await request.json()
         batch_id = f"msgbatch_{uuid.uuid4().hex[:20]}"
         now = datetime.now(timezone.utc)
