@@ -44,8 +44,9 @@ _env_vars: set[str] = set(KEY_ENV_VARS)
 _literals: set[str] = set()
 # scheme://user:password@host, or scheme://token@host: the credential part of a URL
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@'\"]+@")
-# C0 and C1 controls and DEL, except newline and tab
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 and C1 controls and DEL (except newline and tab), and the bidirectional overrides that make
+# a terminal show text in another order than it is
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def register_model(cfg: Any) -> None:
@@ -84,7 +85,12 @@ def printable(text: Any) -> str:
     """``text`` with control characters (ESC, BEL, CR, ...) shown as ``\\x1b``-style escapes, so
     what a server or an input file says cannot retitle, clear or rewrite the terminal."""
     text = text if isinstance(text, str) else str(text)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escape_control, text)
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def for_terminal(text: Any) -> str:
@@ -100,8 +106,11 @@ def for_rich(text: Any) -> str:
 
 
 def md_cell(text: Any) -> str:
-    """A Markdown table cell: one line, ``|`` and backticks escaped, HTML special characters as
-    entities (the report may be rendered to HTML), control characters made visible."""
-    text = for_terminal(text).replace("\r", " ").replace("\n", " ").replace("\t", " ")
-    text = html.escape(text, quote=False)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    """A Markdown table cell: one line; ``|``, backticks and brackets (links) escaped; HTML
+    special characters as entities (the report may be rendered to HTML); control characters
+    made visible."""
+    text = for_terminal(text).replace("\n", " ").replace("\t", " ")
+    text = html.escape(text, quote=False).replace("\\", "\\\\")
+    for char in "|`[]":
+        text = text.replace(char, "\\" + char)
+    return text
