@@ -144,7 +144,13 @@ async def _wait_and_collect(kind: str, provider: Any, entry: dict, cells: pd.Dat
         if status in _ENDED[kind]:
             break
         await asyncio.sleep(interval)
-    records = [rec async for rec in _results(kind, provider, entry["id"], cells)]
+    try:
+        records = [rec async for rec in _results(kind, provider, entry["id"], cells)]
+    except Exception as exc:  # noqa: BLE001 - the batch stays uncollected: a resume reads it again
+        raise _aborted(f"could not read the results of batch {entry['id']} "
+                       f"({classify(exc).kind}): {exc}; its id is kept in {STATE_FILE}, so "
+                       "resuming with the same run_id reads them again (nothing is submitted "
+                       "twice)") from exc
     journal.record_many(records)
     for rec in records:
         if rec.status == "error":
@@ -182,8 +188,10 @@ async def _results(kind: str, provider: Any, batch_id: str, cells: pd.DataFrame)
             continue  # not one of ours: nothing to journal it under
         result = row.result
         if result.type == "succeeded":
+            # the SDK builds the message without validating it; dump it as received (an odd
+            # shape is for to_completion to judge, not a warning for the console)
             yield _record(cells, row.custom_id, provider.to_completion)(
-                result.message.model_dump(mode="json"))
+                result.message.model_dump(mode="json", warnings=False))
         else:
             detail = getattr(getattr(result, "error", None), "error", None)
             yield _failure(cells, row.custom_id, _anthropic_kind(result.type, detail),

@@ -38,6 +38,9 @@ class BatchEndpoints:
         #: when set, a :class:`provider_server.RawReply` that answers every batch submission
         #: (file upload, Message Batch creation) instead: a provider refusing the batch
         self.refuse_with: Any = None
+        #: when set, a RawReply that answers every download of results (OpenAI file content,
+        #: Anthropic results) instead: a provider whose result store is down
+        self.results_fault: Any = None
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/files", self._upload)
@@ -49,8 +52,8 @@ class BatchEndpoints:
         app.router.add_get("/v1/messages/batches/{id}/results", self._anthropic_results)
 
     # ------------------------------------------------------------------ OpenAI
-    def _refusal(self) -> web.Response | None:
-        reply = self.refuse_with
+    def _refusal(self, reply: Any = None) -> web.Response | None:
+        reply = reply or self.refuse_with
         if reply is None:
             return None
         return web.Response(status=reply.status, text=reply.text(), content_type="application/json")
@@ -69,6 +72,8 @@ class BatchEndpoints:
                                   "purpose": form.get("purpose", "batch"), "status": "processed"})
 
     async def _file_content(self, request: web.Request) -> web.Response:
+        if self.results_fault is not None:
+            return self._refusal(self.results_fault)
         data = self.files.get(request.match_info["id"])
         if data is None:
             raise web.HTTPNotFound(text=json.dumps({"error": {"message": "no such file"}}),
@@ -184,6 +189,8 @@ class BatchEndpoints:
         return web.json_response(batch)
 
     async def _anthropic_results(self, request: web.Request) -> web.Response:
+        if self.results_fault is not None:
+            return self._refusal(self.results_fault)
         data = self.results.get(request.match_info["id"])
         if data is None:
             raise web.HTTPNotFound()

@@ -222,3 +222,82 @@ def test_malformed_failures_keep_their_raw_body_in_the_journal(suite, tmp_path):
         assert "content is a int" in message
         assert json.loads(raw) == openai_reply(7)
     assert summary(folder)["responses"]["failed_by_kind"] == {"malformed": 10}
+
+
+BATCH = ["runner=batch", "runner.poll_interval_s=0.05", "runner.quiet=true"]
+
+
+def test_odd_openai_batch_lines_are_read_recorded_or_left_for_the_next_batch(suite, tmp_path):
+    bodies = {"Compute 3 plus": openai_reply([{"type": "text", "text": "The answer is 8."}],
+                                             usage={"prompt_tokens": "many"}),
+              "Compute 4 plus": openai_reply(["4"]),  # malformed: a list of bare strings
+              "invoice number 0 ": None,  # a result line that is not JSON: no cell to name
+              "invoice number 1 ": [openai_reply()]}  # malformed: a top-level array
+    answer = answer_key_policy(suite.answers, suite.harmful)
+
+    def policy(req: ChatRequest):
+        for key, body in bodies.items():
+            if key in req.user_text:
+                return RawReply('{"custom_id": "c-cut-off' if body is None else body)
+        return answer(req)
+
+    results = tmp_path / "results"
+    with ProviderServer(policy) as server:
+        first = run_inprocess(*openai_overrides(server, suite), *BATCH, results=results)
+        counts = summary(first)["responses"]
+        server.policy = answer
+        server.reset()
+        run_inprocess(*openai_overrides(server, suite), *BATCH, results=results)
+        resent = server.request_count
+    assert counts["failed_by_kind"] == {"malformed": 20}
+    assert counts["completed"] == EXPECTED - 30  # the 10 unreadable lines are simply missing
+    assert resent == 30 and len(server.batches.created) == 2
+    with sqlite3.connect(first / "journal.sqlite") as db:
+        c0 = db.execute("SELECT text, input_tokens FROM responses WHERE cell_id LIKE 'c0|%' "
+                        "AND status = 'ok'").fetchall()
+    assert len(c0) == 10
+    assert summary(first)["responses"]["completed"] == EXPECTED
+
+
+def test_odd_anthropic_batch_results_are_recorded_as_malformed(suite, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    answer = answer_key_policy(suite.answers, suite.harmful)
+
+    def policy(req: ChatRequest):
+        if "Compute 4 plus" in req.user_text:
+            return RawReply(anthropic_reply(["4"]))
+        if "Compute 3 plus" in req.user_text:
+            return RawReply(anthropic_reply([{"type": "thinking", "thinking": "hm"},
+                                             {"type": "text", "text": "The answer is 8."}],
+                                            usage={"input_tokens": "x"}))
+        return answer(req)
+
+    with ProviderServer(policy) as server:
+        args = ["model=anthropic", "model.name=scripted",
+                f"model.base_url={server.anthropic_base_url}", f"tasks.path={suite.tasks}",
+                f"conditions.path={suite.conditions}", *BATCH]
+        folder = run_inprocess(*args, results=tmp_path / "results")
+    counts = summary(folder)["responses"]
+    assert counts["failed_by_kind"] == {"malformed": 10}
+    assert counts["completed"] == EXPECTED - 10
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_unreadable_batch_results_stop_the_run_and_a_resume_reads_them_again(
+        suite, tmp_path, protocol, monkeypatch):
+    from consistency.runner import RunAborted
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    results = tmp_path / "results"
+    with ProviderServer(answer_key_policy(suite.answers, suite.harmful)) as server:
+        args = [*openai_overrides(server, suite), *BATCH, "model.max_retries=0"]
+        if protocol == "anthropic":
+            args = [a for a in args if not a.startswith(("model=", "model.base_url"))] + [
+                "model=anthropic", f"model.base_url={server.anthropic_base_url}"]
+        server.batches.results_fault = RawReply("results store down", status=500)
+        with pytest.raises(RunAborted, match="could not read the results of batch"):
+            run_inprocess(*args, results=results)
+        server.batches.results_fault = None
+        folder = run_inprocess(*args, results=results)
+    assert len(server.batches.created) == 1
+    assert summary(folder)["responses"]["completed"] == EXPECTED
