@@ -23,17 +23,23 @@ status             str      ``ok`` (text received), ``empty`` (blank text), ``er
 text               str      the assistant text ("" for errors)
 finish_reason      str      provider stop reason (``stop``, ``length``, ``end_turn``, ...)
 error_kind         str      for errors: ``rate_limit``, ``timeout``, ``connection``, ...
-error_message      str      for errors: the provider's message
+error_message      str      for errors: the provider's message (at most 2,000 characters)
 model_reported     str      model id the provider says answered
 input_tokens       int      prompt tokens reported by the provider
 output_tokens      int      completion tokens reported by the provider
 latency_s          float    wall time of the successful call, seconds
 attempts           int      how many times this cell was sent (across resumes)
-raw_json           str      the provider's raw response body as JSON (reasoning fields included)
+raw_json           str      the provider's raw response body as JSON (reasoning fields included;
+                            for a ``malformed`` failure, the body that could not be read)
 accepted_params    str      JSON of the sampling params the provider was sent
 received_at        str      UTC ISO timestamp of the last update
 cached             int      1 when the response came from the shared cache, not the provider
 =================  =======  ==============================================================
+
+Every string column is redacted (API keys, URL credentials: :mod:`consistency.sanitise`) and
+valid UTF-8; ``text`` and ``raw_json`` are capped at :data:`RAW_LIMIT` characters (a larger raw
+body is stored as ``{"truncated": true, "chars": n, "head": ...}``), so writing a row never fails
+whatever the provider sent.
 """
 
 from __future__ import annotations
