@@ -71,13 +71,16 @@ def secrets_in_use() -> list[str]:
     return sorted((v for v in values if len(v) >= MIN_SECRET), key=len, reverse=True)
 
 
-def redact(text: Any) -> str:
+def redact(text: Any, secrets: list[str] | None = None) -> str:
     """``text`` with every secret and URL credential replaced by :data:`MASK`. Serialised JSON
-    may be passed as text: keys and masks need no JSON escaping, so the result stays valid."""
+    may be passed as text: keys and masks need no JSON escaping, so the result stays valid.
+    ``secrets`` saves looking them up again when redacting many strings at once."""
     text = text if isinstance(text, str) else str(text)
-    for secret in secrets_in_use():
+    for secret in secrets_in_use() if secrets is None else secrets:
         if secret in text:
             text = text.replace(secret, MASK)
+    if "@" not in text:  # the common case: no URL credentials possible
+        return text
     return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
 
 

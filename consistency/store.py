@@ -57,7 +57,7 @@ from typing import Any
 import pandas as pd
 
 from consistency.errors import InputError
-from consistency.sanitise import redact
+from consistency.sanitise import redact, secrets_in_use
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -121,19 +121,20 @@ class ResponseRecord:
 
     def row(self) -> dict[str, Any]:
         """The storable fields, each safe to write: redacted, valid UTF-8, size-capped."""
+        keys = secrets_in_use()
         return {"cell_id": self.cell_id, "request_hash": self.request_hash, "status": self.status,
-                "text": safe_text(self.text, RAW_LIMIT) or "",
-                "finish_reason": safe_text(self.finish_reason, 200),
+                "text": safe_text(self.text, RAW_LIMIT, keys) or "",
+                "finish_reason": safe_text(self.finish_reason, 200, keys),
                 "error_kind": self.error_kind,
-                "error_message": safe_text(self.error_message, MESSAGE_LIMIT),
-                "model_reported": safe_text(self.model_reported, 500),
+                "error_message": safe_text(self.error_message, MESSAGE_LIMIT, keys),
+                "model_reported": safe_text(self.model_reported, 500, keys),
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "latency_s": self.latency_s, "raw_json": self.raw_text(),
+                "latency_s": self.latency_s, "raw_json": raw_json_text(self.raw, keys),
                 "accepted_params": json.dumps(self.accepted_params, default=str),
                 "cached": int(self.cached)}
 
 
-def raw_json_text(raw: Any) -> str:
+def raw_json_text(raw: Any, secrets: list[str] | None = None) -> str:
     """``raw`` as JSON text that can always be written. A value that cannot be serialised (too
     deeply nested, say) is kept as its clipped ``repr``; a body over :data:`RAW_LIMIT`
     characters keeps its first :data:`RAW_LIMIT` as ``{"truncated": true, "chars": n, "head":
@@ -145,10 +146,10 @@ def raw_json_text(raw: Any) -> str:
                            "repr": _safe_repr(raw)[:RAW_LIMIT]})
     if len(text) > RAW_LIMIT:
         text = json.dumps({"truncated": True, "chars": len(text), "head": text[:RAW_LIMIT]})
-    return redact(text)
+    return redact(text, secrets)
 
 
-def safe_text(value: Any, limit: int) -> str | None:
+def safe_text(value: Any, limit: int, secrets: list[str] | None = None) -> str | None:
     """A string column's value: redacted, at most ``limit`` characters, valid UTF-8 (a lone
     surrogate from a JSON ``\ud800`` escape would make SQLite and Parquet refuse the row)."""
     if value is None:
@@ -156,8 +157,12 @@ def safe_text(value: Any, limit: int) -> str | None:
     text = value if isinstance(value, str) else str(value)
     if len(text) > limit:
         text = text[:limit] + "..."
-    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return redact(text)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return redact(text, secrets)
 
 
 def _safe_repr(value: Any) -> str:
