@@ -97,6 +97,7 @@ def _hydra_run(overrides: list[str]) -> int:
 
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def _app(cfg: DictConfig) -> None:
+        _redact_sweep_record()
         try:
             folder = _execute(cfg)
         except InputError as exc:
@@ -112,6 +113,29 @@ def _hydra_run(overrides: list[str]) -> int:
     finally:
         sys.argv = saved
     return 0
+
+
+def _redact_sweep_record() -> None:
+    """Hydra keeps a copy of a sweep's config (``multirun.yaml`` in the sweep folder), overrides
+    included: a ``base_url`` with ``user:password@`` would stay there in clear. Each job rewrites
+    it redacted (the same text every time, renamed into place, so parallel jobs agree)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from consistency.sanitise import redact
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    record = Path(HydraConfig.get().sweep.dir) / "multirun.yaml"
+    try:
+        text = record.read_text(encoding="utf-8")
+    except OSError:
+        return
+    clean = redact(text)
+    if clean != text:
+        tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
+        tmp.write_text(clean, encoding="utf-8")
+        tmp.replace(record)
 
 
 class _Aborted(Exception):

@@ -7,6 +7,9 @@ are searched for the key and the password.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,12 +71,13 @@ def openai_args(server: ProviderServer, suite) -> list[str]:
 def test_echoed_secrets_in_errors_replies_and_urls_are_written_nowhere(suite, tmp_path):
     results = tmp_path / "results"
     with ProviderServer(echoing(suite)) as server:
-        done = run_cli(*openai_args(server, suite), "runner.quiet=false", results=results,
-                       env=ENV)
+        done = run_cli(*openai_args(server, suite), "runner.quiet=false", "runner.cache=true",
+                       results=results, env=ENV)
     assert done.status == 0, done.stderr
     counts = done.summary()["responses"]
     assert counts["failed_by_kind"] == {"bad_request": 4, "server_error": 4, "malformed": 4}
     assert "[redacted]" in (done.folder / "config.yaml").read_text()
+    assert (results / "cache.sqlite").exists()
     assert leaks(results, done.stdout, done.stderr) == [], done.stderr
 
 
@@ -111,3 +115,17 @@ def test_a_refused_batch_submission_echoing_the_key_is_not_printed_or_stored(
     assert done.status == 1 and "could not submit the batch" in done.message
     assert "[redacted]" in done.message
     assert leaks(results, done.stdout, done.stderr) == [], done.stderr
+
+
+def test_a_sweep_keeps_no_url_password_in_hydras_record(suite, tmp_path):
+    results = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    with ProviderServer(answer_key_policy(suite.answers, suite.harmful)) as server:
+        proc = subprocess.run(
+            [sys.executable, "-m", "consistency.cli", "run", "-m", *openai_args(server, suite),
+             f"results_dir={results}", "runner.quiet=true", "model.temperature=0.0,0.7"],
+            capture_output=True, text=True, env=env | ENV, timeout=300,
+            stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    assert len(list(results.glob("sweeps/*/multirun.yaml"))) == 1
+    assert leaks(results, proc.stdout, proc.stderr) == []
