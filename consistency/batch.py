@@ -60,7 +60,8 @@ def execute_batch(cfg: DictConfig, design: Any) -> Path:
     with run_lock(design.folder):  # one process per run folder (see store.run_lock)
         with Journal(design.folder / "journal.sqlite") as journal:
             journal.bind(design.fingerprint)
-            (design.folder / "config.yaml").write_text(redact(OmegaConf.to_yaml(cfg, resolve=True)))
+            config = redact(OmegaConf.to_yaml(cfg, resolve=True))  # URL credentials, keys
+            (design.folder / "config.yaml").write_text(config)
             try:
                 stats = asyncio.run(_drive(kind, provider, design, journal, cfg.runner))
             except KeyboardInterrupt:

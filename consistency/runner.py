@@ -8,11 +8,12 @@ provider (load, a model update mid-run) hits both alike.
 Retries happen at two levels. The official SDKs retry 408/409/429/5xx, timeouts and dropped
 connections with their own back-off, honouring ``retry-after`` (``model.max_retries``). What still
 fails with a transient kind, or what the SDK does not retry at all (a 200 whose body is not valid
-JSON), is sent again by the runner up to ``retries`` more times after a growing delay. A 200 reply
-of the wrong shape (see :mod:`consistency.providers.replies`) is a ``malformed`` failure that is
-not sent again within the run: it would most likely come back the same, and each send is paid. What fails
-for good is journaled with its kind and requested again on resume. A reply the provider withheld
-(content filter / refusal stop reason) is stored as a ``content_filter`` failure and never re-sent.
+JSON), is sent again by the runner up to ``retries`` more times after a growing delay. A 200
+reply of the wrong shape (see :mod:`consistency.providers.replies`) is a ``malformed`` failure
+that is not sent again within the run: it would most likely come back the same, and each send is
+paid. What fails for good is journaled with its kind and requested again on resume. A reply the
+provider withheld (content filter / refusal stop reason) is stored as a ``content_filter``
+failure and never re-sent.
 
 A provider that keeps failing stops the run after ``error_budget`` failed attempts in a row (or at
 once on a fatal error such as a rejected key), keeping everything received so far.

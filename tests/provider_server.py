@@ -373,7 +373,8 @@ class ProviderServer:
             self._requests.append(req)
         return req
 
-    async def _answer(self, request: web.Request | None, req: ChatRequest) -> str | Withheld | RawReply:
+    async def _answer(self, request: web.Request | None,
+                      req: ChatRequest) -> str | Withheld | RawReply:
         """Apply latency, random faults and the policy; faults and raw replies become HTTP
         responses (for a batch line, a raw reply is returned to the batch endpoint)."""
         if request is None:  # a batch line: answered by the policy alone

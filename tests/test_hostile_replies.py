@@ -202,7 +202,8 @@ def test_a_run_with_odd_replies_journals_every_answer_and_resumes_only_the_failu
     assert resent == 30
     assert summary(folder)["responses"]["completed"] == EXPECTED
     with sqlite3.connect(folder / "journal.sqlite") as db:
-        c0 = db.execute("SELECT text, input_tokens FROM responses WHERE cell_id LIKE 'c0|%'").fetchall()
+        c0 = db.execute("SELECT text, input_tokens FROM responses "
+                        "WHERE cell_id LIKE 'c0|%'").fetchall()
     assert {text for text, _ in c0} == {"The answer is 8."}
 
 

@@ -93,7 +93,8 @@ def test_server_error_bodies_and_names_cannot_drive_the_terminal(suite, tmp_path
 
     results = tmp_path / "results"
     with ProviderServer(policy) as server:
-        args = ["model=openai", "model.name='m[/x]|\x1b[2J'", f"model.base_url={server.openai_base_url}",
+        args = ["model=openai", "model.name='m[/x]|\x1b[2J'",
+                f"model.base_url={server.openai_base_url}",
                 f"tasks.path={suite.tasks}", f"conditions.path={suite.conditions}",
                 "conditions.pairs=[wording]", "tasks.limit=2", "runner.quiet=false",
                 "runner.max_connections=1"]
