@@ -51,6 +51,8 @@ from consistency.store import Journal, run_lock
 from consistency.tasks import Item, builtin_items, load_items
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
+#: Version of :func:`design_fingerprint`'s layout; journals of an older layout are not resumed.
+FINGERPRINT_LAYOUT = 2
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -83,13 +85,36 @@ def load_design(cfg: DictConfig) -> Design:
     if not _RUN_ID.match(str(run_id)):
         raise InputError(f"run_id {run_id!r} must be letters, digits, '.', '_' or '-' "
                          "(it names a folder)", where="run_id")
-    fingerprint = {
-        "model": model_id, "params": params, "epochs": epochs, "variants": cfg.variants,
-        "plan_sha256": hashlib.sha256("".join(plan["cell_id"] + plan["request_hash"]).encode())
-        .hexdigest(),
-    }
+    fingerprint = design_fingerprint(items, pairs, plan, model=model_id, params=params,
+                                     epochs=epochs, variants=cfg.variants)
     folder = Path(cfg.results_dir) / str(run_id)
     return Design(str(run_id), folder, items, pairs, plan, model_id, fingerprint, settings)
+
+
+def design_fingerprint(items: list[Item], pairs: list[Pair], plan: pd.DataFrame, *, model: str,
+                       params: dict[str, Any], epochs: int, variants: str) -> dict[str, Any]:
+    """What must not change between a run and its resumption: everything that changes a request,
+    a score or the direction a verdict is tested in.
+
+    ``plan`` covers the requests (cell ids and request hashes: model, messages, sampling);
+    ``items`` the scoring inputs of each item (family, answer); ``pairs`` what decides a
+    verdict's direction (kind, ``overseer_prefers``). Report-only fields (an item's ``kind`` and
+    metadata, a pair's description) and the analysis settings stay out, so a finished run can be
+    re-analysed under other settings. ``layout`` versions this dict (see
+    :meth:`consistency.store.Journal.bind`).
+    """
+    return {
+        "layout": FINGERPRINT_LAYOUT, "model": model, "params": params, "epochs": epochs,
+        "variants": variants,
+        "plan_sha256": _sha256("".join(plan["cell_id"] + plan["request_hash"])),
+        "items_sha256": _sha256(json.dumps([[item.id, item.family, item.answer] for item in items])),
+        "pairs_sha256": _sha256(json.dumps([[pair.name, pair.kind, pair.overseer_prefers]
+                                            for pair in pairs])),
+    }
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def execute(cfg: DictConfig) -> Path:

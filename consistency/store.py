@@ -74,6 +74,13 @@ CREATE TABLE IF NOT EXISTS responses (
 );
 """
 
+#: How a fingerprint difference is named to the user.
+_FINGERPRINT_PARTS = {
+    "model": "model", "params": "sampling parameters (model.*)", "epochs": "epochs",
+    "variants": "variants", "plan_sha256": "requests (items, prompts, pairs, framings)",
+    "items_sha256": "items' family or answer", "pairs_sha256": "pairs' kind or overseer_prefers",
+}
+
 #: Failures that are final: the provider answered and withheld the content; never re-requested.
 TERMINAL_KINDS = ("content_filter",)
 
@@ -135,8 +142,12 @@ class Journal:
         """Tie this journal to one design; refuse to resume under a different one.
 
         Returns True when the journal was new. The fingerprint holds what must not change between
-        a run and its resumption (model, sampling params, design); a mismatch would silently mix
-        two experiments in one table, so it is an input error.
+        a run and its resumption (see :func:`consistency.pipeline.design_fingerprint`); a mismatch
+        would silently mix two experiments in one table, or re-score old responses under new
+        answers or directions, so it is an input error. A journal written with an older
+        fingerprint layout (before ``layout`` existed, it did not record items' families and
+        answers nor pairs' kinds) cannot be checked against the current design, so it is refused
+        with its own message rather than resumed on trust.
         """
         wanted = json.dumps(fingerprint, sort_keys=True)
         # Insert-if-absent then read back: two processes opening one new journal agree on a winner.
@@ -145,15 +156,24 @@ class Journal:
         if created:
             return True
         row = self._db.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
-        if row[0] != wanted:
-            stored = json.loads(row[0])
-            diff = sorted(k for k in set(stored) | set(fingerprint) if stored.get(k) != fingerprint.get(k))
+        if row[0] == wanted:
+            return False
+        stored = json.loads(row[0])
+        if stored.get("layout") != fingerprint.get("layout"):
             raise InputError(
-                f"run_id already exists with a different design (differs in: {', '.join(diff)}); "
-                "resume it with the same settings, or choose a new run_id",
-                where=str(self.path.parent),
-            )
-        return False
+                f"this run was written by an older version of consistency (fingerprint layout "
+                f"{stored.get('layout', 1)}, now {fingerprint.get('layout')}) that did not record "
+                "everything a score depends on, so resuming or re-analysing it here could mix two "
+                "designs unseen; its files stay readable as they are. Choose a new run_id to run "
+                "the design again, or use the older version to resume it",
+                where=str(self.path.parent))
+        diff = sorted(_FINGERPRINT_PARTS.get(key, key) for key in set(stored) | set(fingerprint)
+                      if stored.get(key) != fingerprint.get(key))
+        raise InputError(
+            f"run_id already exists with a different design (differs in: {', '.join(diff)}); "
+            "resume it with the same settings, or choose a new run_id",
+            where=str(self.path.parent),
+        )
 
     # -- responses ----------------------------------------------------------------------------
     def done_cells(self) -> set[str]:
