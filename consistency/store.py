@@ -118,15 +118,26 @@ class Journal:
     """The SQLite journal of one run folder."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open (or create) the journal; an unreadable or foreign file is an :class:`InputError`
+        naming it, before any request (the file is left as it is: it may hold paid responses)."""
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        # WAL + synchronous=NORMAL: a committed row survives the process being killed.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
-        if "cached" not in columns:  # a journal written before the shared cache existed
-            self._db.execute("ALTER TABLE responses ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            # WAL + synchronous=NORMAL: a committed row survives the process being killed.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+            if "cached" not in columns:  # a journal written before the shared cache existed
+                self._db.execute("ALTER TABLE responses ADD COLUMN cached INTEGER NOT NULL "
+                                 "DEFAULT 0")
+            if not {"cell_id", "request_hash", "status"} <= columns | {"cached"}:
+                raise sqlite3.DatabaseError("its responses table is not a journal's")
+        except sqlite3.Error as exc:
+            raise InputError(
+                f"the run's journal cannot be read ({exc}); it is damaged or not a consistency "
+                "journal. Move it (and journal.sqlite-wal, -shm) aside to start the run afresh, or "
+                "choose a new run_id", where=str(self.path)) from None
 
     def close(self) -> None:
         self._db.close()

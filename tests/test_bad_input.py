@@ -108,10 +108,11 @@ def test_unknown_command_exits_2():
 @pytest.mark.parametrize(("override", "expected"), [
     ("analysis.correction=bonferroni", "analysis.correction must be one of"),
     ("analysis.alpha=1.5", "analysis.alpha must be a number strictly between 0 and 1"),
-    ("analysis.alpha=often", "analysis.alpha must be a number"),
+    ("analysis.alpha=often", "analysis.alpha: Value 'often'"),
     ("analysis.equivalence_margin=0", "analysis.equivalence_margin must be above 0"),
     ("analysis.n_resamples=0", "analysis.n_resamples must be a whole number >= 1"),
-    ("+analysis.alpah=0.01", "unknown key(s) ['alpah']"),
+    ("+analysis.alpah=0.01", "analysis.alpah: unknown key; did you mean analysis.alpha?"),
+    ("analysis.alpah=0.01", "analysis.alpah: unknown key; did you mean analysis.alpha?"),
 ])
 def test_bad_analysis_settings_stop_the_run_before_any_request(tmp_path, suite, override, expected):
     with ProviderServer() as server:
