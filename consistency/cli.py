@@ -116,7 +116,7 @@ def _hydra_run(overrides: list[str]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _app()
-    except Exception as exc:  # noqa: BLE001 - config problems become exit 2; anything else re-raises
+    except Exception as exc:  # noqa: BLE001 - config problems exit 2; anything else re-raises
         message = config_error(exc)
         if message is None:
             raise

@@ -110,7 +110,8 @@ def design_fingerprint(items: list[Item], pairs: list[Pair], plan: pd.DataFrame,
         "layout": FINGERPRINT_LAYOUT, "model": model, "params": params, "epochs": epochs,
         "variants": variants,
         "plan_sha256": _sha256("".join(plan["cell_id"] + plan["request_hash"])),
-        "items_sha256": _sha256(json.dumps([[item.id, item.family, item.answer] for item in items])),
+        "items_sha256": _sha256(json.dumps([[item.id, item.family, item.answer]
+                                            for item in items])),
         "pairs_sha256": _sha256(json.dumps([[pair.name, pair.kind, pair.overseer_prefers]
                                             for pair in pairs])),
     }
@@ -209,8 +210,9 @@ def _cache_path(config: RunConfig) -> Path | None:
     path = (Path(config.results_dir) / "cache.sqlite" if setting is True
             else Path(str(setting)).expanduser())
     if path.is_dir():
-        raise InputError(f"{path} is a folder; runner.cache must be true (results_dir/cache.sqlite) "
-                         "or the path of a cache file", where="runner.cache")
+        raise InputError(f"{path} is a folder; runner.cache must be true "
+                         "(results_dir/cache.sqlite) or the path of a cache file",
+                         where="runner.cache")
     return path
 
 
