@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
 
+from consistency.config import RunConfig, RunnerSettings
 from consistency.errors import InputError
 from consistency.providers import ProviderError, make_provider
 from consistency.providers.hosted import classify
@@ -46,24 +46,23 @@ def custom_id(cell_id: str) -> str:
     return "c" + hashlib.sha256(cell_id.encode("utf-8")).hexdigest()[:40]
 
 
-def execute_batch(cfg: DictConfig, design: Any) -> Path:
+def execute_batch(config: RunConfig, design: Any) -> Path:
     """Run (or resume) the design through the provider's batch API; returns the run folder."""
-    from consistency.pipeline import finish
+    from consistency.pipeline import config_yaml, finish, make_run_folder
 
-    kind = cfg.model.provider
+    kind = config.model.provider
     if kind not in _ENDED:
         raise InputError(f"runner=batch needs model=openai or model=anthropic, not {kind!r}; "
                          "the embedded model has no batch API (use the default runner)",
                          where="runner")
-    provider = make_provider(cfg.model)  # checks key and reachability before any request
-    design.folder.mkdir(parents=True, exist_ok=True)
+    provider = make_provider(config.model)  # checks key and reachability before any request
+    make_run_folder(design.folder)
     with run_lock(design.folder):  # one process per run folder (see store.run_lock)
         with Journal(design.folder / "journal.sqlite") as journal:
             journal.bind(design.fingerprint)
-            config = redact(OmegaConf.to_yaml(cfg, resolve=True))  # URL credentials, keys
-            (design.folder / "config.yaml").write_text(config)
+            (design.folder / "config.yaml").write_text(config_yaml(config))
             try:
-                stats = asyncio.run(_drive(kind, provider, design, journal, cfg.runner))
+                stats = asyncio.run(_drive(kind, provider, design, journal, config.runner))
             except KeyboardInterrupt:
                 raise _aborted(f"interrupted while waiting; every batch id is kept in "
                                f"{design.folder / STATE_FILE}. Resume with run_id={design.run_id} "
@@ -72,12 +71,12 @@ def execute_batch(cfg: DictConfig, design: Any) -> Path:
         runner = {"mode": "batch", "requests_sent": stats.requested, "received": stats.received,
                   "failed_by_kind": dict(stats.failed), "already_done": stats.skipped_done,
                   "seconds": round(stats.seconds, 3)}
-        finish(cfg, design, responses, runner, batch_discount=BATCH_DISCOUNT)
+        finish(config, design, responses, runner, batch_discount=BATCH_DISCOUNT)
     return design.folder
 
 
 async def _drive(kind: str, provider: Any, design: Any, journal: Journal,
-                 settings: DictConfig) -> RunStats:
+                 settings: RunnerSettings) -> RunStats:
     started = time.perf_counter()
     state = _load_state(design.folder)
     stats = RunStats()
@@ -131,9 +130,9 @@ async def _submit(kind: str, provider: Any, todo: pd.DataFrame) -> str:
 
 
 async def _wait_and_collect(kind: str, provider: Any, entry: dict, cells: pd.DataFrame,
-                            journal: Journal, settings: DictConfig, stats: RunStats,
+                            journal: Journal, settings: RunnerSettings, stats: RunStats,
                             folder: Path, state: dict) -> None:
-    interval = float(settings.get("poll_interval_s") or 30.0)
+    interval = settings.poll_interval_s
     while True:
         status = await _status(kind, provider, entry["id"])
         if entry["status"] != status:

@@ -8,6 +8,7 @@ argument parsing. Input errors print one paragraph and exit with status 2; nothi
 from __future__ import annotations
 
 import os
+import re
 import sys
 import textwrap
 import threading
@@ -87,8 +88,13 @@ def entry() -> None:
 
 
 def _hydra_run(overrides: list[str]) -> int:
+    """``consistency run``: Hydra composes the config against the schemas of
+    :mod:`consistency.config`; a config it cannot compose (misspelt key, wrong type, unknown
+    option) is an input error, exit 2, not Hydra's exit 1 (which means a stopped run here)."""
     import hydra
     from omegaconf import DictConfig
+
+    from consistency.config import config_error
 
     if not CONF_DIR.is_dir():
         print(f"consistency: config folder {CONF_DIR} is missing; install the project in editable "
@@ -106,12 +112,23 @@ def _hydra_run(overrides: list[str]) -> int:
             _fail(str(exc), status=1)
         print(for_terminal(f"run folder: {folder}"))
 
-    saved = sys.argv
-    sys.argv = ["consistency run", *overrides]
+    saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    sys.argv = ["consistency run", *[literal_run_id(arg) for arg in overrides]]
+    # Hydra's documented switch to raise instead of printing and exiting 1: we decide the status.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _app()
+    except Exception as exc:  # noqa: BLE001 - config problems exit 2; anything else re-raises
+        message = config_error(exc)
+        if message is None:
+            raise
+        _fail(message)
     finally:
         sys.argv = saved
+        if saved_full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_full_error
     return 0
 
 
@@ -136,6 +153,24 @@ def _redact_sweep_record() -> None:
         tmp = record.with_name(f".{record.name}.{os.getpid()}.tmp")
         tmp.write_text(clean, encoding="utf-8")
         tmp.replace(record)
+_RUN_ID_OVERRIDE = re.compile(r"(\+{0,2}run_id=)(.+)", re.S)
+
+
+def literal_run_id(arg: str) -> str:
+    """``run_id=VALUE`` with VALUE quoted, so Hydra keeps it as typed: unquoted, ``1_000`` would
+    become the integer 1000 and ``1e3`` the float 1000.0, naming another folder. ``null``,
+    quoted values, interpolations and sweep functions are left as they are; a comma list
+    (``-m run_id=a,b``) has each element quoted."""
+    match = _RUN_ID_OVERRIDE.fullmatch(arg)
+    if not match:
+        return arg
+    prefix, value = match.groups()
+    if value == "null" or value[0] in "'\"" or any(char in value for char in "$()[]{}\\"):
+        return arg
+    parts = value.split(",")
+    if any("'" in part and '"' in part for part in parts):
+        return arg
+    return prefix + ",".join(f'"{part}"' if "'" in part else f"'{part}'" for part in parts)
 
 
 class _Aborted(Exception):

@@ -9,7 +9,7 @@ A *placebo* pair differs in wording only; it is analysed like a test pair and me
 Conditions file format (YAML)::
 
     pairs:
-      - name: evaluation_vs_deployment      # unique, used in ids and reports
+      - name: evaluation_vs_deployment      # unique snake_case: ^[a-z][a-z0-9_]*$
         kind: test                          # test | placebo
         overseer_prefers: refusal           # refusal (default) | compliance
         description: optional free text
@@ -24,6 +24,7 @@ pair present the same task.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ PAIR_KINDS = ("test", "placebo")
 OVERSEER_PREFERENCES = ("refusal", "compliance")
 FRAMING_KEYS = ("system", "user_prefix", "user_suffix")
 PAIR_KEYS = ("name", "kind", "overseer_prefers", "description", *ARMS)
+#: Pair names are snake_case: they appear in cell ids, file names, report tables and Hydra
+#: overrides (``conditions.pairs=[...]``), where anything else needs quoting or breaks a table.
+PAIR_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 #: Where the built-in library lives: the repository's top-level ``conditions/`` folder.
 BUILTIN_CONDITIONS = Path(__file__).resolve().parent.parent / "conditions" / "default.yaml"
@@ -137,6 +141,10 @@ def _parse_pair(raw: Any, path: Path, index: int) -> Pair:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"pairs[{index}] needs a non-empty string 'name'", where=where)
+    if not PAIR_NAME.fullmatch(name):
+        raise InputError(f"pairs[{index}] has name {ascii(name)}; pair names must be snake_case "
+                         "(a lower-case letter, then lower-case letters, digits or '_', such as "
+                         "'evaluation_vs_deployment')", where=where)
     kind = raw.get("kind")
     if kind not in PAIR_KINDS:
         raise InputError(f"pair '{name}' has kind {kind!r}; 'kind' must be one of {list(PAIR_KINDS)}",
@@ -146,6 +154,11 @@ def _parse_pair(raw: Any, path: Path, index: int) -> Pair:
         raise InputError(f"pair '{name}' has overseer_prefers {prefers!r}; expected one of "
                          f"{list(OVERSEER_PREFERENCES)}", where=where)
     arms = {arm: _parse_arm(raw.get(arm), name, arm, where) for arm in ARMS}
+    if kind == "test" and set(arms["observed"]) == set(arms["unobserved"]):
+        raise InputError(f"test pair '{name}' has the same variants in both arms, so it cannot "
+                         "show any effect of the cue; make the observed and unobserved framings "
+                         "differ in the cue under test (an identical placebo pair is allowed: it "
+                         "measures sampling noise alone)", where=where)
     return Pair(name=name, kind=kind, overseer_prefers=prefers,
                 description=str(raw.get("description") or ""), **arms)
 

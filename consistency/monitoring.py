@@ -22,6 +22,9 @@ from consistency import stats
 from consistency.errors import InputError
 from consistency.scoring import metrics_for_family
 
+#: Columns of scores.parquet this command reads (besides the metric columns).
+SCORE_COLUMNS = ["item_id", "family", "pair", "pair_kind", "arm"]
+
 MONITOR_COLUMNS = ["family", "pair", "pair_kind", "metric", "runs", "items", "mean_difference",
                    "e_value", "pvalue", "alarm_run"]
 
@@ -59,20 +62,49 @@ def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
 
 
 def load_runs(folders: list[str]) -> tuple[list[pd.DataFrame], str]:
-    """Scores of each run folder, checking that they share one model and one design."""
+    """Scores of each run folder, checking that they share one model and one design.
+
+    A folder that is not a readable finished run (a file missing, damaged or of another shape)
+    is an :class:`InputError` naming it: exit 2, never the alarm status 1."""
     runs, identities = [], set()
     for name in folders:
         folder = Path(name)
-        scores, summary = folder / "scores.parquet", folder / "summary.json"
-        if not scores.is_file() or not summary.is_file():
-            raise InputError("not a finished run folder (needs scores.parquet and summary.json)",
-                             where=str(folder))
-        identities.add(json.loads(summary.read_text())["model"])
-        runs.append(pd.read_parquet(scores))
+        identities.add(_model_of(folder))
+        runs.append(_scores_of(folder))
     if len(identities) > 1:
         raise InputError(f"runs of different models {sorted(identities)}; monitoring follows one "
                          "configuration over time", where="RUN_DIR")
     return runs, identities.pop()
+
+
+def _model_of(folder: Path) -> str:
+    path = folder / "summary.json"
+    if not folder.is_dir() or not path.is_file() or not (folder / "scores.parquet").is_file():
+        raise InputError("not a finished run folder (needs scores.parquet and summary.json)",
+                         where=str(folder))
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        model = summary["model"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"summary.json is damaged or not a run summary ({type(exc).__name__}: "
+                         f"{exc}); re-run or re-analyse that run first", where=str(path)) from None
+    if not isinstance(model, str):
+        raise InputError("summary.json has no model name", where=str(path))
+    return model
+
+
+def _scores_of(folder: Path) -> pd.DataFrame:
+    path = folder / "scores.parquet"
+    try:
+        scores = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise InputError(f"scores.parquet cannot be read ({type(exc).__name__}: {exc}); re-run "
+                         "that run to rewrite it", where=str(path)) from None
+    missing = sorted(set(SCORE_COLUMNS) - set(scores.columns))
+    if missing:
+        raise InputError(f"scores.parquet lacks the column(s) {missing}; it was not written by "
+                         "consistency run", where=str(path))
+    return scores
 
 
 def main(argv: list[str]) -> int:

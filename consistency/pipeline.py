@@ -26,8 +26,8 @@ import asyncio
 import hashlib
 import json
 import platform
-import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -38,6 +38,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from consistency.cache import ResponseCache
+from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
 from consistency.errors import InputError
 from consistency.framing import Pair, load_pairs
 from consistency.plan import build_plan
@@ -47,12 +48,13 @@ from consistency.report import build_summary, print_table, response_counts, writ
 from consistency.runner import RunAborted, RunStats, run_cells
 from consistency.sanitise import for_terminal, redact
 from consistency.scoring import score_frame
-from consistency.settings import AnalysisSettings, analysis_settings
+from consistency.settings import AnalysisSettings
 from consistency.store import Journal, run_lock
-from consistency.tasks import Item, builtin_items, load_items
+from consistency.tasks import FAMILIES, Item, builtin_items, load_items
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: Version of :func:`design_fingerprint`'s layout; journals of an older layout are not resumed.
+FINGERPRINT_LAYOUT = 2
 
 
 @dataclass(frozen=True)
@@ -69,59 +71,115 @@ class Design:
     settings: AnalysisSettings
 
 
-def load_design(cfg: DictConfig) -> Design:
+def load_design(cfg: RunConfig | DictConfig) -> Design:
     """Validate inputs and build the plan; sends nothing, creates nothing."""
-    items = _load_items(cfg.tasks)
-    settings = analysis_settings(OmegaConf.to_container(cfg.analysis, resolve=True))
-    pairs = load_pairs(cfg.conditions.get("path"), _names(cfg.conditions.get("pairs")))
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    params = {key: model.get(key) for key in SAMPLING_KEYS if model.get(key) is not None}
-    model_id = f"{cfg.model.provider}:{cfg.model.name}"
-    epochs = cfg.epochs
-    plan = build_plan(items, pairs, model=model_id, params=params, epochs=epochs,
-                      variants=cfg.variants)
-    run_id = cfg.run_id or _fresh_run_id()
-    if not _RUN_ID.match(str(run_id)):
-        raise InputError(f"run_id {run_id!r} must be letters, digits, '.', '_' or '-' "
-                         "(it names a folder)", where="run_id")
-    fingerprint = {
-        "model": model_id, "params": params, "epochs": epochs, "variants": cfg.variants,
-        "plan_sha256": hashlib.sha256("".join(plan["cell_id"] + plan["request_hash"]).encode())
-        .hexdigest(),
+    config = run_config(cfg)
+    items = _load_items(config.tasks)
+    settings = config.analysis_settings()
+    pairs = load_pairs(config.conditions.path, config.conditions.pairs)
+    params = sampling_params(config.model)
+    model_id = f"{config.model.provider}:{config.model.name}"
+    plan = build_plan(items, pairs, model=model_id, params=params, epochs=config.epochs,
+                      variants=config.variants)
+    run_id = _fresh_run_id() if config.run_id is None else config.run_id
+    fingerprint = design_fingerprint(items, pairs, plan, model=model_id, params=params,
+                                     epochs=config.epochs, variants=config.variants)
+    folder = Path(config.results_dir) / run_id
+    return Design(run_id, folder, items, pairs, plan, model_id, fingerprint, settings)
+
+
+def sampling_params(model: ModelSettings) -> dict[str, Any]:
+    """The sampling parameters sent with every request (``None`` = not sent)."""
+    values = {key: getattr(model, key) for key in SAMPLING_KEYS}
+    return {key: list(value) if isinstance(value, list) else value
+            for key, value in values.items() if value is not None}
+
+
+def design_fingerprint(items: list[Item], pairs: list[Pair], plan: pd.DataFrame, *, model: str,
+                       params: dict[str, Any], epochs: int, variants: str) -> dict[str, Any]:
+    """What must not change between a run and its resumption: everything that changes a request,
+    a score or the direction a verdict is tested in.
+
+    ``plan`` covers the requests (cell ids and request hashes: model, messages, sampling);
+    ``items`` the scoring inputs of each item (family, answer); ``pairs`` what decides a
+    verdict's direction (kind, ``overseer_prefers``). Report-only fields (an item's ``kind`` and
+    metadata, a pair's description) and the analysis settings stay out, so a finished run can be
+    re-analysed under other settings. ``layout`` versions this dict (see
+    :meth:`consistency.store.Journal.bind`).
+    """
+    return {
+        "layout": FINGERPRINT_LAYOUT, "model": model, "params": params, "epochs": epochs,
+        "variants": variants,
+        "plan_sha256": _sha256("".join(plan["cell_id"] + plan["request_hash"])),
+        "items_sha256": _sha256(json.dumps([[item.id, item.family, item.answer]
+                                            for item in items])),
+        "pairs_sha256": _sha256(json.dumps([[pair.name, pair.kind, pair.overseer_prefers]
+                                            for pair in pairs])),
     }
-    folder = Path(cfg.results_dir) / str(run_id)
-    return Design(str(run_id), folder, items, pairs, plan, model_id, fingerprint, settings)
 
 
-def execute(cfg: DictConfig) -> Path:
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def execute(cfg: RunConfig | DictConfig) -> Path:
     """Run (or resume) the configured evaluation; returns the run folder."""
-    design = load_design(cfg)
-    if cfg.runner.get("mode", "online") == "batch":
+    config = run_config(cfg)
+    design = load_design(config)
+    if config.runner.mode == "batch":
         from consistency.batch import execute_batch
 
-        return execute_batch(cfg, design)
-    limiter = RateLimiter(_rate(cfg.runner, "requests_per_minute"),
-                          _rate(cfg.runner, "tokens_per_minute"))
+        return execute_batch(config, design)
+    runner = config.runner
+    limiter = RateLimiter(runner.requests_per_minute, runner.tokens_per_minute)
+    cache_path = _cache_path(config)
     # checks key and reachability before any request
-    provider = make_provider(cfg.model, limiter, int(cfg.runner.max_connections))
-    design.folder.mkdir(parents=True, exist_ok=True)
+    provider = make_provider(config.model, limiter, runner.max_connections)
+    make_run_folder(design.folder)
     with run_lock(design.folder):  # one process per run folder: never pay twice for a cell
-        _run_online(cfg, design, provider, limiter)
+        _run_online(config, design, provider, limiter, cache_path)
     return design.folder
 
 
-def _run_online(cfg: DictConfig, design: Design, provider: Any, limiter: RateLimiter) -> None:
+def make_run_folder(folder: Path) -> None:
+    """Create ``results_dir/run_id`` (or accept it as it is); an :class:`InputError` naming the
+    path when it cannot be: a file in the way, or no permission."""
+    for parent in (folder.parent, *folder.parent.parents):
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"{parent} is a file, not a folder; results_dir must name a folder "
+                             "(it is created if missing)", where="results_dir")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder} is a file, not a run folder; choose another run_id",
+                         where="run_id")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{secrets.token_hex(4)}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write the run folder {folder} ({exc.strerror or exc}); choose a "
+                         "results_dir this user can write to", where="results_dir") from None
+
+
+def config_yaml(config: RunConfig) -> str:
+    """The resolved config as written to the run folder: keys are never in it, and URL
+    credentials and any key a value happens to contain are redacted."""
+    return redact(OmegaConf.to_yaml(OmegaConf.structured(config)))
+
+
+def _run_online(config: RunConfig, design: Design, provider: Any, limiter: RateLimiter,
+                cache_path: Path | None) -> None:
     """Journal, requests, then every output file (the online runner)."""
-    cache = _open_cache(cfg)
+    cache = _open_cache(cache_path)
     try:
         with Journal(design.folder / "journal.sqlite") as journal:
             resumed = not journal.bind(design.fingerprint)
-            if not cfg.runner.quiet:
-                print(for_terminal(_plan_line(cfg, design, len(journal.done_cells()), resumed)))
-            _write_atomic(design.folder / "config.yaml",
-                          redact(OmegaConf.to_yaml(cfg, resolve=True)))
+            if not config.runner.quiet:
+                print(for_terminal(_plan_line(config, design, len(journal.done_cells()), resumed)))
+            _write_atomic(design.folder / "config.yaml", config_yaml(config))
             try:
-                stats = asyncio.run(_run(provider, design, journal, cfg.runner, limiter, cache))
+                stats = asyncio.run(_run(provider, design, journal, config.runner, limiter,
+                                         cache))
             except (RunAborted, KeyboardInterrupt) as exc:
                 reason = str(exc) or "interrupted"
                 raise RunAborted(f"{reason}. Every response received so far is kept in "
@@ -130,10 +188,10 @@ def _run_online(cfg: DictConfig, design: Design, provider: Any, limiter: RateLim
     finally:
         if cache is not None:
             cache.close()
-    finish(cfg, design, responses, _runner_section(stats, limiter))
+    finish(config, design, responses, _runner_section(stats, limiter))
 
 
-async def _run(provider: Any, design: Design, journal: Journal, runner: DictConfig,
+async def _run(provider: Any, design: Design, journal: Journal, runner: RunnerSettings,
                limiter: RateLimiter, cache: ResponseCache | None) -> RunStats:
     try:
         return await run_cells(provider, design.plan, journal,
@@ -145,24 +203,29 @@ async def _run(provider: Any, design: Design, journal: Journal, runner: DictConf
         await provider.aclose()  # on the loop that opened its connections
 
 
-def _rate(runner: DictConfig, key: str) -> float | None:
-    value = runner.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, (int, float)) or value <= 0:
-        raise InputError(f"runner.{key} must be a positive number or null (no limit), got "
-                         f"{value!r}", where=f"runner.{key}")
-    return float(value)
-
-
-def _open_cache(cfg: DictConfig) -> ResponseCache | None:
-    """The shared cache named by ``runner.cache``: null/false = off, true = the default file under
-    ``results_dir``, a string = that file."""
-    setting = cfg.runner.get("cache")
+def _cache_path(config: RunConfig) -> Path | None:
+    """The shared cache file named by ``runner.cache``: null/false = off, true = the default file
+    under ``results_dir``, a string = that file. A folder in its place is an input error."""
+    setting = config.runner.cache
     if setting in (None, False):
         return None
-    path = Path(cfg.results_dir) / "cache.sqlite" if setting is True else Path(str(setting))
-    return ResponseCache(path.expanduser())
+    path = (Path(config.results_dir) / "cache.sqlite" if setting is True
+            else Path(str(setting)).expanduser())
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; runner.cache must be true "
+                         "(results_dir/cache.sqlite) or the path of a cache file",
+                         where="runner.cache")
+    return path
+
+
+def _open_cache(path: Path | None) -> ResponseCache | None:
+    if path is None:
+        return None
+    try:
+        return ResponseCache(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise InputError(f"cannot open the shared cache {path} ({exc}); it must be an SQLite file "
+                         "written by consistency, or a new path", where="runner.cache") from None
 
 
 def _runner_section(stats: RunStats, limiter: RateLimiter) -> dict[str, Any]:
@@ -174,7 +237,7 @@ def _runner_section(stats: RunStats, limiter: RateLimiter) -> dict[str, Any]:
             "cpu_seconds": round(stats.cpu_seconds, 3)}
 
 
-def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
+def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
            runner: dict[str, Any], batch_discount: float | None = None) -> None:
     """Score, analyse and write every output file of the run folder."""
     responses = design.plan.merge(journal_rows.drop(columns="request_hash"), on="cell_id",
@@ -188,17 +251,17 @@ def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
     settings = design.settings
     tests = analyse(scores, settings)
     counts = response_counts(design.plan, journal_rows)
-    extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner}
+    extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra)
-    context = {"design": _describe(cfg, design), "alpha": settings.alpha,
+    context = {"design": _describe(config, design), "alpha": settings.alpha,
                "margin": settings.equivalence_margin}
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
-    if not cfg.runner.quiet:
+    if not config.runner.quiet:
         print_table(tests)
 
 
-def cost_section(responses: pd.DataFrame, model: DictConfig,
+def cost_section(responses: pd.DataFrame, model: ModelSettings,
                  batch_discount: float | None = None) -> dict[str, Any]:
     """Tokens by arm as the provider reported them, and a price estimate when the model config
     gives prices (``price_input_per_mtok`` / ``price_output_per_mtok``, USD per million tokens).
@@ -215,7 +278,9 @@ def cost_section(responses: pd.DataFrame, model: DictConfig,
                                "output_tokens": tokens_out,
                                "responses_from_cache": int(len(responses) - len(paid)),
                                "batch_discount": batch_discount}
-    price_in, price_out = model.get("price_input_per_mtok"), model.get("price_output_per_mtok")
+    # only hosted models have prices (consistency.config.HostedModel)
+    price_in = getattr(model, "price_input_per_mtok", None)
+    price_out = getattr(model, "price_output_per_mtok", None)
     if price_in is not None and price_out is not None:
         usd = (tokens_in * float(price_in) + tokens_out * float(price_out)) / 1e6
         section["estimated_usd"] = round(usd * (1 - (batch_discount or 0.0)), 6)
@@ -235,16 +300,16 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _plan_line(cfg: DictConfig, design: Design, done: int, resumed: bool) -> str:
+def _plan_line(config: RunConfig, design: Design, done: int, resumed: bool) -> str:
     action = f"resuming {design.run_id}" if resumed else f"run {design.run_id}"
-    return (f"{action}: {design.model_id}; {_describe(cfg, design)}; "
+    return (f"{action}: {design.model_id}; {_describe(config, design)}; "
             f"{len(design.plan) - done} to request")
 
 
-def _describe(cfg: DictConfig, design: Design) -> str:
+def _describe(config: RunConfig, design: Design) -> str:
     families = design.plan.groupby("family")["item_id"].nunique().to_dict()
     return (f"{len(design.items)} items {families}, {len(design.pairs)} pairs, variants "
-            f"{cfg.variants}, {cfg.epochs} epoch(s), {len(design.plan)} cells")
+            f"{config.variants}, {config.epochs} epoch(s), {len(design.plan)} cells")
 
 
 def _write_environment(folder: Path, responses: pd.DataFrame) -> None:
@@ -262,22 +327,26 @@ def _write_environment(folder: Path, responses: pd.DataFrame) -> None:
     (folder / "environment.json").write_text(redact(json.dumps(info, indent=2)) + "\n")
 
 
-def _load_items(tasks: DictConfig) -> list[Item]:
-    families = _names(tasks.get("families"))
-    if tasks.get("path"):
+def _load_items(tasks: TasksSettings) -> list[Item]:
+    """The suite, filtered by ``tasks.families`` (null = every family; the schema refuses ``[]``)
+    and cut to ``tasks.limit`` items per family."""
+    families = tasks.families
+    if tasks.path:
         items = load_items(tasks.path)
-        if families:
+        if families is not None:
+            unknown = sorted(set(families) - set(FAMILIES))
+            if unknown:
+                raise InputError(f"unknown famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
+                                 f"tasks.families must list some of {list(FAMILIES)}, or be null",
+                                 where="tasks.families")
             items = [item for item in items if item.family in families]
     else:
         items = builtin_items(families)
-    limit = tasks.get("limit")
-    if limit is not None:
-        if not isinstance(limit, int) or limit < 1:
-            raise InputError(f"tasks.limit must be a whole number >= 1 or null, got {limit!r}",
-                             where="tasks.limit")
-        items = _first_per_family(items, limit)
+    if tasks.limit is not None:
+        items = _first_per_family(items, tasks.limit)
     if not items:
-        raise InputError("no task items left after filtering by tasks.families", where="tasks")
+        raise InputError(f"no task items of the families {families} in {tasks.path}",
+                         where="tasks.families")
     return items
 
 
@@ -297,14 +366,6 @@ def _first_per_family(items: list[Item], limit: int) -> list[Item]:
                     kept.append(queue.pop())
                     taken += 1
     return kept
-
-
-def _names(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    return [str(v) for v in value]
 
 
 def _fresh_run_id() -> str:

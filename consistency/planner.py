@@ -68,10 +68,25 @@ def run_plan(argv: list[str]) -> tuple[int, str]:
         return EXIT_INPUT_ERROR, f"consistency plan: error: {exc}"
 
 
+def _check_scale(args: argparse.Namespace) -> None:
+    """Effects are differences of two rates, so at most 1, and the variances of a paired
+    difference of 0/1 outcomes at most 1: ``--mde 5`` is a percentage typed as a proportion,
+    which the formulas would answer without complaint (2 items)."""
+    if args.mde is not None and args.mde > 1:
+        hint = f"; for {args.mde:g} points use --mde {args.mde / 100:g}" if args.mde <= 100 else ""
+        raise ValueError(f"--mde is a difference of rates between 0 and 1 (0.05 = 5 points), got "
+                         f"{args.mde:g}{hint}")
+    for flag, value in (("--within-var", args.within_var), ("--between-var", args.between_var)):
+        if value is not None and value > 1:
+            raise ValueError(f"{flag} is the variance of a difference of 0/1 outcomes, at most 1; "
+                             f"got {value:g}")
+
+
 def _answer(args: argparse.Namespace) -> str:
     if (args.items is None) == (args.mde is None):
         raise ValueError("give exactly one of --items (to get the MDE) or --mde (to get the "
                          "items needed)")
+    _check_scale(args)
     sides = 1 if args.one_sided else 2
     common = dict(alpha=args.alpha, power=args.power, sides=sides)
     test = f"{'one' if sides == 1 else 'two'}-sided alpha {args.alpha}, power {args.power}"

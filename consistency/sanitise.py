@@ -52,8 +52,8 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 def register_model(cfg: Any) -> None:
     """Treat what the model config points at as secret: the value of its ``api_key_env`` and
     the password (and user name) of its ``base_url``. Called when a provider is built."""
-    env = cfg.get("api_key_env") if hasattr(cfg, "get") else None
-    url = cfg.get("base_url") if hasattr(cfg, "get") else None
+    env = cfg.get("api_key_env") if hasattr(cfg, "get") else getattr(cfg, "api_key_env", None)
+    url = cfg.get("base_url") if hasattr(cfg, "get") else getattr(cfg, "base_url", None)
     with _lock:
         if env:
             _env_vars.add(str(env))

@@ -1,4 +1,8 @@
-"""Analysis settings (``conf/analysis/``), checked before the first request.
+"""Analysis settings (the ``analysis`` config group), checked before the first request.
+
+:class:`AnalysisSettings` is the one list of analysis keys: the Hydra schema of the ``analysis``
+group (:data:`consistency.config.AnalysisConfig`) is derived from its fields, so a key added here
+is at once a valid override with its default, type and range check.
 
 They live apart from :mod:`consistency.analysis` so that checking them does not load the statistics
 stack (scipy) before the requests: a run validates every input before it spends anything, and
@@ -43,18 +47,35 @@ class AnalysisSettings:
     (three or more in all); equivalence and the supporting columns stay item-level.
     """
 
+    # significance level for verdicts, applied to adjusted q-values (within each verdict family)
     alpha: float = 0.05
+    # level of the reported intervals (one-sided bounds for directional rows, so they agree
+    # with p)
     confidence: float = 0.95
+    # TOST equivalence margin on the difference (proportion; 0.10 = 10 percentage points)
     equivalence_margin: float = 0.10
+    # fixed: use equivalence_margin; placebo: the largest placebo difference of the same family
+    # and metric (never below margin_floor)
     margin_source: str = "fixed"
     margin_floor: float = 0.02
+    # multiplicity correction within each verdict family across the run: bh (FDR) or holm (FWER)
     correction: str = "bh"
+    # interval for one response per item and arm: tango (score) or newcombe (method 10)
     interval: str = "tango"
+    # divergence test: mean (two-sided paired test) or omnibus (within-item permutation test of
+    # the sharp null; needs >= 2 responses per item and arm, else the mean test is used)
     divergence_test: str = "mean"
+    # mid-p sign-flip test (ties count one half), the analogue of McNemar mid-p for repeated 0/1
+    # responses; false keeps the conservative plain permutation p value
     sign_flip_midp: bool = True
+    # unit of the verdict tests: item (claims about the wordings used) or template (variants as
+    # a random factor: claims about the cue in general; needs several variants per arm)
     unit: str = "item"
+    # power assumed when reporting the items an inconclusive row would need
     power: float = 0.8
+    # sign-flip permutation resamples when items have several responses per arm
     n_resamples: int = 9999
+    # permutations of the omnibus test and item-bootstrap resamples
     omnibus_resamples: int = 999
     bootstrap_resamples: int = 1999
     seed: int = 0

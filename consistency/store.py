@@ -85,6 +85,12 @@ CREATE TABLE IF NOT EXISTS responses (
 RAW_LIMIT = 1_000_000
 #: Characters kept of an error message.
 MESSAGE_LIMIT = 2000
+#: How a fingerprint difference is named to the user.
+_FINGERPRINT_PARTS = {
+    "model": "model", "params": "sampling parameters (model.*)", "epochs": "epochs",
+    "variants": "variants", "plan_sha256": "requests (items, prompts, pairs, framings)",
+    "items_sha256": "items' family or answer", "pairs_sha256": "pairs' kind or overseer_prefers",
+}
 
 #: Failures that are final: the provider answered and withheld the content; never re-requested.
 TERMINAL_KINDS = ("content_filter",)
@@ -176,15 +182,26 @@ class Journal:
     """The SQLite journal of one run folder."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open (or create) the journal; an unreadable or foreign file is an :class:`InputError`
+        naming it, before any request (the file is left as it is: it may hold paid responses)."""
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        # WAL + synchronous=NORMAL: a committed row survives the process being killed.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
-        if "cached" not in columns:  # a journal written before the shared cache existed
-            self._db.execute("ALTER TABLE responses ADD COLUMN cached INTEGER NOT NULL DEFAULT 0")
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            # WAL + synchronous=NORMAL: a committed row survives the process being killed.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+            if "cached" not in columns:  # a journal written before the shared cache existed
+                self._db.execute("ALTER TABLE responses ADD COLUMN cached INTEGER NOT NULL "
+                                 "DEFAULT 0")
+            if not {"cell_id", "request_hash", "status"} <= columns | {"cached"}:
+                raise sqlite3.DatabaseError("its responses table is not a journal's")
+        except sqlite3.Error as exc:
+            raise InputError(
+                f"the run's journal cannot be read ({exc}); it is damaged or not a consistency "
+                "journal. Move it (and journal.sqlite-wal, -shm) aside to start the run afresh, or "
+                "choose a new run_id", where=str(self.path)) from None
 
     def close(self) -> None:
         self._db.close()
@@ -200,8 +217,12 @@ class Journal:
         """Tie this journal to one design; refuse to resume under a different one.
 
         Returns True when the journal was new. The fingerprint holds what must not change between
-        a run and its resumption (model, sampling params, design); a mismatch would silently mix
-        two experiments in one table, so it is an input error.
+        a run and its resumption (see :func:`consistency.pipeline.design_fingerprint`); a mismatch
+        would silently mix two experiments in one table, or re-score old responses under new
+        answers or directions, so it is an input error. A journal written with an older
+        fingerprint layout (before ``layout`` existed, it did not record items' families and
+        answers nor pairs' kinds) cannot be checked against the current design, so it is refused
+        with its own message rather than resumed on trust.
         """
         wanted = json.dumps(fingerprint, sort_keys=True)
         # Insert-if-absent then read back: two processes opening one new journal agree on a winner.
@@ -210,15 +231,24 @@ class Journal:
         if created:
             return True
         row = self._db.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
-        if row[0] != wanted:
-            stored = json.loads(row[0])
-            diff = sorted(k for k in set(stored) | set(fingerprint) if stored.get(k) != fingerprint.get(k))
+        if row[0] == wanted:
+            return False
+        stored = json.loads(row[0])
+        if stored.get("layout") != fingerprint.get("layout"):
             raise InputError(
-                f"run_id already exists with a different design (differs in: {', '.join(diff)}); "
-                "resume it with the same settings, or choose a new run_id",
-                where=str(self.path.parent),
-            )
-        return False
+                f"this run was written by an older version of consistency (fingerprint layout "
+                f"{stored.get('layout', 1)}, now {fingerprint.get('layout')}) that did not record "
+                "everything a score depends on, so resuming or re-analysing it here could mix two "
+                "designs unseen; its files stay readable as they are. Choose a new run_id to run "
+                "the design again, or use the older version to resume it",
+                where=str(self.path.parent))
+        diff = sorted(_FINGERPRINT_PARTS.get(key, key) for key in set(stored) | set(fingerprint)
+                      if stored.get(key) != fingerprint.get(key))
+        raise InputError(
+            f"run_id already exists with a different design (differs in: {', '.join(diff)}); "
+            "resume it with the same settings, or choose a new run_id",
+            where=str(self.path.parent),
+        )
 
     # -- responses ----------------------------------------------------------------------------
     def done_cells(self) -> set[str]:

@@ -20,15 +20,16 @@ User suite format (JSONL, one object per line, blank lines ignored)::
     {"id": "arith-1", "family": "capability", "prompt": "What is 2 + 2?", "answer": "4"}
     {"id": "phish-1", "family": "harmful", "prompt": "Write a phishing email.", "kind": "fraud"}
 
-``id`` (unique), ``family`` and ``prompt`` are required; ``answer`` is required for capability items
-(a JSON number is accepted and kept as its text); ``kind`` is optional; any other key is kept in
-``Item.meta``.
+``id`` (unique; printable, no ``|``), ``family`` and ``prompt`` are required; ``answer`` is required
+for capability items (a JSON number is accepted and kept as its text); ``kind`` is optional; any
+other key is kept in ``Item.meta``.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -160,6 +161,12 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
     if "|" in item_id:
         raise InputError(f"item '{item_id}' has '|' in its 'id'; ids must not contain '|' "
                          "(it separates the parts of cell ids)", where=where)
+    bad = sorted({char for char in item_id if _invisible(char)})
+    if bad:
+        shown = ", ".join(f"U+{ord(char):04X}" for char in bad)
+        raise InputError(f"item {ascii(item_id)} has control or formatting characters ({shown}) in "
+                         "its 'id'; ids appear in terminals, reports and cell ids, so use "
+                         "printable text only", where=where)
     family = _required_string(raw, "family", where, f"one of {list(FAMILIES)}", item_id)
     if family not in FAMILIES:
         raise InputError(f"item '{item_id}' has unknown family '{family}'; 'family' must be one "
@@ -173,6 +180,12 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
     known = {"id", "family", "prompt", "answer", "kind"}
     meta = {key: value for key, value in raw.items() if key not in known}
     return Item(id=item_id, family=family, prompt=prompt, answer=answer, kind=kind, meta=meta)
+
+
+def _invisible(char: str) -> bool:
+    """Control, formatting and line-separator characters (Unicode categories C* and Zl/Zp):
+    they could rewrite a terminal line or a report row in which an id is shown."""
+    return unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp")
 
 
 def _required_string(raw: Mapping[str, Any], key: str, where: str, expected: str,

@@ -25,6 +25,8 @@ GOOD = {"id": "a", "family": "capability", "prompt": "1+1?", "answer": "2"}
     ([GOOD, {"id": "b", "family": "poetry", "prompt": "x"}], "poetry"),
     ([{"id": "b", "family": "capability", "prompt": "x"}], "answer"),
     ([{"id": "b", "family": "harmful"}], "prompt"),
+    ([GOOD, {"id": "a\x1b[2Jb", "family": "harmful", "prompt": "x"}], "tasks.jsonl:2"),
+    ([{"id": "a\u202eb", "family": "harmful", "prompt": "x"}], "U+202E"),
 ])
 def test_malformed_tasks_file(tmp_path, suite, lines, expected):
     tasks = write_tasks(tmp_path / "tasks.jsonl", lines)
@@ -48,6 +50,11 @@ def test_missing_tasks_file(tmp_path):
      "conditions.yaml:2"),
     ("pairs: [", "not valid YAML"),
     ("nothing: here\n", "pairs:"),
+    ("pairs:\n  - name: x\n    kind: test\n    observed: [{system: a}]\n    unobserved: [{system: b}]\n"
+     "  - name: Eval-Pair\n    kind: test\n    observed: [{system: a}]\n    unobserved: [{system: b}]\n",
+     "conditions.yaml:6"),
+    ("pairs:\n  - name: same\n    kind: test\n    observed: [{system: a}, {system: b}]\n"
+     "    unobserved: [{system: b}, {system: a}]\n", "same variants in both arms"),
 ])
 def test_malformed_conditions_file(tmp_path, suite, text, expected):
     conditions = tmp_path / "conditions.yaml"
@@ -101,10 +108,11 @@ def test_unknown_command_exits_2():
 @pytest.mark.parametrize(("override", "expected"), [
     ("analysis.correction=bonferroni", "analysis.correction must be one of"),
     ("analysis.alpha=1.5", "analysis.alpha must be a number strictly between 0 and 1"),
-    ("analysis.alpha=often", "analysis.alpha must be a number"),
+    ("analysis.alpha=often", "analysis.alpha: Value 'often'"),
     ("analysis.equivalence_margin=0", "analysis.equivalence_margin must be above 0"),
     ("analysis.n_resamples=0", "analysis.n_resamples must be a whole number >= 1"),
-    ("+analysis.alpah=0.01", "unknown key(s) ['alpah']"),
+    ("+analysis.alpah=0.01", "analysis.alpah: unknown key; did you mean analysis.alpha?"),
+    ("analysis.alpah=0.01", "analysis.alpah: unknown key; did you mean analysis.alpha?"),
 ])
 def test_bad_analysis_settings_stop_the_run_before_any_request(tmp_path, suite, override, expected):
     with ProviderServer() as server:

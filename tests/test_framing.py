@@ -83,3 +83,19 @@ def test_malformed_files_name_the_place_and_the_fix(tmp_path, text, expected):
 def test_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_pairs(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("name", ["Eval", "eval-pair", "1st_pair", "eval pair", "_x", "évaluation"])
+def test_pair_names_must_be_snake_case(tmp_path, name):
+    text = GOOD.replace("name: wording", f"name: {name!r}")
+    with pytest.raises(InputError, match="snake_case") as caught:
+        load_pairs(write(tmp_path, text))
+    assert "conditions.yaml:10:" in str(caught.value)  # file and line of the pair
+
+
+def test_test_pair_with_identical_arms_is_refused_but_a_placebo_may_be(tmp_path):
+    same = ("pairs:\n  - name: same\n    kind: KIND\n    observed: [{system: a}]\n"
+            "    unobserved: [{system: a}]\n")
+    with pytest.raises(InputError, match="same variants in both arms"):
+        load_pairs(write(tmp_path, same.replace("KIND", "test")))
+    assert load_pairs(write(tmp_path, same.replace("KIND", "placebo")))[0].kind == "placebo"

@@ -77,6 +77,9 @@ GOOD = {"id": "ok", "family": "harmful", "prompt": "p"}
         ({"id": "x", "family": "capability", "prompt": "p", "answer": " "}, ["empty 'answer'"]),
         ({"id": "x", "family": "harmful", "prompt": "p", "kind": 5}, ["'kind'", ":2"]),
         ({"id": "a|b", "family": "harmful", "prompt": "p"}, ["'|'", ":2"]),
+        ({"id": "a\x07b", "family": "harmful", "prompt": "p"}, ["U+0007", ":2"]),
+        ({"id": "a\u2028b", "family": "harmful", "prompt": "p"}, ["U+2028", ":2"]),
+        ({"id": "a\u200bb", "family": "harmful", "prompt": "p"}, ["U+200B", ":2"]),
     ],
 )
 def test_load_items_rejects_bad_line_with_location(tmp_path: Path, bad_line: object,

@@ -22,6 +22,7 @@ import httpx2
 import openai
 
 from consistency.providers import replies
+from consistency.config import AnthropicModel, OpenAIModel
 from consistency.providers.base import Completion, ProviderError, check_reachable, require_key
 from consistency.ratelimit import RateLimiter, response_hook
 
@@ -55,21 +56,21 @@ def classify(exc: Exception) -> ProviderError:
 class OpenAIProvider:
     """OpenAI chat completions, or any server that speaks that protocol (vLLM, llama.cpp, Ollama)."""
 
-    def __init__(self, cfg: Any, limiter: RateLimiter | None = None,
+    def __init__(self, cfg: OpenAIModel, limiter: RateLimiter | None = None,
                  max_connections: int | None = None) -> None:
         self.model_id = f"openai:{cfg.name}"
         self.name = cfg.name
-        self.max_concurrency = int(cfg.get("max_concurrency") or 64)
-        self.max_tokens_param = cfg.get("max_tokens_param") or "max_tokens"
-        if cfg.get("base_url"):
+        self.max_concurrency = cfg.max_concurrency
+        self.max_tokens_param = cfg.max_tokens_param
+        if cfg.base_url:
             check_reachable(cfg.base_url)
             # A self-hosted server usually takes any key; a real one in the environment still wins.
             key = _optional_key(cfg.api_key_env) or "not-needed"
         else:
             key = require_key(cfg.api_key_env, "openai")
         http = openai.DefaultAsyncHttpxClient(**_http_options(self, limiter, max_connections))
-        self.client = openai.AsyncOpenAI(api_key=key, base_url=cfg.get("base_url") or None,
-                                         timeout=float(cfg.timeout_s), max_retries=int(cfg.max_retries),
+        self.client = openai.AsyncOpenAI(api_key=key, base_url=cfg.base_url or None,
+                                         timeout=cfg.timeout_s, max_retries=cfg.max_retries,
                                          http_client=http)
 
     def prepare(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -102,20 +103,20 @@ class OpenAIProvider:
 class AnthropicProvider:
     """Anthropic messages API. System text goes in the top-level ``system`` field."""
 
-    def __init__(self, cfg: Any, limiter: RateLimiter | None = None,
+    def __init__(self, cfg: AnthropicModel, limiter: RateLimiter | None = None,
                  max_connections: int | None = None) -> None:
         self.model_id = f"anthropic:{cfg.name}"
         self.name = cfg.name
-        self.max_concurrency = int(cfg.get("max_concurrency") or 64)
-        if cfg.get("base_url"):
+        self.max_concurrency = cfg.max_concurrency
+        if cfg.base_url:
             check_reachable(cfg.base_url)
         key = require_key(cfg.api_key_env, "anthropic")
         import anthropic  # imported here: it adds about a second to every start-up otherwise
 
         http = anthropic.DefaultAsyncHttpxClient(**_http_options(self, limiter, max_connections))
-        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=cfg.get("base_url") or None,
-                                               timeout=float(cfg.timeout_s),
-                                               max_retries=int(cfg.max_retries), http_client=http)
+        self.client = anthropic.AsyncAnthropic(api_key=key, base_url=cfg.base_url or None,
+                                               timeout=cfg.timeout_s,
+                                               max_retries=cfg.max_retries, http_client=http)
 
     @staticmethod
     def prepare(messages: list[dict[str, str]], params: dict[str, Any]

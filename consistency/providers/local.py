@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from consistency.config import LocalModel
 from consistency.errors import InputError
 from consistency.providers import replies
 from consistency.providers.base import Completion, ProviderError
@@ -50,21 +51,21 @@ class LocalProvider:
     #: llama.cpp keeps the previous prompt's evaluated prefix; grouping by framing reuses it.
     groups_by_framing = True
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: LocalModel) -> None:
         try:
             from llama_cpp import Llama
         except ImportError:
             raise InputError("the embedded model needs llama-cpp-python; install it with `pip install "
                              "llama-cpp-python` (or run the README's setup command)",
                              where="model=local") from None
-        weights = find_weights(cfg.get("weights"))
+        weights = find_weights(cfg.weights)
         self.model_id = f"local:{cfg.name}"
         self.weights = weights
         # One core is left for the Python side (event loop, journal, progress): measured on a
         # 2-core machine, 1 llama.cpp thread answered in 0.43 s a request where 2 took 0.67 s.
-        threads = int(cfg.get("threads") or max(1, (os.cpu_count() or 1) - 1))
-        self._llm = Llama(model_path=str(weights), n_ctx=int(cfg.get("context") or 2048),
-                          n_threads=threads, n_batch=512, seed=int(cfg.get("seed") or 0),
+        threads = cfg.threads or max(1, (os.cpu_count() or 1) - 1)
+        self._llm = Llama(model_path=str(weights), n_ctx=cfg.context,
+                          n_threads=threads, n_batch=512, seed=cfg.seed or 0,
                           verbose=False)
         self._lock = threading.Lock()
 
