@@ -1,5 +1,6 @@
-"""Command line: ``consistency run [hydra overrides]``, ``consistency plan [flags]`` and
-``consistency monitor RUN_DIR...``.
+"""Command line: ``consistency run [hydra overrides]``, ``consistency plan [flags]``,
+``consistency monitor RUN_DIR...``, ``consistency report RUN_DIR...`` and
+``consistency compare BASELINE CANDIDATE``.
 
 Hydra owns ``run`` (config groups under ``conf/``, ``-m`` sweeps); other commands use plain
 argument parsing. Input errors print one paragraph and exit with status 2; nothing is sent then.
@@ -35,7 +36,19 @@ usage: consistency plan [--items N | --mde D] [flags]   power planner (consisten
 
 usage: consistency monitor RUN_DIR [RUN_DIR ...] [--alpha A]   anytime-valid alarms over the runs
   consistency monitor results/nightly-*             of one configuration, oldest first; exit 1 on alarm
+
+usage: consistency report RUN_OR_SWEEP_DIR [...] [--out DIR] [--format md,latex,html,csv]
+  consistency report results --out paper/         tables, forest plot and HTML over many runs
+  consistency report --history results/nightly-*  each row's effect over time, with monitoring
+
+usage: consistency compare BASELINE CANDIDATE [--fail-on VERDICT,...] [--json FILE]
+  consistency compare results/last-week results/tonight   exit 3 when a row is newly flagged
 """
+
+#: Commands with plain argument parsing: module and function called with the arguments.
+_PLAIN_COMMANDS = {"monitor": ("consistency.monitoring", "main"),
+                   "report": ("consistency.publish", "main"),
+                   "compare": ("consistency.compare", "main")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         status, text = run_plan(rest)
         print(text, file=sys.stderr if status else sys.stdout)
         return status
-    if command == "monitor":
-        from consistency.monitoring import main as monitor_main
+    if command in _PLAIN_COMMANDS:
+        import importlib
 
+        module, function = _PLAIN_COMMANDS[command]
         try:
-            return monitor_main(rest)
+            return getattr(importlib.import_module(module), function)(rest)
         except InputError as exc:
             print(f"consistency: error: {exc}", file=sys.stderr)
             return EXIT_INPUT_ERROR
