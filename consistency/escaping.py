@@ -28,6 +28,11 @@ _NO_GLYPH = re.compile(r"[^\x20-\x7e\u2264\u2265\u2020]")
 _LATEX_RE = re.compile("|".join(re.escape(key) for key in _LATEX))
 
 
+def strip_ansi(text: str) -> str:
+    """``text`` without terminal escape sequences (CSI, OSC and two-character escapes)."""
+    return _ANSI.sub("", text)
+
+
 def plain(value: Any) -> str:
     """``value`` as one line of printable text: escape sequences and control characters
     dropped, line breaks turned into spaces."""

@@ -16,8 +16,8 @@ from statsmodels.stats.multitest import multipletests
 from consistency import crossrun, escaping, tables
 from publishing_support import Published, cli, published_runs
 
-FORMATS = "md,latex,csv"
-WRITTEN = ("report.md", "report.tex", "report.csv")
+FORMATS = "md,latex,csv,html"
+WRITTEN = ("report.md", "report.tex", "report.csv", "report.html")
 
 
 @pytest.fixture
