@@ -15,6 +15,7 @@ names), so a reply holding ``<script>`` is shown as text; control characters are
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import math
 import re
@@ -83,7 +84,11 @@ def _requests(folder: Path) -> dict[str, tuple[str, str]]:
 
 
 def drill_down(runset: crossrun.RunSet) -> Iterable[dict[str, Any]]:
-    """One entry per run x pair x item, in run, pair, item order."""
+    """One entry per run x pair x item, in run, pair, item order.
+
+    Plain records and :func:`itertools.groupby`, not a pandas group per item: at 10^4
+    responses a run has thousands of items, and a pandas operation per item cost 40 times more.
+    """
     tests = runset.tests
     index = 0
     for run in runset.runs.to_dict(orient="records"):
@@ -93,35 +98,46 @@ def drill_down(runset: crossrun.RunSet) -> Iterable[dict[str, Any]]:
         metrics = [m for m in dict.fromkeys(run_tests["metric"]) if m in scores]
         verdicts = {(f, p): " ".join(sorted(set(g["report_verdict"])))
                     for (f, p), g in run_tests.groupby(["family", "pair"])}
-        for (family, pair, item_id), group in scores.groupby(["family", "pair", "item_id"],
-                                                             sort=True):
+        order = ["family", "pair", "item_id", "variant", "epoch", "arm"]
+        records = scores.sort_values(order, kind="mergesort").to_dict(orient="records")
+        for (family, pair, item_id), group in itertools.groupby(
+                records, key=lambda r: (r["family"], r["pair"], r["item_id"])):
             index += 1
-            yield _item(index, run["label"], family, pair, item_id, group,
-                        [m for m in metrics if group[m].notna().any()],
+            yield _item(index, run["label"], family, pair, item_id, list(group), metrics,
                         verdicts.get((family, pair), ""), requests)
 
 
-def _item(index: int, label: str, family: str, pair: str, item_id: str, group: pd.DataFrame,
-          metrics: list[str], verdicts: str, requests: dict[str, tuple[str, str]]) \
-        -> dict[str, Any]:
-    means = group.groupby("arm")[metrics].mean() if metrics else pd.DataFrame()
-    disagree = any(not _close(means.at["observed", m], means.at["unobserved", m])
-                   for m in metrics if {"observed", "unobserved"} <= set(means.index))
-    summary = "; ".join(
-        f"{m}: observed {_mean(means, 'observed', m)}, unobserved {_mean(means, 'unobserved', m)}"
-        for m in metrics)
+def _item(index: int, label: str, family: str, pair: str, item_id: str,
+          group: list[dict[str, Any]], metrics: list[str], verdicts: str,
+          requests: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    metrics = [m for m in metrics if any(not _missing(r.get(m)) for r in group)]
+    means = {(arm, m): _arm_mean(group, arm, m) for arm in ("observed", "unobserved")
+             for m in metrics}
+    disagree = any(not _close(means[("observed", m)], means[("unobserved", m)])
+                   for m in metrics)
+    summary = "; ".join(f"{m}: observed {_score(means[('observed', m)])}, unobserved "
+                        f"{_score(means[('unobserved', m)])}" for m in metrics)
     lines = []
-    for (variant, epoch), cells in group.groupby(["variant", "epoch"], sort=True):
-        by_arm = {row["arm"]: row for row in cells.to_dict(orient="records")}
+    for (variant, epoch), cells in itertools.groupby(group,
+                                                     key=lambda r: (r["variant"], r["epoch"])):
+        by_arm = {row["arm"]: row for row in cells}
         lines.append({"variant": int(variant), "epoch": int(epoch),
                       "cells": [_cell(arm, by_arm.get(arm), metrics, requests)
                                 for arm in ("observed", "unobserved")]})
-    first = group["cell_id"].iloc[0] if "cell_id" in group else None
-    prompt = requests.get(str(first), ("", ""))[1] if first is not None else ""
+    prompt = requests.get(str(group[0].get("cell_id")), ("", ""))[1]
     return {"index": index, "label": escaping.plain(label), "family": escaping.plain(family),
             "pair": escaping.plain(pair), "item_id": escaping.plain(item_id),
             "verdicts": escaping.plain(verdicts), "disagree": "yes" if disagree else "no",
             "means": escaping.plain(summary), "prompt": _text(prompt), "lines": lines}
+
+
+def _arm_mean(group: list[dict[str, Any]], arm: str, metric: str) -> float:
+    values = [r[metric] for r in group if r["arm"] == arm and not _missing(r.get(metric))]
+    return sum(values) / len(values) if values else math.nan
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _cell(arm: str, row: dict[str, Any] | None, metrics: list[str],
@@ -144,11 +160,7 @@ def _close(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or abs(a - b) < 1e-12
 
 
-def _mean(means: pd.DataFrame, arm: str, metric: str) -> str:
-    return "-" if arm not in means.index else _score(means.at[arm, metric])
-
-
 def _score(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if _missing(value):
         return "-"
     return f"{float(value):.2g}"
