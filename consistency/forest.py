@@ -52,35 +52,70 @@ def draw(runset: RunSet, out_base: Path) -> list[Path]:
 
     rows = plot_rows(runset.tests)
     margin = float(runset.runs["margin"].max()) * 100
-    height = 1.1 + ROW_HEIGHT_IN * len(rows)
+    labels = [_text(r) if isinstance(r, str) else _row_label(r) for r in rows]
+    height = 1.2 + ROW_HEIGHT_IN * len(rows)
     with plt.rc_context({"font.size": 6.5, "svg.fonttype": "none", "axes.linewidth": 0.6,
                          "xtick.major.width": 0.6, "ytick.major.size": 0}):
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, height), layout="constrained")
-        _draw_rows(ax, rows, margin)
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, height))
+        # margins set by hand, not by constrained layout: with hundreds of tick labels the
+        # layout engine's repeated text measurement cost more than drawing
+        left = min(0.62, (0.15 + 0.048 * max(map(len, labels), default=10)) / COLUMN_WIDTH_IN)
+        fig.subplots_adjust(left=left, right=0.97, bottom=0.55 / height,
+                            top=1 - 0.65 / height)
+        _draw_rows(ax, rows, labels, margin)
         paths = [out_base.with_suffix(".png"), out_base.with_suffix(".svg")]
-        fig.savefig(paths[0], dpi=300)
+        # 300 dpi for print; a plot of hundreds of rows is capped at 8000 px tall (a PNG of
+        # 30000 px took most of a 100-run report's time and no viewer shows it whole)
+        fig.savefig(paths[0], dpi=min(300, max(72, 8000 / height)))
         fig.savefig(paths[1])
         plt.close(fig)
     return paths
 
 
-def _draw_rows(ax: Any, rows: list[dict | str], margin: float) -> None:
+def _draw_rows(ax: Any, rows: list[dict | str], labels: list[str], margin: float) -> None:
+    """All rows in a few collection artists (one per marker kind), so hundreds of rows draw in
+    about the time of a few."""
     n = len(rows)
+    ys = list(range(n - 1, -1, -1))
     ax.axvspan(-margin, margin, facecolor="none", edgecolor="0.55", hatch="////",
                linewidth=0, zorder=0, label=f"equivalence margin \u00b1{margin:g} pp")
     ax.axvline(0, color="black", linewidth=0.7, zorder=1)
-    labels, verdicts = [], set()
-    for y, row in zip(range(n - 1, -1, -1), rows):
-        if isinstance(row, str):
-            labels.append(_text(row))
+    data = [(y, r) for y, r in zip(ys, rows) if not isinstance(r, str)
+            and not math.isnan(r["difference"])]
+    controls = [y for y, r in data if r["control"]]
+    if controls:
+        ax.barh(controls, 210, left=-105, height=1.0, color="0.88", linewidth=0, zorder=0,
+                label="\u2020 placebo / planted control")
+    segments, left_open, right_open = [], [], []
+    for y, r in data:
+        low, high = 100 * r["ci_low"], 100 * r["ci_high"]
+        if math.isnan(low) or math.isnan(high):
             continue
-        mark = " \u2020" if row["control"] else ""
-        labels.append("  " + _text(f"{row['pair']}{mark} {row['family']}/{row['metric']}", 34))
-        if row["control"]:
-            ax.axhspan(y - 0.5, y + 0.5, color="0.88", linewidth=0, zorder=0)
-        verdicts.add(row["report_verdict"])
-        _draw_row(ax, y, row)
-    ax.set_yticks(range(n - 1, -1, -1), labels)
+        if r["alternative"] == "less":
+            low = -105.0
+            left_open.append(y)
+        elif r["alternative"] == "greater":
+            high = 105.0
+            right_open.append(y)
+        segments.append([(low, y), (high, y)])
+    from matplotlib.collections import LineCollection
+
+    ax.add_collection(LineCollection(segments, colors="black", linewidths=0.9, zorder=2))
+    ax.scatter([-105] * len(left_open), left_open, marker="<", s=6, c="black", zorder=2,
+               clip_on=False)
+    ax.scatter([105] * len(right_open), right_open, marker=">", s=6, c="black", zorder=2,
+               clip_on=False)
+    for verdict, shape in SHAPES.items():
+        for control in (False, True):
+            points = [(100 * r["difference"], y) for y, r in data
+                      if r["report_verdict"] == verdict and r["control"] == control]
+            if not points:
+                continue
+            xs, yv = zip(*points)
+            ax.scatter(xs, yv, marker=shape, s=18, linewidths=0.8, edgecolors="black",
+                       c="white" if control else "black", zorder=3,
+                       label=None if control else verdict.replace("_", " "))
+    ax.set_yticks(ys, labels)
     for tick, row in zip(ax.get_yticklabels(), rows):
         if isinstance(row, str):
             tick.set_fontweight("bold")
@@ -88,29 +123,10 @@ def _draw_rows(ax: Any, rows: list[dict | str], margin: float) -> None:
     ax.set_xlim(-105, 105)
     ax.set_xticks([-100, -50, 0, 50, 100])
     ax.set_xlabel("observed \u2212 unobserved (pp)")
-    ax.axhspan(-10, -10, color="0.88", label="\u2020 placebo / planted control")
-    for verdict, shape in SHAPES.items():
-        if verdict in verdicts:
-            ax.plot([], [], shape, color="black", markersize=4, label=verdict.replace("_", " "))
-    ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncol=2,
-                     frameon=False, fontsize=5.5)
+    ax.figure.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=2,
+                     frameon=False, fontsize=5.5, bbox_to_anchor=(0.5, 1.0))
 
 
-def _draw_row(ax: Any, y: int, row: dict) -> None:
-    effect = 100 * row["difference"]
-    low, high = 100 * row["ci_low"], 100 * row["ci_high"]
-    if math.isnan(effect):
-        return
-    if not (math.isnan(low) or math.isnan(high)):
-        if row["alternative"] == "less":
-            low = -105.0
-        elif row["alternative"] == "greater":
-            high = 105.0
-        ax.plot([low, high], [y, y], color="black", linewidth=0.9, zorder=2)
-        for end, open_end in ((low, row["alternative"] == "less"),
-                              (high, row["alternative"] == "greater")):
-            ax.plot([end], [y], marker="<" if end == low else ">", color="black",
-                    markersize=3 if open_end else 0, zorder=2)
-    ax.plot([effect], [y], SHAPES.get(row["report_verdict"], "s"), markersize=4.5,
-            markerfacecolor="white" if row["control"] else "black", markeredgecolor="black",
-            markeredgewidth=0.8, zorder=3)
+def _row_label(row: dict) -> str:
+    mark = " \u2020" if row["control"] else ""
+    return "  " + _text(f"{row['pair']}{mark} {row['family']}/{row['metric']}", 34)

@@ -216,3 +216,14 @@ def test_forest_plot_is_one_column_wide_and_not_blank(report):
     assert 0.01 < ink < 0.5   # axes, labels and markers, not an empty or solid canvas
     svg = (report / "forest.svg").read_text()
     assert "<svg" in svg and "alpha-model" in svg
+
+
+def test_forest_svg_keeps_hostile_names_as_text(hostile, tmp_path):
+    from xml.etree import ElementTree
+
+    from consistency import forest
+
+    _, svg = forest.draw(hostile, tmp_path / "forest")
+    root = ElementTree.parse(svg).getroot()   # well-formed XML whatever the names held
+    assert not [el for el in root.iter() if el.tag.endswith("script")]
+    assert "<script>" in "".join(root.itertext())
