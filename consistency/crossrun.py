@@ -171,8 +171,14 @@ def load(paths: Iterable[str | Path], alpha: float | None = None,
     """
     folders = run_folders(paths)
     rows, tables, configs = [], [], []
+    seen: set[str] = set()
     for folder in folders:
         row, tests, config = read_run(folder)
+        if row["run_id"] in seen:  # same run id under two results folders (or a copy)
+            row["run_id"] = f"{row['run_id']}@{folder.parent.name}/{folder.name}"
+        if row["run_id"] in seen:
+            row["run_id"] = str(folder)
+        seen.add(row["run_id"])
         rows.append(row)
         tables.append(tests.assign(run_id=row["run_id"]))
         configs.append(config)

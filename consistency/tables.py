@@ -110,13 +110,14 @@ def tidy(runset: RunSet) -> pd.DataFrame:
     for column in STATISTICS:
         if column not in tests:
             tests[column] = math.nan
-    meta = runset.runs[["run_id", *runset.swept, *META]]
+    swept = [key for key in runset.swept if key not in META]  # e.g. epochs: already there
+    meta = runset.runs[["run_id", *swept, *META]]
     keys = ["label", "run_id", "model", "family", "pair", "pair_kind", "metric", "verdict",
             "alternative"]
     long = tests[keys + STATISTICS].melt(id_vars=keys, value_vars=STATISTICS,
                                         var_name="statistic", value_name="value")
     long = long.merge(meta, on="run_id", how="left")
-    order = ["label", "run_id", "model", *runset.swept, "family", "pair", "pair_kind", "metric",
+    order = ["label", "run_id", "model", *swept, "family", "pair", "pair_kind", "metric",
              "statistic", "value", "verdict", "alternative", *META]
     return long[order].sort_values(["label", "pair", "family", "metric", "statistic"],
                                    kind="mergesort").reset_index(drop=True)

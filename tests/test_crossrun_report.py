@@ -227,3 +227,19 @@ def test_forest_svg_keeps_hostile_names_as_text(hostile, tmp_path):
     root = ElementTree.parse(svg).getroot()   # well-formed XML whatever the names held
     assert not [el for el in root.iter() if el.tag.endswith("script")]
     assert "<script>" in "".join(root.itertext())
+
+
+def test_a_swept_epochs_value_labels_rows_and_stays_one_csv_column(published, tmp_path):
+    folders = []
+    for epochs in (2, 3):
+        folder = tmp_path / f"epochs-{epochs}"
+        shutil.copytree(published.baseline, folder)
+        config = (folder / "config.yaml").read_text().replace("epochs: 2", f"epochs: {epochs}")
+        (folder / "config.yaml").write_text(config)
+        folders.append(folder)
+    runset = crossrun.load(folders)
+    assert runset.swept == ["epochs"]
+    assert sorted(runset.runs["label"]) == ["openai:m, epochs=2", "openai:m, epochs=3"]
+    tidy = tables.tidy(runset)
+    assert list(tidy.columns).count("epochs") == 1
+    assert set(tidy["epochs"]) == {2, 3}
