@@ -1,5 +1,6 @@
-"""Command line: ``consistency run [hydra overrides]``, ``consistency plan [flags]`` and
-``consistency monitor RUN_DIR...``.
+"""Command line: ``consistency run [hydra overrides]``, ``consistency plan [flags]``,
+``consistency monitor RUN_DIR...``, ``consistency report RUN_DIR...`` and
+``consistency compare BASELINE CANDIDATE``.
 
 Hydra owns ``run`` (config groups under ``conf/``, ``-m`` sweeps); other commands use plain
 argument parsing. Input errors print one paragraph and exit with status 2; nothing is sent then.
@@ -37,7 +38,19 @@ usage: consistency plan [--items N | --mde D] [flags]   power planner (consisten
 
 usage: consistency monitor RUN_DIR [RUN_DIR ...] [--alpha A]   anytime-valid alarms over the runs
   consistency monitor results/nightly-*             of one configuration, oldest first; exit 1 on alarm
+
+usage: consistency report RUN_OR_SWEEP_DIR [...] [--out DIR] [--format md,latex,html,csv]
+  consistency report results --out paper/         tables, forest plot and HTML over many runs
+  consistency report --history results/nightly-*  each row's effect over time, with monitoring
+
+usage: consistency compare BASELINE CANDIDATE [--fail-on VERDICT,...] [--json FILE]
+  consistency compare results/last-week results/tonight   exit 3 when a row is newly flagged
 """
+
+#: Commands with plain argument parsing: module and function called with the arguments.
+_PLAIN_COMMANDS = {"monitor": ("consistency.monitoring", "main"),
+                   "report": ("consistency.publish", "main"),
+                   "compare": ("consistency.compare", "main")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         status, text = run_plan(rest)
         print(text, file=sys.stderr if status else sys.stdout)
         return status
-    if command == "monitor":
-        from consistency.monitoring import main as monitor_main
+    if command in _PLAIN_COMMANDS:
+        import importlib
 
+        module, function = _PLAIN_COMMANDS[command]
         try:
-            return monitor_main(rest)
+            return getattr(importlib.import_module(module), function)(rest)
         except InputError as exc:
             print(for_terminal(f"consistency: error: {exc}"), file=sys.stderr)
             return EXIT_INPUT_ERROR
@@ -104,6 +118,11 @@ def _hydra_run(overrides: list[str]) -> int:
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def _app(cfg: DictConfig) -> None:
         _redact_sweep_record()
+        from consistency.sweep_ids import job_run_id
+
+        swept = job_run_id(cfg.run_id)  # a sweep's jobs resume by ids derived from overrides
+        if swept is not None:
+            cfg.run_id = swept
         try:
             folder = _execute(cfg)
         except InputError as exc:
