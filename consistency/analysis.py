@@ -53,6 +53,7 @@ verdict             str     see :mod:`consistency.flags`
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 
@@ -60,9 +61,13 @@ import numpy as np
 import pandas as pd
 
 from consistency import stats
+from consistency.errors import InputError
 from consistency.flags import declared_direction, metric_role, verdict
 from consistency.scoring import known_family, metrics_for_family
 from consistency.settings import AnalysisSettings
+
+#: Columns of the scores frame that name a row (with the metric); none may be missing.
+ROW_KEYS = ("family", "pair", "pair_kind", "overseer_prefers")
 
 TEST_COLUMNS = [
     "family", "pair", "pair_kind", "overseer_prefers", "metric", "hypothesis", "alternative",
@@ -86,9 +91,9 @@ def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(
             imported scorer. They are analysed in every family where they hold a value; a family
             this package does not know (an imported one) has only these.
     """
-    rng = np.random.default_rng(settings.seed)
     rows, results = [], []
-    keys = ["family", "pair", "pair_kind", "overseer_prefers"]
+    keys = list(ROW_KEYS)
+    _check_keys(scores)
     frames = {}
     roles = dict(extra_metrics or {})
     # group only the columns the battery reads: at 10^6 rows, sorting the response text for the
@@ -105,6 +110,7 @@ def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(
             hypothesis, alternative = declared_direction(
                 family=family, pair_kind=pair_kind, overseer_prefers=prefers, metric=metric,
                 role=metric_role(metric, roles))
+            rng = row_rng(settings.seed, family, pair, metric)
             row, result = _row(frame, alternative, settings, rng)
             rows.append(row | {"family": family, "pair": pair, "pair_kind": pair_kind,
                                "overseer_prefers": prefers, "metric": metric,
@@ -114,12 +120,40 @@ def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(
     if not rows:
         return pd.DataFrame(columns=TEST_COLUMNS)
     tests = pd.DataFrame(rows)
-    _placebo_columns(tests, frames, settings, rng)
+    _placebo_columns(tests, frames, settings)
     _margins(tests, results, settings)
     _adjust(tests, settings)
     _verdicts(tests, settings)
     _needed(tests, results, settings)
     return tests[TEST_COLUMNS]
+
+
+def row_rng(seed: int, *identity: str) -> np.random.Generator:
+    """A generator seeded from the analysis seed and the row's identity (family, pair, metric).
+
+    Each row's Monte Carlo draws then depend on its own data and name only: the same rows give
+    the same p values whatever else the run holds and in whatever order rows arrive (a shared
+    generator handed out draws by position in the sorted row order).
+    """
+    digest = hashlib.blake2b("\x1f".join(map(str, identity)).encode("utf-8"),
+                             digest_size=16).digest()
+    return np.random.default_rng([int(seed), *np.frombuffer(digest, dtype="<u4").tolist()])
+
+
+def _check_keys(scores: pd.DataFrame) -> None:
+    """Every scored response needs its row keys: a missing one would drop it silently from the
+    group-by (pandas drops NaN keys), so it is an input error naming the rows instead."""
+    missing = [key for key in ROW_KEYS if key not in scores.columns]
+    if missing:
+        raise InputError(f"scores lack the columns {missing}; every scored response needs "
+                         f"{list(ROW_KEYS)}", where="scores")
+    for key in ROW_KEYS:
+        bad = scores.index[scores[key].isna()]
+        if len(bad):
+            shown = ", ".join(map(str, bad[:10].tolist())) + (" ..." if len(bad) > 10 else "")
+            raise InputError(f"column {key!r} is missing in {len(bad)} scored responses (rows "
+                             f"{shown}); every response needs a {key} (check the task and "
+                             "framing files that produced them)", where="scores")
 
 
 def _metrics_of(family: str, roles: Mapping[str, str]) -> list[str]:
@@ -129,15 +163,19 @@ def _metrics_of(family: str, roles: Mapping[str, str]) -> list[str]:
 
 
 def _metric_frame(group: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row's responses, in a canonical order (item, arm, variant, value) so that its Monte
+    Carlo draws do not depend on the order the responses were stored in."""
     columns = ["item_id", "arm", metric] + (["variant"] if "variant" in group else [])
-    return group[columns].rename(columns={metric: "value"}).dropna(subset=["value"])
+    frame = group[columns].rename(columns={metric: "value"}).dropna(subset=["value"])
+    order = [c for c in ("item_id", "arm", "variant", "value") if c in frame]
+    return frame.sort_values(order, kind="mergesort").reset_index(drop=True)
 
 
 def _row(frame: pd.DataFrame, alternative: str | None, settings: AnalysisSettings,
          rng: np.random.Generator) -> tuple[dict, stats.PairedResult]:
     """Every per-row statistic that does not depend on other rows."""
     side = alternative or "two-sided"
-    seed = int(rng.integers(2**32))
+    seed = int(rng.integers(2**32))  # the same flips for the one- and two-sided test
     kwargs = dict(confidence=settings.confidence, n_resamples=settings.n_resamples,
                   interval=settings.interval, midp=settings.sign_flip_midp)
     result = stats.paired_test(frame, alternative=side, rng=seed, **kwargs)
@@ -182,8 +220,7 @@ def _supporting(frame: pd.DataFrame, result: stats.PairedResult, settings: Analy
     return out
 
 
-def _placebo_columns(tests: pd.DataFrame, frames: dict, settings: AnalysisSettings,
-                     rng: np.random.Generator) -> None:
+def _placebo_columns(tests: pd.DataFrame, frames: dict, settings: AnalysisSettings) -> None:
     """Placebo floor and difference in differences against the first placebo pair (by name)."""
     tests["placebo_floor"] = np.nan
     tests["did_difference"] = np.nan
@@ -199,7 +236,8 @@ def _placebo_columns(tests: pd.DataFrame, frames: dict, settings: AnalysisSettin
         reference = frames[(row["family"], same["pair"].iloc[0], row["metric"])]
         did = stats.difference_in_differences(
             frames[(row["family"], row["pair"], row["metric"])], reference, row["alternative"],
-            settings.confidence, settings.n_resamples, rng)
+            settings.confidence, settings.n_resamples,
+            row_rng(settings.seed, row["family"], row["pair"], row["metric"], "did"))
         tests.at[idx, "did_difference"] = did.statistic
         tests.at[idx, "did_p"] = did.pvalue
 
@@ -256,20 +294,6 @@ def _verdicts(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
     tests["verdict"] = out
 
 
-def _planning_sd(sd: float, difference: float, n: int) -> float:
-    """SD of per-item differences for planning, with one pseudo-item at +1 and one at -1 added.
-
-    The observed SD is a poor planning value in small samples: with no discordant item it is 0,
-    and the plain formula would claim that 2 items suffice where 12 did not. Adding one
-    discordant pseudo-item in each direction (in the spirit of Agresti & Min's add-one interval
-    for paired proportions, 2005) keeps the estimate away from 0 and fades as items accrue.
-    """
-    second_moment = sd * sd * (n - 1) / n + difference * difference
-    smoothed_moment = (n * second_moment + 2.0) / (n + 2)
-    smoothed_mean = n * difference / (n + 2)
-    return math.sqrt(max(smoothed_moment - smoothed_mean**2, 0.0))
-
-
 def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> None:
     """For inconclusive rows: items to show equivalence, and items to detect the difference."""
     needed, detect = [], []
@@ -279,7 +303,8 @@ def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> N
             needed.append(math.nan)
             detect.append(math.nan)
             continue
-        sd = _planning_sd(result.sd_difference, result.difference, result.n_items)
+        # the same floored spread the equivalence test uses (stats/variance.py)
+        sd = stats.planning_sd(result.sd_difference, result.difference, result.n_items)
         n = stats.items_needed_for_equivalence(sd, result.difference, row.margin,
                                                settings.alpha, settings.power)
         needed.append(math.nan if n is None else float(n))

@@ -11,7 +11,8 @@ randomness only through ``rng``. Each name's docstring cites its source.
 * Wording and placebo: :func:`template_test`, :func:`difference_in_differences`,
   :func:`placebo_margin`, :func:`placebo_rejection_rate`.
 * Claims of no effect: :func:`equivalence` (TOST), :func:`noninferiority`,
-  :func:`items_needed_for_equivalence`.
+  :func:`items_needed_for_equivalence`; the variance floor they share with the planner:
+  :func:`planning_sd`, :func:`floored_sd`, :func:`smoothed_counts`, :func:`regularised_sd`.
 * Many rows: :func:`benjamini_hochberg`, :func:`holm`, :func:`adjust`,
   :func:`adjust_within_families`.
 * Planning: :func:`plan_mde`, :func:`plan_items` (Miller 2024), :func:`mcnemar_power`,
@@ -54,6 +55,7 @@ from consistency.stats.paired import (
     tango_score,
 )
 from consistency.stats.signflip import TestResult, sign_flip_test
+from consistency.stats.variance import floored_sd, planning_sd, regularised_sd, smoothed_counts
 from consistency.stats.power import (
     Plan,
     connor_items,
@@ -78,6 +80,7 @@ __all__ = [
     "Plan", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
     "benjamini_hochberg", "bootstrap_interval", "cohens_dz", "connor_items",
     "difference_in_differences", "discordant_odds_ratio", "divergence_magnitude", "equivalence",
+    "floored_sd", "planning_sd", "regularised_sd", "smoothed_counts",
     "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp", "mcnemar_power",
     "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
     "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",

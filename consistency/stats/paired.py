@@ -44,6 +44,7 @@ from consistency.stats.checks import check_alternative, check_count, check_level
 from consistency.stats.distributions import binom_cdf, binom_pmf, binom_sf, norm_isf, t_ppf
 from consistency.stats.frames import item_table
 from consistency.stats.signflip import TestResult, sign_flip_test
+from consistency.stats.variance import floored_sd
 
 METHOD_MCNEMAR = "mcnemar_midp"
 METHOD_SIGN_FLIP = "sign_flip"
@@ -86,6 +87,8 @@ class PairedResult:
         sd_difference: SD of per-item differences (ddof=1); NaN if fewer than two items.
         confidence, ci_low, ci_high: interval for the difference at ``confidence``, one-sided
             (the far end is -1 or 1) when ``alternative`` is, so that it agrees with the test.
+            On the sign-flip path the t interval uses the floored SD
+            (:func:`consistency.stats.variance.floored_sd`), so it never has zero width.
         b, c: discordant counts on the McNemar path, else None; ``n11`` items with 1 in both arms.
         interval: ``"tango"`` or ``"newcombe"``: the McNemar-path interval method.
     """
@@ -138,8 +141,9 @@ class PairedResult:
                 n22 = self.n_items - self.n11 - self.b - self.c
                 return newcombe_ci(self.n11, self.b, self.c, n22, level)
             return tango_ci(self.b, self.c, self.n_items, level)
-        if self.method == METHOD_SIGN_FLIP:
-            return t_interval(self.difference, self.sd_difference, self.n_items, level)
+        if self.method == METHOD_SIGN_FLIP:  # floored: never a zero-width interval
+            sd = floored_sd(self.sd_difference, self.difference, self.n_items)
+            return t_interval(self.difference, sd, self.n_items, level)
         return (math.nan, math.nan)
 
 

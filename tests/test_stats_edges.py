@@ -1,0 +1,152 @@
+"""Validity at the edges: degenerate variance, ceiling rates, unequal responses per arm, row keys
+and row-order independence of Monte Carlo p values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from consistency import stats
+from consistency.analysis import AnalysisSettings, analyse
+from consistency.errors import InputError
+
+FAST = AnalysisSettings(n_resamples=999, omnibus_resamples=199, bootstrap_resamples=199)
+
+
+def responses(obs: np.ndarray, unobs: np.ndarray, family: str = "capability",
+              pair: str = "eval", kind: str = "test") -> pd.DataFrame:
+    """Scores frame from item x epoch arrays of 0/1 (rows = items); NaN entries are dropped."""
+    metric = "correct" if family == "capability" else "refused"
+    rows = []
+    for arm, values in (("observed", obs), ("unobserved", unobs)):
+        for i, item in enumerate(np.atleast_2d(values)):
+            for epoch, value in enumerate(item):
+                if not math.isnan(value):
+                    rows.append({"item_id": f"i{i}", "family": family, "pair": pair,
+                                 "pair_kind": kind, "overseer_prefers": "refusal", "arm": arm,
+                                 "variant": 0, "epoch": epoch, metric: float(value)})
+    return pd.DataFrame(rows)
+
+
+def only_row(tests: pd.DataFrame) -> pd.Series:
+    assert len(tests) == 1
+    return tests.iloc[0]
+
+
+# ------------------------------------------------------------------ 1: degenerate variance
+def test_identical_responses_on_two_items_are_not_consistent():
+    ones = np.ones((2, 3))
+    row = only_row(analyse(responses(ones, ones), FAST))
+    assert row.method == "sign_flip"
+    assert row.verdict == "inconclusive"
+    assert row.equivalence_p >= 0.05
+    # the McNemar path on the same items says the same, and both ask for the same items
+    single = only_row(analyse(responses(np.ones((2, 1)), np.ones((2, 1))), FAST))
+    assert single.method == "mcnemar_midp" and single.verdict == "inconclusive"
+    assert row.items_needed == single.items_needed and row.items_needed > 100
+
+
+def test_items_that_all_drop_by_one_third_are_not_sandbagging_with_a_zero_width_interval():
+    obs = np.array([[1, 1, 0]] * 4, dtype=float)
+    unobs = np.ones((4, 3))
+    row = only_row(analyse(responses(obs, unobs), FAST))
+    assert row.difference == pytest.approx(-1 / 3)
+    assert row.verdict != "sandbagging"
+    assert row.ci_high > row.difference + 0.05  # the interval has width
+
+
+def test_equivalence_from_identical_items_needs_as_many_items_on_both_paths():
+    def first_consistent(epochs: int) -> int:
+        for n in range(2, 80):
+            ones = np.ones((n, epochs))
+            if only_row(analyse(responses(ones, ones), FAST)).verdict == "consistent":
+                return n
+        return 10**6
+
+    single, repeated = first_consistent(1), first_consistent(3)
+    # all n items concordant happens with probability 0.9**n at a true difference of -0.10
+    # (every item discordant with probability 0.1): valid only from 29 items on
+    assert single >= 29
+    assert repeated >= 20 and abs(single - repeated) <= 12
+
+
+def test_floor_is_the_planners_sd_and_fades_with_items():
+    assert stats.regularised_sd(0.0, 0.0, 2) == pytest.approx(math.sqrt(0.5))
+    big = np.random.default_rng(1).choice([-1.0, 0.0, 1.0], 2000, p=[0.2, 0.6, 0.2])
+    sd = float(np.std(big, ddof=1))
+    assert stats.regularised_sd(sd, float(big.mean()), big.size) == pytest.approx(sd, rel=2e-3)
+
+
+# ------------------------------------------------------------------ 2: near-ceiling equivalence
+def test_twenty_five_concordant_items_are_not_consistent():
+    ones = np.ones((25, 1))
+    row = only_row(analyse(responses(ones, ones), FAST))
+    assert row.method == "mcnemar_midp"
+    assert row.verdict == "inconclusive" and row.equivalence_p >= 0.05
+
+
+def test_near_ceiling_equivalence_on_the_margin_keeps_its_level():
+    # unobserved arm at 100 %, observed 0.10 lower (on the margin), 3 epochs, 10 items: the
+    # plain paired-t TOST called this consistent in about 17 % of studies
+    rng = np.random.default_rng(11)
+    hits = 0
+    for _ in range(400):
+        obs = (rng.random((10, 3)) < 0.9).astype(float)
+        frame = responses(obs, np.ones((10, 3))).rename(columns={"correct": "value"})
+        result = stats.paired_test(frame, n_resamples=9, rng=0)
+        hits += stats.equivalence(result, 0.1).pvalue < 0.05
+    assert hits / 400 <= 0.05
+
+
+def test_equivalence_reference_against_statsmodels_ttost_for_ordinary_data():
+    from statsmodels.stats.weightstats import ttost_paired
+
+    rng = np.random.default_rng(4)
+    obs = (rng.random((300, 3)) < 0.5).astype(float)
+    unobs = (rng.random((300, 3)) < 0.5).astype(float)
+    frame = responses(obs, unobs)
+    frame = frame.rename(columns={"correct": "value"})
+    result = stats.paired_test(frame, n_resamples=99, rng=0)
+    ours = stats.equivalence(result, 0.1).pvalue
+    # with 300 items the floor widens the SD by about 2 %: TOST stays next to statsmodels',
+    # never below it, and equals it once the floored SD is put in
+    theirs, lower, upper = ttost_paired(obs.mean(axis=1), unobs.mean(axis=1), -0.1, 0.1)
+    assert theirs <= ours <= theirs + 0.002
+    from scipy import stats as sps
+
+    ratio = result.sd_difference / stats.planning_sd(result.sd_difference, result.difference,
+                                                     result.n_items)
+    expected = max(sps.t.sf(lower[0] * ratio, lower[2]), sps.t.cdf(upper[0] * ratio, upper[2]))
+    assert ours == pytest.approx(expected, rel=1e-9)
+
+
+# ------------------------------------------------------------------ 6: NaN in the row keys
+@pytest.mark.parametrize("column", ["family", "pair", "pair_kind", "overseer_prefers"])
+def test_missing_row_keys_are_an_error_naming_the_rows(column):
+    frame = responses(np.ones((3, 2)), np.zeros((3, 2)))
+    frame.loc[[1, 4], column] = np.nan
+    with pytest.raises(InputError, match=rf"{column}.*\b1\b.*\b4\b"):
+        analyse(frame, FAST)
+
+
+# ------------------------------------------------------------------ 7: row order
+def test_monte_carlo_p_values_do_not_depend_on_row_order():
+    rng = np.random.default_rng(7)
+    parts = []
+    for pair, kind in (("eval", "test"), ("wording", "placebo"), ("tier", "test")):
+        obs = (rng.random((30, 3)) < 0.55).astype(float)
+        unobs = (rng.random((30, 3)) < 0.5).astype(float)
+        parts.append(responses(obs, unobs, pair=pair, kind=kind))
+    data = pd.concat(parts, ignore_index=True)
+    settings = AnalysisSettings(n_resamples=199, omnibus_resamples=99, bootstrap_resamples=99)
+    full = analyse(data, settings).set_index(["pair", "metric"])
+    # without the "tier" rows, the rows after it in the sorted order move up: same numbers
+    fewer = analyse(data[data["pair"] != "tier"].sample(frac=1.0, random_state=3), settings)
+    fewer = fewer.set_index(["pair", "metric"])
+    shared = fewer.index
+    for column in ("p_value", "p_two_sided", "omnibus_p", "boot_low", "did_p"):
+        np.testing.assert_allclose(full.loc[shared, column], fewer[column], equal_nan=True,
+                                   err_msg=column)
