@@ -19,7 +19,8 @@ overseer_prefers    str     what the observed arm's overseer wants
 metric              str     ``correct``, ``refused``, ...
 hypothesis          str     declared directional verdict, or ``divergence`` for rows without one
 alternative         str     ``less``/``greater`` (one-sided) or ``two-sided``
-method              str     ``mcnemar_midp`` (one response per item and arm), ``sign_flip``, or
+method              str     ``mcnemar_midp`` (one response per item and arm), ``sign_flip``,
+                            ``relabel`` (unequal responses per arm in some item), or
                             ``template_t`` (``analysis.unit=template``)
 n_items             int     items with a scored response in both arms
 n_responses         int     scored responses used
@@ -32,8 +33,8 @@ p_value             float   p value of the row's hypothesis test (one-sided when
 q_value             float   its adjusted p value within the hypothesis' verdict family
 p_two_sided         float   two-sided paired test (mean difference)
 q_divergence        float   adjusted p of the divergence test within the divergence family
-effect_size         float   Cohen's d_z (*sign_flip path)
-boot_low, boot_high float   item-bootstrap interval of the difference, two-sided (*sign_flip)
+effect_size         float   Cohen's d_z (*sign_flip / relabel path)
+boot_low, boot_high float   item-bootstrap interval of the difference, two-sided (*repeats)
 omnibus_p           float   within-item permutation test of the sharp null (*>= 2 per arm)
 divergence_rms      float   bias-corrected RMS item effect; ``rms_low``/``rms_high`` interval
 odds_ratio          float   discordant-pair odds ratio b/c; ``or_low``/``or_high`` exact (*McNemar)
@@ -209,7 +210,7 @@ def _supporting(frame: pd.DataFrame, result: stats.PairedResult, settings: Analy
         ratio = stats.discordant_odds_ratio(result.b, result.c)
         low, high = ratio.confidence_interval(settings.confidence)
         out |= {"odds_ratio": ratio.statistic, "or_low": low, "or_high": high}
-    elif result.method == "sign_flip":
+    elif result.method in stats.REPEATED_METHODS:
         d = (lambda t: (t["observed"] - t["unobserved"]).to_numpy())(stats.item_table(frame))
         low, high = stats.bootstrap_interval(d, settings.confidence,
                                              settings.bootstrap_resamples, rng)

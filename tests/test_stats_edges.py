@@ -150,3 +150,70 @@ def test_monte_carlo_p_values_do_not_depend_on_row_order():
     for column in ("p_value", "p_two_sided", "omnibus_p", "boot_low", "did_p"):
         np.testing.assert_allclose(full.loc[shared, column], fewer[column], equal_nan=True,
                                    err_msg=column)
+
+
+# ------------------------------------------------------------------ 3: unequal responses per arm
+def _unequal(rng: np.random.Generator, n_items: int, rate: float, swap: bool) -> pd.DataFrame:
+    one = (rng.random((n_items, 1)) < rate).astype(float)
+    three = (rng.random((n_items, 3)) < rate).astype(float)
+    obs, unobs = (three, one) if swap else (one, three)
+    return responses(obs, unobs).rename(columns={"correct": "value"})
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_one_response_against_three_near_ceiling_keeps_its_level(swap):
+    # same rate 0.97 in both arms; one arm has 1 response per item, the other 3. Flipping the
+    # sign of whole item differences is not a valid null move here (the two arms' means have
+    # different variances): the sign-flip test rejected 14-15 % of the time at alpha 0.05
+    rng = np.random.default_rng(21 + swap)
+    rejections = 0
+    sims = 300
+    for _ in range(sims):
+        result = stats.paired_test(_unequal(rng, 60, 0.97, swap), n_resamples=199, midp=True,
+                                   rng=rng)
+        rejections += result.pvalue < 0.05
+    assert rejections / sims <= 0.05 + 0.03  # 0.05 + 2.4 Monte Carlo SE
+
+
+def test_unequal_responses_use_the_within_item_relabelling_test():
+    frame = _unequal(np.random.default_rng(2), 30, 0.6, False)
+    result = stats.paired_test(frame, n_resamples=199, rng=0)
+    assert result.method == "relabel"
+    swapped = frame.assign(arm=frame["arm"].map({"observed": "unobserved",
+                                                 "unobserved": "observed"}))
+    mirror = stats.paired_test(swapped, n_resamples=199, rng=0)
+    assert mirror.difference == pytest.approx(-result.difference)
+
+
+def _exact_relabel_p(items, alternative):
+    """Full enumeration of within-item relabellings (each item's responses dealt anew)."""
+    import itertools
+
+    per_item = []
+    for obs, unobs in items:
+        pooled, k = list(obs) + list(unobs), len(obs)
+        options = []
+        for chosen in itertools.combinations(range(len(pooled)), k):
+            o = [pooled[i] for i in chosen]
+            u = [pooled[i] for i in range(len(pooled)) if i not in chosen]
+            options.append(np.mean(o) - np.mean(u))
+        per_item.append(options)
+    observed = sum(np.mean(o) - np.mean(u) for o, u in items)
+    sums = np.array([sum(c) for c in itertools.product(*per_item)])
+    if alternative == "greater":
+        return float(np.mean(sums >= observed - 1e-12))
+    return float(np.mean(np.abs(sums) >= abs(observed) - 1e-12))
+
+
+@pytest.mark.parametrize("alternative", ["greater", "two-sided"])
+def test_relabel_test_matches_full_enumeration(alternative):
+    items = [([1.0], [0.0, 0.0, 1.0]), ([1.0, 1.0], [0.0, 0.0, 0.0]), ([0.5], [0.0, 0.25]),
+             ([1.0], [0.0, 0.0]), ([0.75, 1.0], [0.0, 0.5, 0.25])]
+    rows = [(f"i{k}", arm, v) for k, (o, u) in enumerate(items)
+            for arm, values in (("observed", o), ("unobserved", u)) for v in values]
+    frame = pd.DataFrame(rows, columns=["item_id", "arm", "value"])
+    exact = _exact_relabel_p(items, alternative)
+    result = stats.relabel_test(frame, alternative, n_resamples=40000, rng=1)
+    assert result.pvalue == pytest.approx(exact, abs=0.006)  # ~3 Monte Carlo SE
+    assert result.statistic == pytest.approx(np.mean([np.mean(o) - np.mean(u)
+                                                      for o, u in items]))

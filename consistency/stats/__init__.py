@@ -5,7 +5,7 @@ randomness only through ``rng``. Each name's docstring cites its source.
 
 * One comparison: :func:`paired_test` (the dispatcher runs use), :func:`mcnemar_midp`,
   :func:`tango_ci`, :func:`newcombe_ci`, :func:`discordant_odds_ratio`, :func:`sign_flip_test`,
-  :func:`t_interval`.
+  :func:`relabel_test`, :func:`t_interval`.
 * Several responses per item: :func:`cohens_dz`, :func:`bootstrap_interval`,
   :func:`omnibus_test`, :func:`divergence_magnitude`.
 * Wording and placebo: :func:`template_test`, :func:`difference_in_differences`,
@@ -46,6 +46,7 @@ from consistency.stats.multiple import (
 from consistency.stats.checks import ALTERNATIVES
 from consistency.stats.paired import (
     INTERVALS,
+    REPEATED_METHODS,
     BinaryTestResult,
     PairedResult,
     mcnemar_midp,
@@ -54,6 +55,7 @@ from consistency.stats.paired import (
     tango_ci,
     tango_score,
 )
+from consistency.stats.relabel import relabel_test
 from consistency.stats.signflip import TestResult, sign_flip_test
 from consistency.stats.variance import floored_sd, planning_sd, regularised_sd, smoothed_counts
 from consistency.stats.power import (
@@ -75,7 +77,7 @@ from consistency.stats.wording import (
 )
 
 __all__ = [
-    "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "BinaryTestResult", "DiDResult",
+    "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "REPEATED_METHODS", "BinaryTestResult", "DiDResult",
     "EquivalenceResult", "MonitorResult", "OddsRatioResult", "OmnibusResult", "PairedResult",
     "Plan", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
     "benjamini_hochberg", "bootstrap_interval", "cohens_dz", "connor_items",
@@ -84,6 +86,7 @@ __all__ = [
     "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp", "mcnemar_power",
     "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
     "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",
-    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "sign_flip_test", "t_interval",
+    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "relabel_test", "sign_flip_test",
+    "t_interval",
     "tango_ci", "tango_score", "template_test", "variant_table",
 ]

@@ -20,7 +20,7 @@ from consistency.stats.checks import check_level
 from consistency.stats.distributions import norm_cdf, norm_isf, norm_sf, t_cdf, t_sf
 from consistency.stats.paired import (
     METHOD_MCNEMAR,
-    METHOD_SIGN_FLIP,
+    REPEATED_METHODS,
     PairedResult,
     t_interval,
     tango_ci,
@@ -117,7 +117,7 @@ def equivalence(result: PairedResult, margin: float, alpha: float = 0.05) -> Equ
         b, c, n = smoothed_counts(result.b, result.c, result.n_items)
         low, high = tango_ci(b, c, n, 1.0 - 2.0 * alpha)
         pvalue = _tost_pvalue_tango(b, c, n, margin)
-    elif result.method == METHOD_SIGN_FLIP:
+    elif result.method in REPEATED_METHODS:
         pvalue = _tost_pvalue_t(result.difference, result.sd_difference, result.n_items, margin)
         sd = planning_sd(result.sd_difference, result.difference, result.n_items)
         low, high = t_interval(result.difference, sd, result.n_items, 1.0 - 2.0 * alpha)
@@ -210,7 +210,7 @@ def noninferiority(result: PairedResult, margin: float, direction: str,
         low, high = _one_sided(tango_ci(b, c, n, 2.0 * (1.0 - alpha) - 1.0), direction)
         score = tango_score(b, c, n, sign * margin)
         pvalue = 0.0 if margin > 1 else float(norm_sf(score) if sign < 0 else norm_cdf(score))
-    elif result.method == METHOD_SIGN_FLIP and result.n_items >= 2 \
+    elif result.method in REPEATED_METHODS and result.n_items >= 2 \
             and math.isfinite(result.sd_difference):
         sd = planning_sd(result.sd_difference, result.difference, result.n_items)
         low, high = _one_sided(t_interval(result.difference, sd, result.n_items,
