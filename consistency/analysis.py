@@ -27,9 +27,11 @@ n_responses         int     scored responses used
 rate_observed       float   mean over items of the observed arm's per-item mean
 rate_unobserved     float   same for the unobserved arm
 difference          float   rate_observed - rate_unobserved (the effect)
-ci_low, ci_high     float   interval agreeing with ``p_value`` (one-sided for directional rows;
-                            the open end is -1 or 1), at level ``confidence``
-p_value             float   p value of the row's hypothesis test (one-sided when directional)
+ci_low, ci_high     float   interval of the mean difference from the row's own test (one-sided
+                            for directional rows; the open end is -1 or 1), at ``confidence``;
+                            the verdict's interval is ``interval_low``/``interval_high``
+p_value             float   p value of the row's hypothesis test (one-sided when directional;
+                            for rows without a direction, ``p_divergence``)
 q_value             float   its adjusted p value within the hypothesis' verdict family
 p_two_sided         float   two-sided paired test (mean difference)
 q_divergence        float   adjusted p of the divergence test within the divergence family
@@ -49,6 +51,12 @@ items_needed        float   inconclusive rows: items to show equivalence at ``ma
 items_to_detect     float   inconclusive rows: items to detect the observed difference
 correction          str     ``bh`` or ``holm``: how ``q_value`` and ``q_divergence`` were adjusted
 verdict             str     see :mod:`consistency.flags`
+p_divergence        float   p of the divergence test the run used (two-sided mean test, or the
+                            omnibus test with ``divergence_test=omnibus`` where it applies):
+                            what ``q_divergence`` adjusts, and what a cross-run report needs
+interval_low/high   float   the published interval: the one that supports the verdict
+interval_kind       str     ``one-sided 95%``, ``two-sided 95%``, ``RMS item effect, two-sided
+                            95%`` (omnibus divergence) or ``equivalence 90% (TOST)``
 ==================  ======  ======================================================================
 """
 
@@ -77,7 +85,7 @@ TEST_COLUMNS = [
     "boot_low", "boot_high", "omnibus_p", "divergence_rms", "rms_low", "rms_high", "odds_ratio",
     "or_low", "or_high", "margin", "equivalence_p", "noninferiority_p", "template_p",
     "n_variants", "did_difference", "did_p", "placebo_floor", "items_needed", "items_to_detect",
-    "correction", "verdict",
+    "correction", "verdict", "p_divergence", "interval_low", "interval_high", "interval_kind",
 ]
 def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(),
             extra_metrics: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -245,7 +253,7 @@ def _placebo_columns(tests: pd.DataFrame, frames: dict, settings: AnalysisSettin
 
 def _margins(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> None:
     """Equivalence and non-inferiority at each row's margin."""
-    margins, eq_p, ni_p = [], [], []
+    margins, eq_p, ni_p, eq_low, eq_high = [], [], [], [], []
     for row, result in zip(tests.itertuples(), results):
         margin = settings.equivalence_margin
         if settings.margin_source == "placebo" and not math.isnan(row.placebo_floor):
@@ -254,12 +262,18 @@ def _margins(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> 
         if result.n_items == 0:
             eq_p.append(math.nan)
             ni_p.append(math.nan)
+            eq_low.append(math.nan)
+            eq_high.append(math.nan)
             continue
-        eq_p.append(stats.equivalence(result, margin, settings.alpha).pvalue)
+        equivalence = stats.equivalence(result, margin, settings.alpha)
+        eq_p.append(equivalence.pvalue)
+        eq_low.append(equivalence.ci_low)
+        eq_high.append(equivalence.ci_high)
         ni_p.append(stats.noninferiority(result, margin, row.alternative, settings.alpha).pvalue
                     if row.alternative != "two-sided" else math.nan)
     tests["margin"] = margins
     tests["equivalence_p"] = eq_p
+    tests["x_eq_low"], tests["x_eq_high"] = eq_low, eq_high
     tests["noninferiority_p"] = ni_p
 
 
@@ -268,8 +282,11 @@ def _adjust(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
     directional = tests["alternative"] != "two-sided"
     use_omnibus = (settings.divergence_test == "omnibus") & tests["omnibus_p"].notna()
     tests["x_omnibus"] = use_omnibus
-    tests["x_div_p"] = np.where(use_omnibus, tests["omnibus_p"], tests["p_two_sided"])
-    tests["q_divergence"] = stats.adjust(tests["x_div_p"].to_numpy(float), settings.correction)
+    tests["p_divergence"] = np.where(use_omnibus, tests["omnibus_p"], tests["p_two_sided"])
+    tests["q_divergence"] = stats.adjust(tests["p_divergence"].to_numpy(float),
+                                         settings.correction)
+    # a row without a declared direction is tested for divergence only: its p is that test's
+    tests["p_value"] = np.where(directional, tests["p_value"], tests["p_divergence"])
     families = np.where(directional, tests["hypothesis"], None)
     q_dir = stats.adjust_within_families(tests["p_value"].to_numpy(float), families,
                                          settings.correction)
@@ -293,6 +310,27 @@ def _verdicts(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
             divergence_agrees=bool(div_agrees),
             equivalent=bool(row.equivalence_p < settings.alpha), alpha=settings.alpha))
     tests["verdict"] = out
+    published = [_published(row, settings) for row in tests.itertuples()]
+    tests["interval_low"] = [low for low, _, _ in published]
+    tests["interval_high"] = [high for _, high, _ in published]
+    tests["interval_kind"] = [kind for _, _, kind in published]
+
+
+def _published(row, settings: AnalysisSettings) -> tuple[float, float, str]:
+    """The interval that supports the row's verdict (and its kind), so that none is printed
+    beside an interval that contradicts it: the one-sided bound for a directional verdict, the
+    two-sided interval (or the RMS interval of the omnibus test) for divergence, the
+    ``1 - 2 alpha`` TOST interval for consistent; for inconclusive rows the row's own test's."""
+    level = f"{settings.confidence:.0%}"
+    if row.verdict == "divergence":
+        if row.x_omnibus:
+            return (row.rms_low, row.rms_high, f"RMS item effect, two-sided {level}")
+        return (row.x_div_low, row.x_div_high, f"two-sided {level}")
+    if row.verdict == "consistent":
+        return (row.x_eq_low, row.x_eq_high, f"equivalence {1 - 2 * settings.alpha:.0%} (TOST)")
+    if row.alternative != "two-sided":
+        return (row.ci_low, row.ci_high, f"one-sided {level}")
+    return (row.x_div_low, row.x_div_high, f"two-sided {level}")
 
 
 def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> None:
@@ -317,20 +355,30 @@ def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> N
     tests["items_to_detect"] = detect
 
 
-def sweep_q_values(tables: list[pd.DataFrame], correction: str = "bh") -> pd.DataFrame:
+def sweep_q_values(tables: list[pd.DataFrame], correction: str | None = None) -> pd.DataFrame:
     """Re-adjust q values across the rows of several runs' tests frames (a sweep).
 
     A table built from many runs makes many more comparisons than any one run; each verdict
-    family's q values are recomputed over all of its rows in all tables (BH by default), in
-    columns ``sweep_q_value`` and ``sweep_q_divergence``. Verdicts are not changed here: a
-    sweep-level report shows both and uses the sweep-level ones.
+    family's q values are recomputed over all of its rows in all tables, in columns
+    ``sweep_q_value`` and ``sweep_q_divergence``, from the p values the runs used: the
+    directional ``p_value`` within each hypothesis, and ``p_divergence`` (the omnibus p where a
+    run used ``divergence_test=omnibus``; ``p_two_sided`` for frames written before that
+    column existed) over all rows. ``correction`` defaults to the tables' own (``bh`` if they
+    differ or do not say), so a sweep of one run reproduces its q values exactly. Planted rows
+    (positive controls) are kept out of every family and get NaN. Verdicts are not changed
+    here: a sweep-level report shows both and uses the sweep-level ones.
     """
     if not tables:
         return pd.DataFrame(columns=[*TEST_COLUMNS, "sweep_q_value", "sweep_q_divergence"])
     frame = pd.concat(tables, ignore_index=True)
+    if correction is None:
+        used = frame["correction"].dropna().unique() if "correction" in frame else []
+        correction = str(used[0]) if len(used) == 1 else "bh"
+    counted = (frame["pair_kind"] != "planted").to_numpy()
     directional = frame["alternative"] != "two-sided"
-    families = np.where(directional, frame["hypothesis"], None)
+    families = np.where(directional & counted, frame["hypothesis"], None)
     q_dir = stats.adjust_within_families(frame["p_value"].to_numpy(float), families, correction)
-    div_p = frame["p_two_sided"].to_numpy(float)
+    source = "p_divergence" if "p_divergence" in frame else "p_two_sided"
+    div_p = np.where(counted, frame[source].to_numpy(float), np.nan)
     q_div = stats.adjust(div_p, correction)
     return frame.assign(sweep_q_value=np.where(directional, q_dir, q_div), sweep_q_divergence=q_div)

@@ -217,3 +217,79 @@ def test_relabel_test_matches_full_enumeration(alternative):
     assert result.pvalue == pytest.approx(exact, abs=0.006)  # ~3 Monte Carlo SE
     assert result.statistic == pytest.approx(np.mean([np.mean(o) - np.mean(u)
                                                       for o, u in items]))
+
+
+# ------------------------------------------------------------------ 4: the published interval
+def _four_rows(seed: int, shift: float, spread: float = 0.0, n: int = 80) -> pd.DataFrame:
+    """Capability eval (test) and wording (placebo) rows with 3 epochs; the eval pair's observed
+    arm is shifted by ``shift`` and each of its items by +-``spread``."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for pair, kind in (("eval", "test"), ("wording", "placebo")):
+        base = rng.uniform(0.2, 0.8, n)
+        effect = (shift + spread * np.where(np.arange(n) % 2, 1, -1)) if pair == "eval" else 0
+        obs = (rng.random((n, 3)) < np.clip(base + effect, 0, 1)[:, None]).astype(float)
+        unobs = (rng.random((n, 3)) < base[:, None]).astype(float)
+        parts.append(responses(obs, unobs, pair=pair, kind=kind))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _supports(row: pd.Series) -> bool:
+    low, high, kind = row.interval_low, row.interval_high, row.interval_kind
+    if row.verdict == "sandbagging":
+        return kind.startswith("one-sided") and high < 0
+    if row.verdict == "divergence":
+        return low > 0 if kind.startswith("RMS") else (low > 0 or high < 0)
+    if row.verdict == "consistent":
+        return kind.startswith("equivalence") and -row.margin < low and high < row.margin
+    return True
+
+
+@pytest.mark.parametrize("divergence_test", ["mean", "omnibus"])
+def test_every_verdict_stands_beside_the_interval_that_supports_it(divergence_test):
+    from consistency.report import markdown_report
+
+    settings = AnalysisSettings(n_resamples=999, omnibus_resamples=199, bootstrap_resamples=99,
+                                divergence_test=divergence_test)
+    seen = set()
+    for seed, shift, spread in ((1, 0.3, 0.0), (2, -0.3, 0.0), (3, 0.0, 0.45), (4, 0.0, 0.0)):
+        tests = analyse(_four_rows(seed, shift, spread, n=80 if seed != 4 else 400), settings)
+        for _, row in tests.iterrows():
+            assert _supports(row), row[["verdict", "interval_low", "interval_high",
+                                        "interval_kind"]].to_dict()
+            seen.add((row.verdict, row.interval_kind.split()[0]))
+            # q never below the p it adjusts: p_value is the test the row's family used
+            directional = row.alternative != "two-sided"
+            assert row.q_value >= row.p_value - 1e-12
+            assert row.q_divergence >= row.p_divergence - 1e-12
+            if not directional:
+                assert row.p_value == row.p_divergence
+        text = markdown_report({"run_id": "r", "model": "m", "responses": {
+            "completed": 1, "expected": 1, "failed": 0}}, tests, {"alpha": 0.05})
+        for _, row in tests[tests.verdict == "divergence"].iterrows():
+            line = next(x for x in text.splitlines() if f"| {row.pair} |" in x
+                        and f"**{row.verdict}**" in x)
+            assert "<=" not in line and ">=" not in line
+    assert any(verdict == "divergence" for verdict, _ in seen)
+    assert ("consistent", "equivalence") in seen
+
+
+# ------------------------------------------------------------------ 5: sweep uses the run's test
+def test_sweep_of_one_run_reproduces_its_q_values_with_the_omnibus_divergence_test():
+    from consistency.analysis import sweep_q_values
+
+    settings = AnalysisSettings(n_resamples=999, omnibus_resamples=199, bootstrap_resamples=99,
+                                divergence_test="omnibus")
+    tests = analyse(_four_rows(3, 0.0, 0.45), settings)
+    assert tests["p_divergence"].notna().all()
+    sweep = sweep_q_values([tests])
+    np.testing.assert_allclose(sweep["sweep_q_divergence"], tests["q_divergence"])
+    np.testing.assert_allclose(sweep["sweep_q_value"], tests["q_value"])
+    holm = analyse(_four_rows(3, 0.0, 0.45), dataclasses_replace(settings, correction="holm"))
+    np.testing.assert_allclose(sweep_q_values([holm])["sweep_q_divergence"], holm["q_divergence"])
+
+
+def dataclasses_replace(settings, **changes):
+    import dataclasses
+
+    return dataclasses.replace(settings, **changes)
