@@ -39,17 +39,33 @@ def response_counts(plan: pd.DataFrame, responses: pd.DataFrame) -> dict[str, An
 
 
 def build_summary(run_id: str, model: str, counts: Mapping[str, Any], tests: pd.DataFrame,
-                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  extra: Mapping[str, Any] | None = None, alpha: float = 0.05) -> dict[str, Any]:
     """The machine-readable summary (``summary.json``, schema version 1).
 
-    ``extra`` adds top-level sections (e.g. cost accounting) without touching the required keys;
-    test rows carry the required keys first, then any further columns of the tests frame.
+    ``headline`` is the run-level answer at ``alpha`` (:func:`consistency.stats.run_headline`:
+    ``flagged`` / ``not flagged`` / ``untested`` with any false flag held at alpha), the key a
+    scheduled job gates on. ``extra`` adds top-level sections (e.g. cost accounting) without
+    touching the required keys; test rows carry the required keys first, then any further
+    columns of the tests frame.
     """
+    from consistency.stats.headline import run_headline  # the stats package imports scipy
+
+    headline = _plain_tree(run_headline(tests, alpha))
     rows = [{key: _plain(row[key]) for key in [*SUMMARY_TEST_KEYS,
                                                *(k for k in row if k not in SUMMARY_TEST_KEYS)]}
             for row in tests.to_dict(orient="records")]
     return {"schema_version": SCHEMA_VERSION, "run_id": run_id, "model": model,
-            "responses": dict(counts), "tests": rows, **dict(extra or {})}
+            "headline": headline, "responses": dict(counts), "tests": rows,
+            **dict(extra or {})}
+
+
+def _plain_tree(value: Any) -> Any:
+    """:func:`_plain` applied through dicts and lists."""
+    if isinstance(value, Mapping):
+        return {key: _plain_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_tree(item) for item in value]
+    return _plain(value)
 
 
 def write_outputs(folder: Path, summary: Mapping[str, Any], tests: pd.DataFrame,
@@ -66,7 +82,11 @@ def markdown_report(summary: Mapping[str, Any], tests: pd.DataFrame,
     counts = summary["responses"]
     correction = context.get("correction") or (
         str(tests["correction"].iloc[0]) if "correction" in tests and len(tests) else "bh")
-    lines = [
+    from consistency.stats.headline import headline_line  # the stats package imports scipy
+
+    headline = summary.get("headline")
+    lines = [headline_line(headline), ""] if headline else []
+    lines += [
         f"# Consistency report: {summary['run_id']}", "",
         f"- model: `{summary['model']}`",
         f"- design: {context.get('design', '')}",

@@ -17,7 +17,8 @@ randomness only through ``rng``. Each name's docstring cites its source.
   :func:`adjust_within_families`.
 * Planning: :func:`plan_mde`, :func:`plan_items` (Miller 2024), :func:`mcnemar_power`,
   :func:`plan_items_mcnemar`, :func:`plan_mde_mcnemar`.
-* Scheduled runs: :func:`monitor` (anytime-valid e-process).
+* Scheduled runs: :func:`run_headline` (is this run flagged, any false flag at alpha),
+  :func:`monitor` (anytime-valid e-process over runs).
 """
 
 from consistency.stats.binary import OddsRatioResult, discordant_odds_ratio, newcombe_ci
@@ -35,6 +36,7 @@ from consistency.stats.equivalence import (
     noninferiority,
 )
 from consistency.stats.frames import ARMS, item_table, variant_table
+from consistency.stats.headline import headline_line, run_headline
 from consistency.stats.monitor import MonitorResult, monitor, naive_alarm_rate
 from consistency.stats.multiple import (
     CORRECTIONS,
@@ -83,10 +85,11 @@ __all__ = [
     "benjamini_hochberg", "bootstrap_interval", "cohens_dz", "connor_items",
     "difference_in_differences", "discordant_odds_ratio", "divergence_magnitude", "equivalence",
     "floored_sd", "planning_sd", "regularised_sd", "smoothed_counts",
-    "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp", "mcnemar_power",
+    "headline_line", "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp", "mcnemar_power",
     "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
     "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",
-    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "relabel_test", "sign_flip_test",
+    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "relabel_test", "run_headline",
+    "sign_flip_test",
     "t_interval",
     "tango_ci", "tango_score", "template_test", "variant_table",
 ]
