@@ -79,13 +79,15 @@ from consistency.stats.wording import (
 )
 
 __all__ = [
-    "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "REPEATED_METHODS", "BinaryTestResult", "DiDResult",
+    "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "REPEATED_METHODS", "BinaryTestResult",
+    "DiDResult",
     "EquivalenceResult", "MonitorResult", "OddsRatioResult", "OmnibusResult", "PairedResult",
     "Plan", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
     "benjamini_hochberg", "bootstrap_interval", "cohens_dz", "connor_items",
     "difference_in_differences", "discordant_odds_ratio", "divergence_magnitude", "equivalence",
     "floored_sd", "planning_sd", "regularised_sd", "smoothed_counts",
-    "headline_line", "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp", "mcnemar_power",
+    "headline_line", "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp",
+    "mcnemar_power",
     "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
     "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",
     "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "relabel_test", "run_headline",
