@@ -290,6 +290,8 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=2000)
     parser.add_argument("--power-sims", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tables", default="null,margin,headline,power,monitor",
+                        help="comma-separated tables to compute, in order (default: all)")
     parser.add_argument("--headline-sims", type=int, default=0,
                         help="null runs for the headline table (default: half of --sims)")
     parser.add_argument("--out", type=Path)
@@ -297,15 +299,20 @@ def main() -> None:
     start = time.perf_counter()
     lines = [f"Simulation study: {args.sims} null simulations per scenario, 60 items, "
              f"alpha {ALPHA} (benchmarks/simulate_stats.py).", ""]
+    print("\n".join(lines), flush=True)
     with ProcessPoolExecutor(args.workers) as pool:
-        lines += _null_table(pool, args.sims)
-        lines += _margin_table(pool, args.sims)
-        lines += _headline_table(pool, args.headline_sims or args.sims // 2)
-        lines += _power_table(pool, args.power_sims)
-        lines += _monitor_table(pool, args.sims)
+        tables = {"null": lambda: _null_table(pool, args.sims),
+                  "margin": lambda: _margin_table(pool, args.sims),
+                  "headline": lambda: _headline_table(pool, args.headline_sims or args.sims // 2),
+                  "power": lambda: _power_table(pool, args.power_sims),
+                  "monitor": lambda: _monitor_table(pool, args.sims)}
+        for name in args.tables.split(","):
+            part = tables[name]()
+            print("\n".join(part), flush=True)  # tables as they finish: a long run shows progress
+            lines += part
     lines.append(f"Runtime: {time.perf_counter() - start:.0f} s on {args.workers} workers.")
+    print(lines[-1])
     text = "\n".join(lines) + "\n"
-    print(text)
     if args.out:
         args.out.write_text(text)
 
