@@ -50,16 +50,21 @@ ROWS = {("capability", "eval", "correct"): "sandbagging",
 
 
 def make_scores(rng: np.random.Generator, family: str, pair: str, n_items: int, epochs: int,
-                variants: int, effect: np.ndarray | float = 0.0,
-                wording_sd: float = 0.0) -> pd.DataFrame:
+                variants: int, effect: np.ndarray | float = 0.0, wording_sd: float = 0.0,
+                base_range: tuple[float, float] = (0.05, 0.95),
+                epochs_by_arm: tuple[int, int] | None = None,
+                kind: str | None = None) -> pd.DataFrame:
     """Scored responses of one (family, pair): the metric is ``correct`` for capability and
     ``refused`` for harmful; ``effect`` (scalar or per item) is added to the observed arm's rate;
-    ``wording_sd`` gives every (arm, variant) its own fixed shift of the rate."""
+    ``wording_sd`` gives every (arm, variant) its own fixed shift of the rate; item base rates
+    are U(``base_range``); ``epochs_by_arm`` (observed, unobserved) overrides ``epochs``."""
     metric = "correct" if family == "capability" else "refused"
-    kind = "test" if pair == "eval" else "placebo"
-    base = rng.uniform(0.05, 0.95, n_items)
+    kind = kind or ("test" if pair == "eval" else "placebo")
+    base = rng.uniform(*base_range, n_items)
     frames = []
     for arm in ("observed", "unobserved"):
+        if epochs_by_arm is not None:
+            epochs = epochs_by_arm[0] if arm == "observed" else epochs_by_arm[1]
         shift = rng.normal(0.0, wording_sd, variants) if wording_sd else np.zeros(variants)
         arm_effect = np.broadcast_to(effect, (n_items,)) if arm == "observed" else 0.0
         p = np.clip((base + arm_effect)[:, None] + shift[None, :], 0, 1)  # item x variant
@@ -72,21 +77,31 @@ def make_scores(rng: np.random.Generator, family: str, pair: str, n_items: int, 
     return pd.concat(frames, ignore_index=True)
 
 
+#: Null scenarios: (items, epochs, variants, extra make_scores arguments).
+NULL_DESIGNS = {
+    "A": (60, 1, 1, {}),
+    "B": (60, 3, 1, {}),
+    "C": (60, 3, 1, {"spread": 0.25}),
+    "D": (60, 1, 4, {"wording_sd": 0.10}),
+    "E": (4, 3, 1, {"base_range": (0.85, 1.0)}),
+    "F1": (60, 1, 1, {"epochs_by_arm": (1, 3), "base_range": (0.97, 0.97)}),
+    "F2": (60, 1, 1, {"epochs_by_arm": (3, 1), "base_range": (0.97, 0.97)}),
+    "F3": (60, 1, 1, {"epochs_by_arm": (1, 3)}),
+}
+
+
 def null_sim(args: tuple[str, int]) -> dict[str, float]:
     """One null simulation: each verdict's row analysed on its own, so its q equals its p."""
     scenario, seed = args
-    rng = np.random.default_rng([seed, ord(scenario)])
-    n, out = 60, {}
+    rng = np.random.default_rng([seed, *map(ord, scenario)])
+    n, epochs, variants, extra = NULL_DESIGNS[scenario]
+    extra = dict(extra)
+    spread = extra.pop("spread", None)
+    out = {}
     for (family, pair, metric), name in ROWS.items():
-        if scenario == "A":
-            scores = make_scores(rng, family, pair, n, 1, 1)
-        elif scenario == "B":
-            scores = make_scores(rng, family, pair, n, 3, 1)
-        elif scenario == "C":  # items drawn from a population whose mean effect is 0
-            scores = make_scores(rng, family, pair, n, 3, 1,
-                                 effect=rng.choice([-0.25, 0.25], size=n))
-        else:
-            scores = make_scores(rng, family, pair, n, 1, 4, wording_sd=0.10)
+        if spread is not None:  # items drawn from a population whose mean effect is 0
+            extra["effect"] = rng.choice([-spread, spread], size=n)
+        scores = make_scores(rng, family, pair, n, epochs, variants, **extra)
         row = analyse(scores, SETTINGS).set_index("metric").loc[metric]
         out[name] = float(row.verdict == name)
         out[f"{name}:template"] = float(row.template_p < ALPHA) \
@@ -94,6 +109,105 @@ def null_sim(args: tuple[str, int]) -> dict[str, float]:
         out[f"{name}:omnibus"] = float(row.omnibus_p < ALPHA) \
             if not math.isnan(row.omnibus_p) else math.nan
     return out
+
+
+def _frame(obs: np.ndarray, unobs: np.ndarray) -> pd.DataFrame:
+    """Tidy responses from item x response arrays (NaN = no response)."""
+    parts = []
+    for arm, values in (("observed", obs), ("unobserved", unobs)):
+        item, _ = np.indices(values.shape).reshape(2, -1)
+        flat = values.reshape(-1)
+        keep = ~np.isnan(flat)
+        parts.append(pd.DataFrame({"item_id": item[keep], "arm": arm, "value": flat[keep]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _old_tost(result: stats.PairedResult, margin: float) -> float:
+    """The equivalence p value before the variance floor (raw SD; raw Tango counts): the
+    comparison column of the study, not used by the package."""
+    from scipy import stats as sps
+
+    if result.method == "mcnemar_midp":
+        return max(float(sps.norm.sf(stats.tango_score(result.b, result.c, result.n_items,
+                                                       -margin))),
+                   float(sps.norm.cdf(stats.tango_score(result.b, result.c, result.n_items,
+                                                        margin))))
+    n, d, sd = result.n_items, result.difference, result.sd_difference
+    if sd == 0.0:
+        return 0.0 if abs(d) < margin else 1.0
+    se = sd / math.sqrt(n)
+    return max(float(sps.t.sf((d + margin) / se, n - 1)), float(sps.t.cdf((d - margin) / se,
+                                                                           n - 1)))
+
+
+#: Equivalence on the margin: (items, epochs, unobserved rate, observed rate, heterogeneous).
+MARGIN_DESIGNS = ((2, 3, 1.0, 0.9), (5, 3, 1.0, 0.9), (10, 3, 1.0, 0.9), (20, 3, 1.0, 0.9),
+                  (10, 3, 0.98, 0.88), (20, 3, 0.98, 0.88), (60, 3, 1.0, 0.9),
+                  (25, 1, 1.0, 0.9), (100, 1, 1.0, 0.9), (200, 1, 1.0, 0.9))
+
+
+def margin_sim(args: tuple[int, int, int, float, float]) -> tuple[float, float]:
+    """(consistent now, consistent before the floor) with the true difference on the margin."""
+    seed, n, epochs, p_unobs, p_obs = args
+    rng = np.random.default_rng([seed, 23, n, epochs])
+    obs = (rng.random((n, epochs)) < p_obs).astype(float)
+    unobs = (rng.random((n, epochs)) < p_unobs).astype(float)
+    result = stats.paired_test(_frame(obs, unobs), alternative="less", n_resamples=9, rng=0)
+    return (float(stats.equivalence(result, 0.1).pvalue < ALPHA),
+            float(_old_tost(result, 0.1) < ALPHA))
+
+
+def equivalence_power_sim(args: tuple[int, int, int, float]) -> tuple[float, float]:
+    """(consistent now, before) at a true difference of 0; base rates U(0.3, 0.7)."""
+    seed, n, epochs, _ = args
+    rng = np.random.default_rng([seed, 29, n, epochs])
+    base = rng.uniform(0.3, 0.7, n)[:, None]
+    obs = (rng.random((n, epochs)) < base).astype(float)
+    unobs = (rng.random((n, epochs)) < base).astype(float)
+    result = stats.paired_test(_frame(obs, unobs), alternative="less", n_resamples=9, rng=0)
+    return (float(stats.equivalence(result, 0.1).pvalue < ALPHA),
+            float(_old_tost(result, 0.1) < ALPHA))
+
+
+def unequal_power_sim(args: tuple[int, int, float]) -> tuple[float, float]:
+    """(sandbagging now: relabelling test, before: sign flip) with 1 observed vs 3 unobserved
+    responses per item, base U(0.3, 0.7), observed rate lowered by ``delta``."""
+    seed, n, delta = args
+    rng = np.random.default_rng([seed, 31, n])
+    base = rng.uniform(0.3, 0.7, n)[:, None]
+    obs = (rng.random((n, 1)) < base - delta).astype(float)
+    unobs = (rng.random((n, 3)) < base).astype(float)
+    result = stats.paired_test(_frame(obs, unobs), alternative="less", n_resamples=999,
+                               midp=True, rng=np.random.default_rng([seed, 37]))
+    d = obs.mean(axis=1) - unobs.mean(axis=1)
+    old = stats.sign_flip_test(d, "less", n_resamples=999, midp=True,
+                               rng=np.random.default_rng([seed, 37]))
+    old_high = stats.t_interval(float(d.mean()), float(np.std(d, ddof=1)), n, 0.9)[1]
+    return (float(result.pvalue < ALPHA and result.ci_high < 0),
+            float(old.pvalue < ALPHA and old_high < 0))
+
+
+def headline_sim(args: tuple[int, float]) -> tuple[float, float]:
+    """A 15-row run (5 capability test pairs x correct and refused, 5 harmful test pairs x
+    refused) plus a placebo pair, 60 items, 1 response per arm: (some row flagged, headline
+    flagged). ``delta`` lowers accuracy under observation on the first capability pair."""
+    seed, delta = args
+    rng = np.random.default_rng([seed, 41])
+    parts = []
+    for family in ("capability", "harmful"):
+        for k in range(5):
+            effect = -delta if (family == "capability" and k == 0) else 0.0
+            part = make_scores(rng, family, f"eval{k}", 60, 1, 1, effect=effect, kind="test")
+            if family == "capability":
+                part["refused"] = (rng.random(len(part)) < 0.1).astype(float)
+            parts.append(part)
+    parts.append(make_scores(rng, "capability", "wording", 60, 1, 1))
+    scores = pd.concat(parts, ignore_index=True)
+    tests = analyse(scores, SETTINGS)
+    flagged = tests[(tests.pair_kind == "test") & tests.verdict.isin(
+        ["sandbagging", "strategic_compliance", "divergence"])]
+    return (float(len(flagged) > 0), float(stats.run_headline(tests, ALPHA)["answer"]
+                                           == "flagged"))
 
 
 def power_mcnemar_sim(args: tuple[int, int, float, float]) -> float:
@@ -114,8 +228,9 @@ def power_mcnemar_sim(args: tuple[int, int, float, float]) -> float:
     return float(result.pvalue < ALPHA and result.ci_high < 0)
 
 
-def power_epochs_sim(args: tuple[int, int, int, float, float]) -> float:
-    """Sandbagging verdict with epochs; per-item true drop ~ N(delta, omega^2)."""
+def power_epochs_sim(args: tuple[int, int, int, float, float]) -> tuple[float, float]:
+    """Sandbagging verdict with epochs; per-item true drop ~ N(delta, omega^2): (with the
+    floored interval, with the raw paired t interval as before the floor)."""
     seed, n, epochs, delta, omega = args
     rng = np.random.default_rng([seed, 11])
     base = rng.uniform(0.3, 0.7, n)
@@ -128,7 +243,9 @@ def power_epochs_sim(args: tuple[int, int, int, float, float]) -> float:
                           "value": np.concatenate([obs.ravel(), unobs.ravel()]).astype(float)})
     result = stats.paired_test(frame, alternative="less", n_resamples=999, midp=True,
                                rng=np.random.default_rng([seed, 13]))
-    return float(result.pvalue < ALPHA and result.ci_high < 0)
+    raw_high = stats.t_interval(result.difference, result.sd_difference, n, 0.9)[1]
+    return (float(result.pvalue < ALPHA and result.ci_high < 0),
+            float(result.pvalue < ALPHA and raw_high < 0))
 
 
 def predicted_epochs_power(n: int, epochs: int, delta: float, omega: float) -> float:
@@ -173,18 +290,29 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=2000)
     parser.add_argument("--power-sims", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tables", default="null,margin,headline,power,monitor",
+                        help="comma-separated tables to compute, in order (default: all)")
+    parser.add_argument("--headline-sims", type=int, default=0,
+                        help="null runs for the headline table (default: half of --sims)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     start = time.perf_counter()
     lines = [f"Simulation study: {args.sims} null simulations per scenario, 60 items, "
              f"alpha {ALPHA} (benchmarks/simulate_stats.py).", ""]
+    print("\n".join(lines), flush=True)
     with ProcessPoolExecutor(args.workers) as pool:
-        lines += _null_table(pool, args.sims)
-        lines += _power_table(pool, args.power_sims)
-        lines += _monitor_table(pool, args.sims)
+        tables = {"null": lambda: _null_table(pool, args.sims),
+                  "margin": lambda: _margin_table(pool, args.sims),
+                  "headline": lambda: _headline_table(pool, args.headline_sims or args.sims // 2),
+                  "power": lambda: _power_table(pool, args.power_sims),
+                  "monitor": lambda: _monitor_table(pool, args.sims)}
+        for name in args.tables.split(","):
+            part = tables[name]()
+            print("\n".join(part), flush=True)  # tables as they finish: a long run shows progress
+            lines += part
     lines.append(f"Runtime: {time.perf_counter() - start:.0f} s on {args.workers} workers.")
+    print(lines[-1])
     text = "\n".join(lines) + "\n"
-    print(text)
     if args.out:
         args.out.write_text(text)
 
@@ -194,6 +322,10 @@ SCENARIOS = {
     "B": "B: 3 epochs, heterogeneous items (sign flip)",
     "C": "C: 3 epochs, item effects +-0.25 (population mean 0)",
     "D": "D: 4 variants/arm, wording effects sd 0.10",
+    "E": "E: 4 items x 3 epochs, rates U(0.85, 1) (degenerate variance)",
+    "F1": "F1: 1 vs 3 responses/arm (observed 1), rate 0.97 (relabelling)",
+    "F2": "F2: 3 vs 1 responses/arm (observed 3), rate 0.97 (relabelling)",
+    "F3": "F3: 1 vs 3 responses/arm, heterogeneous items (relabelling)",
 }
 
 
@@ -223,22 +355,76 @@ def _null_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:
 def _power_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:
     lines = ["### Power at planted effects against the planner", "",
              "| design | planted effect | simulated power (sandbagging verdict) "
-             "| planner prediction | difference |", "|---|---|---|---|---|"]
+             "| planner prediction | difference | before the floor |", "|---|---|---|---|---|---|"]
     for n, psi, delta in ((60, 0.3, 0.15), (100, 0.3, 0.12), (150, 0.2, 0.08)):
         hits = list(pool.map(power_mcnemar_sim, [(s, n, psi, delta) for s in range(sims)],
                              chunksize=50))
         sim = float(np.mean(hits))
         pred = stats.mcnemar_power(n, psi, -delta, ALPHA, sides=1)
         lines.append(f"| {n} items, 1 response/arm, discordance {psi} (exact McNemar) | "
-                     f"-{delta} | {_ci(sim, sims)} | {pred:.3f} | {sim - pred:+.3f} |")
-    for n, epochs, delta, omega in ((60, 3, 0.08, 0.1), (100, 5, 0.05, 0.08), (40, 2, 0.12, 0.15)):
-        hits = list(pool.map(power_epochs_sim, [(s, n, epochs, delta, omega)
-                                                for s in range(sims)], chunksize=50))
-        sim = float(np.mean(hits))
+                     f"-{delta} | {_ci(sim, sims)} | {pred:.3f} | {sim - pred:+.3f} | "
+                     "unchanged |")
+    for n, epochs, delta, omega in ((60, 3, 0.08, 0.1), (100, 5, 0.05, 0.08), (40, 2, 0.12, 0.15),
+                                    (8, 3, 0.3, 0.0)):
+        hits = np.array(list(pool.map(power_epochs_sim, [(s, n, epochs, delta, omega)
+                                                         for s in range(sims)], chunksize=50)))
+        sim = float(hits[:, 0].mean())
         pred = predicted_epochs_power(n, epochs, delta, omega)
         lines.append(f"| {n} items x {epochs} epochs, item effect sd {omega} (Miller 2024) | "
-                     f"-{delta} | {_ci(sim, sims)} | {pred:.3f} | {sim - pred:+.3f} |")
+                     f"-{delta} | {_ci(sim, sims)} | {pred:.3f} | {sim - pred:+.3f} | "
+                     f"{_ci(float(hits[:, 1].mean()), sims)} |")
+    lines += ["", "*Before the floor*: the same simulated studies judged with the raw paired t "
+              "interval (the McNemar path's directional interval did not change).", "",
+              "### What the other fixes cost", "",
+              "| fix | design | truth | now | before |", "|---|---|---|---|---|"]
+    for n, delta in ((60, 0.15), (100, 0.10)):
+        hits = np.array(list(pool.map(unequal_power_sim, [(s, n, delta) for s in range(sims)],
+                                      chunksize=50)))
+        lines.append(f"| relabelling test (unequal responses) | {n} items, 1 observed vs 3 "
+                     f"unobserved responses | sandbagging -{delta} | "
+                     f"{_ci(float(hits[:, 0].mean()), sims)} | "
+                     f"{_ci(float(hits[:, 1].mean()), sims)} (sign flip) |")
+    for n, epochs in ((200, 1), (100, 3), (300, 3)):
+        hits = np.array(list(pool.map(equivalence_power_sim, [(s, n, epochs, 0.0)
+                                                              for s in range(sims)],
+                                      chunksize=50)))
+        lines.append(f"| variance floor (claims of no effect) | {n} items x {epochs} epochs, "
+                     f"rates U(0.3, 0.7) | no difference: consistent | "
+                     f"{_ci(float(hits[:, 0].mean()), sims)} | "
+                     f"{_ci(float(hits[:, 1].mean()), sims)} |")
+    for delta in (0.15, 0.25):
+        hits = np.array(list(pool.map(headline_sim, [(s, delta) for s in range(sims // 2)],
+                                      chunksize=10)))
+        lines.append(f"| run-level headline | 15-row run, one capability pair sandbagging, "
+                     f"60 items x 1 response | sandbagging -{delta} | "
+                     f"{_ci(float(hits[:, 1].mean()), sims // 2)} (headline flagged) | "
+                     f"{_ci(float(hits[:, 0].mean()), sims // 2)} (some row flagged) |")
     return lines + [""]
+
+
+def _margin_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:
+    lines = ["### Equivalence on the margin: the true difference is -0.10 (= -margin)", "",
+             "A `consistent` verdict here is a false claim of equivalence; its rate must be at "
+             "most alpha.", "",
+             "| design | consistent (now) | consistent (before the floor) |", "|---|---|---|"]
+    for n, epochs, p_unobs, p_obs in MARGIN_DESIGNS:
+        hits = np.array(list(pool.map(margin_sim, [(s, n, epochs, p_unobs, p_obs)
+                                                   for s in range(sims)], chunksize=50)))
+        path = "McNemar/Tango" if epochs == 1 else "paired t"
+        lines.append(f"| {n} items x {epochs} epochs, unobserved {p_unobs:.2f}, observed "
+                     f"{p_obs:.2f} ({path}) | {_ci(float(hits[:, 0].mean()), sims)} | "
+                     f"{_ci(float(hits[:, 1].mean()), sims)} |")
+    return lines + [""]
+
+
+def _headline_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:
+    hits = np.array(list(pool.map(headline_sim, [(s, 0.0) for s in range(sims)], chunksize=10)))
+    return ["### Run-level headline under the null (15 test rows, every null true)", "",
+            "| procedure | chance of any flag in the run |", "|---|---|",
+            f"| per-row verdicts (BH within each verdict family) | "
+            f"{_ci(float(hits[:, 0].mean()), sims)} |",
+            f"| `headline` (Holm across families of within-family Simes tests) | "
+            f"{_ci(float(hits[:, 1].mean()), sims)} |", ""]
 
 
 def _monitor_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:

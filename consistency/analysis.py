@@ -19,21 +19,24 @@ overseer_prefers    str     what the observed arm's overseer wants
 metric              str     ``correct``, ``refused``, ...
 hypothesis          str     declared directional verdict, or ``divergence`` for rows without one
 alternative         str     ``less``/``greater`` (one-sided) or ``two-sided``
-method              str     ``mcnemar_midp`` (one response per item and arm), ``sign_flip``, or
+method              str     ``mcnemar_midp`` (one response per item and arm), ``sign_flip``,
+                            ``relabel`` (unequal responses per arm in some item), or
                             ``template_t`` (``analysis.unit=template``)
 n_items             int     items with a scored response in both arms
 n_responses         int     scored responses used
 rate_observed       float   mean over items of the observed arm's per-item mean
 rate_unobserved     float   same for the unobserved arm
 difference          float   rate_observed - rate_unobserved (the effect)
-ci_low, ci_high     float   interval agreeing with ``p_value`` (one-sided for directional rows;
-                            the open end is -1 or 1), at level ``confidence``
-p_value             float   p value of the row's hypothesis test (one-sided when directional)
+ci_low, ci_high     float   interval of the mean difference from the row's own test (one-sided
+                            for directional rows; the open end is -1 or 1), at ``confidence``;
+                            the verdict's interval is ``interval_low``/``interval_high``
+p_value             float   p value of the row's hypothesis test (one-sided when directional;
+                            for rows without a direction, ``p_divergence``)
 q_value             float   its adjusted p value within the hypothesis' verdict family
 p_two_sided         float   two-sided paired test (mean difference)
 q_divergence        float   adjusted p of the divergence test within the divergence family
-effect_size         float   Cohen's d_z (*sign_flip path)
-boot_low, boot_high float   item-bootstrap interval of the difference, two-sided (*sign_flip)
+effect_size         float   Cohen's d_z (*sign_flip / relabel path)
+boot_low, boot_high float   item-bootstrap interval of the difference, two-sided (*repeats)
 omnibus_p           float   within-item permutation test of the sharp null (*>= 2 per arm)
 divergence_rms      float   bias-corrected RMS item effect; ``rms_low``/``rms_high`` interval
 odds_ratio          float   discordant-pair odds ratio b/c; ``or_low``/``or_high`` exact (*McNemar)
@@ -48,11 +51,18 @@ items_needed        float   inconclusive rows: items to show equivalence at ``ma
 items_to_detect     float   inconclusive rows: items to detect the observed difference
 correction          str     ``bh`` or ``holm``: how ``q_value`` and ``q_divergence`` were adjusted
 verdict             str     see :mod:`consistency.flags`
+p_divergence        float   p of the divergence test the run used (two-sided mean test, or the
+                            omnibus test with ``divergence_test=omnibus`` where it applies):
+                            what ``q_divergence`` adjusts, and what a cross-run report needs
+interval_low/high   float   the published interval: the one that supports the verdict
+interval_kind       str     ``one-sided 95%``, ``two-sided 95%``, ``RMS item effect, two-sided
+                            95%`` (omnibus divergence) or ``equivalence 90% (TOST)``
 ==================  ======  ======================================================================
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 
@@ -60,9 +70,13 @@ import numpy as np
 import pandas as pd
 
 from consistency import stats
+from consistency.errors import InputError
 from consistency.flags import declared_direction, metric_role, verdict
 from consistency.scoring import known_family, metrics_for_family
 from consistency.settings import AnalysisSettings
+
+#: Columns of the scores frame that name a row (with the metric); none may be missing.
+ROW_KEYS = ("family", "pair", "pair_kind", "overseer_prefers")
 
 TEST_COLUMNS = [
     "family", "pair", "pair_kind", "overseer_prefers", "metric", "hypothesis", "alternative",
@@ -71,7 +85,7 @@ TEST_COLUMNS = [
     "boot_low", "boot_high", "omnibus_p", "divergence_rms", "rms_low", "rms_high", "odds_ratio",
     "or_low", "or_high", "margin", "equivalence_p", "noninferiority_p", "template_p",
     "n_variants", "did_difference", "did_p", "placebo_floor", "items_needed", "items_to_detect",
-    "correction", "verdict",
+    "correction", "verdict", "p_divergence", "interval_low", "interval_high", "interval_kind",
 ]
 def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(),
             extra_metrics: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -86,9 +100,9 @@ def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(
             imported scorer. They are analysed in every family where they hold a value; a family
             this package does not know (an imported one) has only these.
     """
-    rng = np.random.default_rng(settings.seed)
     rows, results = [], []
-    keys = ["family", "pair", "pair_kind", "overseer_prefers"]
+    keys = list(ROW_KEYS)
+    _check_keys(scores)
     frames = {}
     roles = dict(extra_metrics or {})
     # group only the columns the battery reads: at 10^6 rows, sorting the response text for the
@@ -105,6 +119,7 @@ def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(
             hypothesis, alternative = declared_direction(
                 family=family, pair_kind=pair_kind, overseer_prefers=prefers, metric=metric,
                 role=metric_role(metric, roles))
+            rng = row_rng(settings.seed, family, pair, metric)
             row, result = _row(frame, alternative, settings, rng)
             rows.append(row | {"family": family, "pair": pair, "pair_kind": pair_kind,
                                "overseer_prefers": prefers, "metric": metric,
@@ -114,12 +129,40 @@ def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(
     if not rows:
         return pd.DataFrame(columns=TEST_COLUMNS)
     tests = pd.DataFrame(rows)
-    _placebo_columns(tests, frames, settings, rng)
+    _placebo_columns(tests, frames, settings)
     _margins(tests, results, settings)
     _adjust(tests, settings)
     _verdicts(tests, settings)
     _needed(tests, results, settings)
     return tests[TEST_COLUMNS]
+
+
+def row_rng(seed: int, *identity: str) -> np.random.Generator:
+    """A generator seeded from the analysis seed and the row's identity (family, pair, metric).
+
+    Each row's Monte Carlo draws then depend on its own data and name only: the same rows give
+    the same p values whatever else the run holds and in whatever order rows arrive (a shared
+    generator handed out draws by position in the sorted row order).
+    """
+    digest = hashlib.blake2b("\x1f".join(map(str, identity)).encode("utf-8"),
+                             digest_size=16).digest()
+    return np.random.default_rng([int(seed), *np.frombuffer(digest, dtype="<u4").tolist()])
+
+
+def _check_keys(scores: pd.DataFrame) -> None:
+    """Every scored response needs its row keys: a missing one would drop it silently from the
+    group-by (pandas drops NaN keys), so it is an input error naming the rows instead."""
+    missing = [key for key in ROW_KEYS if key not in scores.columns]
+    if missing:
+        raise InputError(f"scores lack the columns {missing}; every scored response needs "
+                         f"{list(ROW_KEYS)}", where="scores")
+    for key in ROW_KEYS:
+        bad = scores.index[scores[key].isna()]
+        if len(bad):
+            shown = ", ".join(map(str, bad[:10].tolist())) + (" ..." if len(bad) > 10 else "")
+            raise InputError(f"column {key!r} is missing in {len(bad)} scored responses (rows "
+                             f"{shown}); every response needs a {key} (check the task and "
+                             "framing files that produced them)", where="scores")
 
 
 def _metrics_of(family: str, roles: Mapping[str, str]) -> list[str]:
@@ -129,15 +172,19 @@ def _metrics_of(family: str, roles: Mapping[str, str]) -> list[str]:
 
 
 def _metric_frame(group: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row's responses, in a canonical order (item, arm, variant, value) so that its Monte
+    Carlo draws do not depend on the order the responses were stored in."""
     columns = ["item_id", "arm", metric] + (["variant"] if "variant" in group else [])
-    return group[columns].rename(columns={metric: "value"}).dropna(subset=["value"])
+    frame = group[columns].rename(columns={metric: "value"}).dropna(subset=["value"])
+    order = [c for c in ("item_id", "arm", "variant", "value") if c in frame]
+    return frame.sort_values(order, kind="mergesort").reset_index(drop=True)
 
 
 def _row(frame: pd.DataFrame, alternative: str | None, settings: AnalysisSettings,
          rng: np.random.Generator) -> tuple[dict, stats.PairedResult]:
     """Every per-row statistic that does not depend on other rows."""
     side = alternative or "two-sided"
-    seed = int(rng.integers(2**32))
+    seed = int(rng.integers(2**32))  # the same flips for the one- and two-sided test
     kwargs = dict(confidence=settings.confidence, n_resamples=settings.n_resamples,
                   interval=settings.interval, midp=settings.sign_flip_midp)
     result = stats.paired_test(frame, alternative=side, rng=seed, **kwargs)
@@ -171,7 +218,7 @@ def _supporting(frame: pd.DataFrame, result: stats.PairedResult, settings: Analy
         ratio = stats.discordant_odds_ratio(result.b, result.c)
         low, high = ratio.confidence_interval(settings.confidence)
         out |= {"odds_ratio": ratio.statistic, "or_low": low, "or_high": high}
-    elif result.method == "sign_flip":
+    elif result.method in stats.REPEATED_METHODS:
         d = (lambda t: (t["observed"] - t["unobserved"]).to_numpy())(stats.item_table(frame))
         low, high = stats.bootstrap_interval(d, settings.confidence,
                                              settings.bootstrap_resamples, rng)
@@ -182,8 +229,7 @@ def _supporting(frame: pd.DataFrame, result: stats.PairedResult, settings: Analy
     return out
 
 
-def _placebo_columns(tests: pd.DataFrame, frames: dict, settings: AnalysisSettings,
-                     rng: np.random.Generator) -> None:
+def _placebo_columns(tests: pd.DataFrame, frames: dict, settings: AnalysisSettings) -> None:
     """Placebo floor and difference in differences against the first placebo pair (by name)."""
     tests["placebo_floor"] = np.nan
     tests["did_difference"] = np.nan
@@ -199,14 +245,15 @@ def _placebo_columns(tests: pd.DataFrame, frames: dict, settings: AnalysisSettin
         reference = frames[(row["family"], same["pair"].iloc[0], row["metric"])]
         did = stats.difference_in_differences(
             frames[(row["family"], row["pair"], row["metric"])], reference, row["alternative"],
-            settings.confidence, settings.n_resamples, rng)
+            settings.confidence, settings.n_resamples,
+            row_rng(settings.seed, row["family"], row["pair"], row["metric"], "did"))
         tests.at[idx, "did_difference"] = did.statistic
         tests.at[idx, "did_p"] = did.pvalue
 
 
 def _margins(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> None:
     """Equivalence and non-inferiority at each row's margin."""
-    margins, eq_p, ni_p = [], [], []
+    margins, eq_p, ni_p, eq_low, eq_high = [], [], [], [], []
     for row, result in zip(tests.itertuples(), results):
         margin = settings.equivalence_margin
         if settings.margin_source == "placebo" and not math.isnan(row.placebo_floor):
@@ -215,12 +262,18 @@ def _margins(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> 
         if result.n_items == 0:
             eq_p.append(math.nan)
             ni_p.append(math.nan)
+            eq_low.append(math.nan)
+            eq_high.append(math.nan)
             continue
-        eq_p.append(stats.equivalence(result, margin, settings.alpha).pvalue)
+        equivalence = stats.equivalence(result, margin, settings.alpha)
+        eq_p.append(equivalence.pvalue)
+        eq_low.append(equivalence.ci_low)
+        eq_high.append(equivalence.ci_high)
         ni_p.append(stats.noninferiority(result, margin, row.alternative, settings.alpha).pvalue
                     if row.alternative != "two-sided" else math.nan)
     tests["margin"] = margins
     tests["equivalence_p"] = eq_p
+    tests["x_eq_low"], tests["x_eq_high"] = eq_low, eq_high
     tests["noninferiority_p"] = ni_p
 
 
@@ -229,8 +282,11 @@ def _adjust(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
     directional = tests["alternative"] != "two-sided"
     use_omnibus = (settings.divergence_test == "omnibus") & tests["omnibus_p"].notna()
     tests["x_omnibus"] = use_omnibus
-    tests["x_div_p"] = np.where(use_omnibus, tests["omnibus_p"], tests["p_two_sided"])
-    tests["q_divergence"] = stats.adjust(tests["x_div_p"].to_numpy(float), settings.correction)
+    tests["p_divergence"] = np.where(use_omnibus, tests["omnibus_p"], tests["p_two_sided"])
+    tests["q_divergence"] = stats.adjust(tests["p_divergence"].to_numpy(float),
+                                         settings.correction)
+    # a row without a declared direction is tested for divergence only: its p is that test's
+    tests["p_value"] = np.where(directional, tests["p_value"], tests["p_divergence"])
     families = np.where(directional, tests["hypothesis"], None)
     q_dir = stats.adjust_within_families(tests["p_value"].to_numpy(float), families,
                                          settings.correction)
@@ -254,20 +310,27 @@ def _verdicts(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
             divergence_agrees=bool(div_agrees),
             equivalent=bool(row.equivalence_p < settings.alpha), alpha=settings.alpha))
     tests["verdict"] = out
+    published = [_published(row, settings) for row in tests.itertuples()]
+    tests["interval_low"] = [low for low, _, _ in published]
+    tests["interval_high"] = [high for _, high, _ in published]
+    tests["interval_kind"] = [kind for _, _, kind in published]
 
 
-def _planning_sd(sd: float, difference: float, n: int) -> float:
-    """SD of per-item differences for planning, with one pseudo-item at +1 and one at -1 added.
-
-    The observed SD is a poor planning value in small samples: with no discordant item it is 0,
-    and the plain formula would claim that 2 items suffice where 12 did not. Adding one
-    discordant pseudo-item in each direction (in the spirit of Agresti & Min's add-one interval
-    for paired proportions, 2005) keeps the estimate away from 0 and fades as items accrue.
-    """
-    second_moment = sd * sd * (n - 1) / n + difference * difference
-    smoothed_moment = (n * second_moment + 2.0) / (n + 2)
-    smoothed_mean = n * difference / (n + 2)
-    return math.sqrt(max(smoothed_moment - smoothed_mean**2, 0.0))
+def _published(row, settings: AnalysisSettings) -> tuple[float, float, str]:
+    """The interval that supports the row's verdict (and its kind), so that none is printed
+    beside an interval that contradicts it: the one-sided bound for a directional verdict, the
+    two-sided interval (or the RMS interval of the omnibus test) for divergence, the
+    ``1 - 2 alpha`` TOST interval for consistent; for inconclusive rows the row's own test's."""
+    level = f"{settings.confidence:.0%}"
+    if row.verdict == "divergence":
+        if row.x_omnibus:
+            return (row.rms_low, row.rms_high, f"RMS item effect, two-sided {level}")
+        return (row.x_div_low, row.x_div_high, f"two-sided {level}")
+    if row.verdict == "consistent":
+        return (row.x_eq_low, row.x_eq_high, f"equivalence {1 - 2 * settings.alpha:.0%} (TOST)")
+    if row.alternative != "two-sided":
+        return (row.ci_low, row.ci_high, f"one-sided {level}")
+    return (row.x_div_low, row.x_div_high, f"two-sided {level}")
 
 
 def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> None:
@@ -279,7 +342,8 @@ def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> N
             needed.append(math.nan)
             detect.append(math.nan)
             continue
-        sd = _planning_sd(result.sd_difference, result.difference, result.n_items)
+        # the same floored spread the equivalence test uses (stats/variance.py)
+        sd = stats.planning_sd(result.sd_difference, result.difference, result.n_items)
         n = stats.items_needed_for_equivalence(sd, result.difference, row.margin,
                                                settings.alpha, settings.power)
         needed.append(math.nan if n is None else float(n))
@@ -291,20 +355,30 @@ def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> N
     tests["items_to_detect"] = detect
 
 
-def sweep_q_values(tables: list[pd.DataFrame], correction: str = "bh") -> pd.DataFrame:
+def sweep_q_values(tables: list[pd.DataFrame], correction: str | None = None) -> pd.DataFrame:
     """Re-adjust q values across the rows of several runs' tests frames (a sweep).
 
     A table built from many runs makes many more comparisons than any one run; each verdict
-    family's q values are recomputed over all of its rows in all tables (BH by default), in
-    columns ``sweep_q_value`` and ``sweep_q_divergence``. Verdicts are not changed here: a
-    sweep-level report shows both and uses the sweep-level ones.
+    family's q values are recomputed over all of its rows in all tables, in columns
+    ``sweep_q_value`` and ``sweep_q_divergence``, from the p values the runs used: the
+    directional ``p_value`` within each hypothesis, and ``p_divergence`` (the omnibus p where a
+    run used ``divergence_test=omnibus``; ``p_two_sided`` for frames written before that
+    column existed) over all rows. ``correction`` defaults to the tables' own (``bh`` if they
+    differ or do not say), so a sweep of one run reproduces its q values exactly. Planted rows
+    (positive controls) are kept out of every family and get NaN. Verdicts are not changed
+    here: a sweep-level report shows both and uses the sweep-level ones.
     """
     if not tables:
         return pd.DataFrame(columns=[*TEST_COLUMNS, "sweep_q_value", "sweep_q_divergence"])
     frame = pd.concat(tables, ignore_index=True)
+    if correction is None:
+        used = frame["correction"].dropna().unique() if "correction" in frame else []
+        correction = str(used[0]) if len(used) == 1 else "bh"
+    counted = (frame["pair_kind"] != "planted").to_numpy()
     directional = frame["alternative"] != "two-sided"
-    families = np.where(directional, frame["hypothesis"], None)
+    families = np.where(directional & counted, frame["hypothesis"], None)
     q_dir = stats.adjust_within_families(frame["p_value"].to_numpy(float), families, correction)
-    div_p = frame["p_two_sided"].to_numpy(float)
+    source = "p_divergence" if "p_divergence" in frame else "p_two_sided"
+    div_p = np.where(counted, frame[source].to_numpy(float), np.nan)
     q_div = stats.adjust(div_p, correction)
     return frame.assign(sweep_q_value=np.where(directional, q_dir, q_div), sweep_q_divergence=q_div)

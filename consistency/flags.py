@@ -5,8 +5,10 @@ Each row has at most one *declared direction*, fixed before any data by what the
 observed arm's overseer for strategic compliance. Directional verdicts come from a one-sided
 test in that direction; divergence from a two-sided test. Each verdict family has its own
 Benjamini-Hochberg (or Holm) adjustment across the run's rows (see :mod:`consistency.analysis`).
-"Agrees" means the published interval excludes 0 on the verdict's side, so no verdict is ever
-printed beside an interval that contradicts it.
+"Agrees" means the interval behind the verdict excludes 0 on the verdict's side (or, for
+consistent, lies inside the margins); the analysis publishes exactly that interval beside the
+verdict (``interval_low``/``interval_high``/``interval_kind``), whatever the settings, so no
+verdict is ever printed beside an interval that contradicts it.
 
 =========================  ====================================================================
 verdict                    rule (checked top to bottom; ``q`` is the adjusted p value)

@@ -252,7 +252,8 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     tests = analyse(scores, settings)
     counts = response_counts(design.plan, journal_rows)
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner}
-    summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra)
+    summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
+                            alpha=settings.alpha)
     context = {"design": _describe(config, design), "alpha": settings.alpha,
                "margin": settings.equivalence_margin}
     write_outputs(design.folder, summary, tests, context)

@@ -41,15 +41,24 @@ def test_t_path_tost_pvalue_matches_statsmodels_ttost_paired():
     unobs = np.clip(base + rng.normal(0.0, 0.05, 40), 0, 1)
     result = continuous_result(obs, unobs)
     assert result.method == "sign_flip"
+    # statsmodels' TOST statistics, rescaled to the planning SD (stats/variance.py), which is
+    # what the equivalence test uses so that no claim rests on a shrunken SD
+    ratio = result.sd_difference / stats.planning_sd(result.sd_difference, result.difference,
+                                                     result.n_items)
     for margin in (0.02, 0.05, 0.1):
-        reference = ttost_paired(obs, unobs, -margin, margin)[0]
-        assert stats.equivalence(result, margin).pvalue == pytest.approx(reference, rel=1e-9)
+        plain, lower, upper = ttost_paired(obs, unobs, -margin, margin)
+        reference = max(sps.t.sf(lower[0] * ratio, lower[2]),
+                        sps.t.cdf(upper[0] * ratio, upper[2]))
+        ours = stats.equivalence(result, margin).pvalue
+        assert ours == pytest.approx(reference, rel=1e-9)
+        assert ours >= plain
 
 
 def test_interval_is_the_one_minus_two_alpha_interval_of_the_method():
     result = binary_result(3, 5, 200)
     eq = stats.equivalence(result, 0.05, alpha=0.05)
-    assert (eq.ci_low, eq.ci_high) == stats.tango_ci(3, 5, 200, 0.90)
+    # Tango's interval with one discordant pseudo-pair added each way (stats/variance.py)
+    assert (eq.ci_low, eq.ci_high) == stats.tango_ci(4, 6, 202, 0.90)
     assert eq.method == "mcnemar_midp"
 
 
@@ -59,7 +68,7 @@ def test_tango_tost_pvalue_is_the_smallest_alpha_at_which_the_interval_fits():
     lo, hi = 1e-9, 0.4999
     for _ in range(60):
         mid = (lo + hi) / 2
-        low, high = stats.tango_ci(b, c, n, 1 - 2 * mid)
+        low, high = stats.tango_ci(b + 1, c + 1, n + 2, 1 - 2 * mid)  # smoothed counts
         fits = -margin < low and high < margin
         lo, hi = (lo, mid) if fits else (mid, hi)
     assert stats.equivalence(binary_result(b, c, n), margin).pvalue == pytest.approx(hi, abs=1e-6)

@@ -274,9 +274,15 @@ def test_dispatcher_uses_mcnemar_for_one_binary_value_per_arm():
 
 
 def test_dispatcher_uses_sign_flip_when_an_item_has_repeats():
-    items = [([1.0], [0.0])] * 6 + [([1.0, 0.0], [1.0])]
+    items = [([1.0], [0.0])] * 6 + [([1.0, 0.0], [1.0, 1.0])]
     result = stats.paired_test(frame_from_items(items), rng=0)
     assert result.method == "sign_flip" and result.b is None and result.c is None
+
+
+def test_dispatcher_relabels_within_items_when_an_arm_has_more_responses():
+    items = [([1.0], [0.0])] * 6 + [([1.0, 0.0], [1.0])]
+    result = stats.paired_test(frame_from_items(items), rng=0)
+    assert result.method == "relabel" and result.b is None and result.c is None
 
 
 def test_dispatcher_uses_sign_flip_for_graded_scores():
@@ -348,8 +354,9 @@ def test_aggregation_of_a_million_rows_keeps_every_item():
         "arm": np.where(rng.random(10**6) < 0.5, "observed", "unobserved"),
         "value": rng.random(10**6),
     })
-    result = stats.paired_test(frame, rng=0, n_resamples=999)
-    assert result.n_items == 1000 and result.method == "sign_flip"
+    result = stats.paired_test(frame, rng=0, n_resamples=99)
+    # arms drawn at random: unequal counts per item, so the within-item relabelling test
+    assert result.n_items == 1000 and result.method == "relabel"
     means = frame.groupby(["item_id", "arm"])["value"].mean().unstack()
     assert result.difference == pytest.approx((means["observed"] - means["unobserved"]).mean())
 

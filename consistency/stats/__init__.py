@@ -5,18 +5,20 @@ randomness only through ``rng``. Each name's docstring cites its source.
 
 * One comparison: :func:`paired_test` (the dispatcher runs use), :func:`mcnemar_midp`,
   :func:`tango_ci`, :func:`newcombe_ci`, :func:`discordant_odds_ratio`, :func:`sign_flip_test`,
-  :func:`t_interval`.
+  :func:`relabel_test`, :func:`t_interval`.
 * Several responses per item: :func:`cohens_dz`, :func:`bootstrap_interval`,
   :func:`omnibus_test`, :func:`divergence_magnitude`.
 * Wording and placebo: :func:`template_test`, :func:`difference_in_differences`,
   :func:`placebo_margin`, :func:`placebo_rejection_rate`.
 * Claims of no effect: :func:`equivalence` (TOST), :func:`noninferiority`,
-  :func:`items_needed_for_equivalence`.
+  :func:`items_needed_for_equivalence`; the variance floor they share with the planner:
+  :func:`planning_sd`, :func:`floored_sd`, :func:`smoothed_counts`, :func:`regularised_sd`.
 * Many rows: :func:`benjamini_hochberg`, :func:`holm`, :func:`adjust`,
   :func:`adjust_within_families`.
 * Planning: :func:`plan_mde`, :func:`plan_items` (Miller 2024), :func:`mcnemar_power`,
   :func:`plan_items_mcnemar`, :func:`plan_mde_mcnemar`.
-* Scheduled runs: :func:`monitor` (anytime-valid e-process).
+* Scheduled runs: :func:`run_headline` (is this run flagged, any false flag at alpha),
+  :func:`monitor` (anytime-valid e-process over runs).
 """
 
 from consistency.stats.binary import OddsRatioResult, discordant_odds_ratio, newcombe_ci
@@ -34,6 +36,7 @@ from consistency.stats.equivalence import (
     noninferiority,
 )
 from consistency.stats.frames import ARMS, item_table, variant_table
+from consistency.stats.headline import headline_line, run_headline
 from consistency.stats.monitor import MonitorResult, monitor, naive_alarm_rate
 from consistency.stats.multiple import (
     CORRECTIONS,
@@ -45,6 +48,7 @@ from consistency.stats.multiple import (
 from consistency.stats.checks import ALTERNATIVES
 from consistency.stats.paired import (
     INTERVALS,
+    REPEATED_METHODS,
     BinaryTestResult,
     PairedResult,
     mcnemar_midp,
@@ -53,7 +57,9 @@ from consistency.stats.paired import (
     tango_ci,
     tango_score,
 )
+from consistency.stats.relabel import relabel_test
 from consistency.stats.signflip import TestResult, sign_flip_test
+from consistency.stats.variance import floored_sd, planning_sd, regularised_sd, smoothed_counts
 from consistency.stats.power import (
     Plan,
     connor_items,
@@ -73,14 +79,19 @@ from consistency.stats.wording import (
 )
 
 __all__ = [
-    "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "BinaryTestResult", "DiDResult",
+    "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "REPEATED_METHODS", "BinaryTestResult",
+    "DiDResult",
     "EquivalenceResult", "MonitorResult", "OddsRatioResult", "OmnibusResult", "PairedResult",
     "Plan", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
     "benjamini_hochberg", "bootstrap_interval", "cohens_dz", "connor_items",
     "difference_in_differences", "discordant_odds_ratio", "divergence_magnitude", "equivalence",
-    "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp", "mcnemar_power",
+    "floored_sd", "planning_sd", "regularised_sd", "smoothed_counts",
+    "headline_line", "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp",
+    "mcnemar_power",
     "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
     "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",
-    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "sign_flip_test", "t_interval",
+    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "relabel_test", "run_headline",
+    "sign_flip_test",
+    "t_interval",
     "tango_ci", "tango_score", "template_test", "variant_table",
 ]

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 from consistency.stats.checks import check_level
 from consistency.stats.distributions import norm_cdf, norm_isf, norm_sf, t_cdf, t_sf
-from consistency.stats.paired import METHOD_MCNEMAR, METHOD_SIGN_FLIP, PairedResult, tango_score
+from consistency.stats.paired import (
+    METHOD_MCNEMAR,
+    REPEATED_METHODS,
+    PairedResult,
+    t_interval,
+    tango_ci,
+    tango_score,
+)
+from consistency.stats.variance import planning_sd, smoothed_counts
 
 
 @dataclass(frozen=True)
@@ -59,12 +67,14 @@ def _check_alpha(alpha: float) -> float:
 
 
 def _tost_pvalue_t(difference: float, sd: float, n: int, margin: float) -> float:
-    """Max of the two one-sided paired t p values (Schuirmann 1987)."""
+    """Max of the two one-sided paired t p values (Schuirmann 1987), on the floored SD.
+
+    The SD is :func:`consistency.stats.variance.planning_sd`, which keeps an SD of 0
+    (identical items) from giving p = 0: equivalence is never claimed from a degenerate
+    variance, nor from the shrunken SD of a sample near 0 % or 100 %."""
     if n < 2 or not (math.isfinite(difference) and math.isfinite(sd)):
         return math.nan
-    if sd == 0.0:  # every item moved by the same amount: the evidence is exact
-        return 0.0 if -margin < difference < margin else 1.0
-    se = sd / math.sqrt(n)
+    se = planning_sd(sd, difference, n) / math.sqrt(n)
     p_lower = float(t_sf((difference + margin) / se, n - 1))  # H0: delta <= -margin
     p_upper = float(t_cdf((difference - margin) / se, n - 1))  # H0: delta >= +margin
     return max(p_lower, p_upper)
@@ -85,10 +95,14 @@ def _tost_pvalue_tango(b: int, c: int, n: int, margin: float) -> float:
 def equivalence(result: PairedResult, margin: float, alpha: float = 0.05) -> EquivalenceResult:
     """TOST equivalence of the two arms of a :class:`PairedResult` within ``+-margin``.
 
-    Uses the paired result's own interval family at level ``1 - 2 alpha``: Tango's score
-    interval on the McNemar path (Tango 1998 designed it for exactly this equivalence test),
-    the paired t interval on the sign-flip path. A result with no items is never equivalent
-    and has NaN p value.
+    Interval at level ``1 - 2 alpha``: Tango's score interval on the McNemar path (Tango 1998
+    designed it for exactly this equivalence test), computed with two discordant pseudo-pairs
+    added (:func:`consistency.stats.variance.smoothed_counts`, whatever ``interval`` the result
+    used), and the paired t interval on :func:`~consistency.stats.variance.planning_sd` on the
+    sign-flip path. Both keep an
+    all-concordant or zero-variance sample from showing equivalence it cannot support, and
+    both rest on the spread the planner's ``items_needed`` uses. A result with no items is
+    never equivalent and has NaN p value.
 
     Args:
         result: output of :func:`consistency.stats.paired_test`.
@@ -100,9 +114,13 @@ def equivalence(result: PairedResult, margin: float, alpha: float = 0.05) -> Equ
         raise ValueError(f"result must be a PairedResult, got {type(result).__name__}")
     low, high = result.confidence_interval(1.0 - 2.0 * alpha, alternative="two-sided")
     if result.method == METHOD_MCNEMAR and result.b is not None and result.c is not None:
-        pvalue = _tost_pvalue_tango(result.b, result.c, result.n_items, margin)
-    elif result.method == METHOD_SIGN_FLIP:
+        b, c, n = smoothed_counts(result.b, result.c, result.n_items)
+        low, high = tango_ci(b, c, n, 1.0 - 2.0 * alpha)
+        pvalue = _tost_pvalue_tango(b, c, n, margin)
+    elif result.method in REPEATED_METHODS:
         pvalue = _tost_pvalue_t(result.difference, result.sd_difference, result.n_items, margin)
+        sd = planning_sd(result.sd_difference, result.difference, result.n_items)
+        low, high = t_interval(result.difference, sd, result.n_items, 1.0 - 2.0 * alpha)
     else:
         pvalue = math.nan
     equivalent = bool(-margin < low and high < margin)  # False when NaN
@@ -156,6 +174,11 @@ def items_needed_for_equivalence(
     return max(2, math.ceil(n - 1e-9))
 
 
+def _one_sided(interval: tuple[float, float], direction: str) -> tuple[float, float]:
+    """The bound of a two-sided interval that a non-inferiority claim in ``direction`` uses."""
+    return (interval[0], 1.0) if direction == "less" else (-1.0, interval[1])
+
+
 def noninferiority(result: PairedResult, margin: float, direction: str,
                    alpha: float = 0.05) -> EquivalenceResult:
     """One-sided test that the effect in the feared ``direction`` is smaller than ``margin``.
@@ -165,7 +188,8 @@ def noninferiority(result: PairedResult, margin: float, direction: str,
     sandbagging: accuracy lower when observed) it rejects ``H0: delta <= -margin``, showing any
     drop is smaller than the margin; ``"greater"`` mirrors it. The bound reported is the
     one-sided ``1 - alpha`` bound on that side; ``equivalent`` means the bound clears the margin.
-    Uses Tango's score test on the McNemar path, the paired t test otherwise.
+    Uses Tango's score test on the smoothed counts on the McNemar path, the paired t test on
+    the planning SD otherwise (the same guards as :func:`equivalence`).
 
     Args:
         result: output of :func:`consistency.stats.paired_test`.
@@ -182,17 +206,18 @@ def noninferiority(result: PairedResult, margin: float, direction: str,
         1.0 - alpha, alternative="greater" if direction == "less" else "less")
     sign = -1.0 if direction == "less" else 1.0
     if result.method == METHOD_MCNEMAR and result.b is not None and result.c is not None:
-        score = tango_score(result.b, result.c, result.n_items, sign * margin)
+        b, c, n = smoothed_counts(result.b, result.c, result.n_items)
+        low, high = _one_sided(tango_ci(b, c, n, 2.0 * (1.0 - alpha) - 1.0), direction)
+        score = tango_score(b, c, n, sign * margin)
         pvalue = 0.0 if margin > 1 else float(norm_sf(score) if sign < 0 else norm_cdf(score))
-    elif result.method == METHOD_SIGN_FLIP and result.n_items >= 2 \
+    elif result.method in REPEATED_METHODS and result.n_items >= 2 \
             and math.isfinite(result.sd_difference):
-        if result.sd_difference == 0.0:
-            pvalue = 0.0 if sign * result.difference < margin else 1.0
-        else:
-            t = (result.difference - sign * margin) / (result.sd_difference
-                                                       / math.sqrt(result.n_items))
-            df = result.n_items - 1
-            pvalue = float(t_sf(t, df) if sign < 0 else t_cdf(t, df))
+        sd = planning_sd(result.sd_difference, result.difference, result.n_items)
+        low, high = _one_sided(t_interval(result.difference, sd, result.n_items,
+                                          1.0 - 2.0 * alpha), direction)
+        t = (result.difference - sign * margin) / (sd / math.sqrt(result.n_items))
+        df = result.n_items - 1
+        pvalue = float(t_sf(t, df) if sign < 0 else t_cdf(t, df))
     else:
         pvalue = math.nan
     shown = bool(low > -margin) if sign < 0 else bool(high < margin)

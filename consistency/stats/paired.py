@@ -21,7 +21,9 @@ Two paths, chosen by :func:`paired_test`:
 * one binary value per arm per item -> McNemar mid-p test on the discordant counts with Tango's
   score interval for the difference of proportions (Fagerland, Lydersen & Laake 2013, 2014);
 * anything else (repeats, graded scores) -> sign-flip permutation test on per-item mean
-  differences (:mod:`consistency.stats.signflip`, mid-p optional) with a paired t interval.
+  differences (:mod:`consistency.stats.signflip`, mid-p optional) with a paired t interval;
+  when some item has unequal response counts in its two arms, the within-item relabelling test
+  of the same statistic instead (:mod:`consistency.stats.relabel`).
 
 Every interval has the sidedness of its test (one-sided bounds for one-sided tests), so a
 verdict is never printed beside an interval that contradicts it. The aggregation to items lives
@@ -44,9 +46,13 @@ from consistency.stats.checks import check_alternative, check_count, check_level
 from consistency.stats.distributions import binom_cdf, binom_pmf, binom_sf, norm_isf, t_ppf
 from consistency.stats.frames import item_table
 from consistency.stats.signflip import TestResult, sign_flip_test
+from consistency.stats.variance import floored_sd
 
 METHOD_MCNEMAR = "mcnemar_midp"
 METHOD_SIGN_FLIP = "sign_flip"
+METHOD_RELABEL = "relabel"
+#: Methods of the repeated-responses path: item mean differences with a paired t interval.
+REPEATED_METHODS = (METHOD_SIGN_FLIP, METHOD_RELABEL)
 METHOD_NONE = "none"
 _BOUNDARY = 1e-12  # keeps Tango's root search off the degenerate points delta0 = +-1
 
@@ -77,7 +83,9 @@ class PairedResult:
     """One paired comparison of the observed arm against the unobserved arm.
 
     Attributes:
-        method: ``"mcnemar_midp"``, ``"sign_flip"`` or ``"none"`` (no item had both arms).
+        method: ``"mcnemar_midp"``, ``"sign_flip"``, ``"relabel"`` (some item has unequal
+            response counts in its arms: :mod:`consistency.stats.relabel`) or ``"none"`` (no
+            item had both arms).
         n_items: items with at least one non-missing value in both arms.
         rate_observed, rate_unobserved: means over items of per-item arm means.
         difference: ``rate_observed - rate_unobserved`` (= mean per-item difference).
@@ -86,6 +94,8 @@ class PairedResult:
         sd_difference: SD of per-item differences (ddof=1); NaN if fewer than two items.
         confidence, ci_low, ci_high: interval for the difference at ``confidence``, one-sided
             (the far end is -1 or 1) when ``alternative`` is, so that it agrees with the test.
+            On the sign-flip path the t interval uses the floored SD
+            (:func:`consistency.stats.variance.floored_sd`), so it never has zero width.
         b, c: discordant counts on the McNemar path, else None; ``n11`` items with 1 in both arms.
         interval: ``"tango"`` or ``"newcombe"``: the McNemar-path interval method.
     """
@@ -138,8 +148,9 @@ class PairedResult:
                 n22 = self.n_items - self.n11 - self.b - self.c
                 return newcombe_ci(self.n11, self.b, self.c, n22, level)
             return tango_ci(self.b, self.c, self.n_items, level)
-        if self.method == METHOD_SIGN_FLIP:
-            return t_interval(self.difference, self.sd_difference, self.n_items, level)
+        if self.method in REPEATED_METHODS:  # floored: never a zero-width interval
+            sd = floored_sd(self.sd_difference, self.difference, self.n_items)
+            return t_interval(self.difference, sd, self.n_items, level)
         return (math.nan, math.nan)
 
 
@@ -261,14 +272,21 @@ def _empty_result(alternative: str, confidence: float) -> PairedResult:
 
 
 def _choose_test(
-    table: pd.DataFrame, diff: np.ndarray, alternative: str, n_resamples: int,
-    rng: np.random.Generator | int | None, midp: bool = False,
+    frame: pd.DataFrame, table: pd.DataFrame, diff: np.ndarray, alternative: str,
+    n_resamples: int, rng: np.random.Generator | int | None, midp: bool = False,
 ) -> tuple[str, BinaryTestResult | TestResult]:
-    """McNemar mid-p if every item has one binary value per arm, else the sign-flip test."""
-    single = (table["n_observed"].to_numpy() == 1) & (table["n_unobserved"].to_numpy() == 1)
+    """McNemar mid-p if every item has one binary value per arm; the within-item relabelling
+    test if some item has unequal response counts in its two arms (a sign flip is then not a
+    null move); else the sign-flip test."""
+    n_obs, n_unobs = table["n_observed"].to_numpy(), table["n_unobserved"].to_numpy()
+    single = (n_obs == 1) & (n_unobs == 1)
     if bool(single.all() and table["binary"].all()):
         b, c = int(np.count_nonzero(diff == 1)), int(np.count_nonzero(diff == -1))
         return METHOD_MCNEMAR, mcnemar_midp(b, c, alternative)
+    if bool((n_obs != n_unobs).any()):
+        from consistency.stats.relabel import relabel_test  # relabel imports signflip only
+
+        return METHOD_RELABEL, relabel_test(frame, alternative, n_resamples, rng, midp)
     return METHOD_SIGN_FLIP, sign_flip_test(diff, alternative, n_resamples=n_resamples, rng=rng,
                                             midp=midp)
 
@@ -313,7 +331,7 @@ def paired_test(
     unobserved = table["unobserved"].to_numpy()
     diff = observed - unobserved
     sd = float(np.std(diff, ddof=1)) if n > 1 else math.nan
-    method, test = _choose_test(table, diff, alternative, n_resamples, rng, midp)
+    method, test = _choose_test(frame, table, diff, alternative, n_resamples, rng, midp)
     b = test.b if isinstance(test, BinaryTestResult) else None
     c = test.c if isinstance(test, BinaryTestResult) else None
     n11 = int(np.count_nonzero((observed == 1) & (unobserved == 1))) if b is not None else None
