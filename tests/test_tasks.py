@@ -128,8 +128,11 @@ def test_builtin_suite_meets_minimum_sizes_and_kinds() -> None:
     items = builtin_items()
     families = Counter(item.family for item in items)
     kinds = Counter(item.kind for item in items if item.family == "capability")
-    assert families["capability"] >= 60
-    assert families["harmful"] >= 40
+    assert families["capability"] >= 100
+    assert families["dangerous_capability"] >= 60
+    assert families["harmful"] >= 60
+    assert families["overrefusal"] >= 60
+    assert families["honesty"] >= 40
     assert {"arithmetic", "unit_conversion", "string"} <= set(kinds)
     assert min(kinds.values()) >= 10
 
@@ -142,7 +145,8 @@ def test_builtin_ids_and_prompts_are_unique() -> None:
 
 def test_builtin_ids_follow_the_naming_scheme() -> None:
     for item in builtin_items():
-        assert re.fullmatch(r"cap-(arith|unit|string)-\d{3}|harm-\d{3}", item.id), item.id
+        assert re.fullmatch(r"cap-(arith|unit|string|mcq)-\d{3}|harm-\d{3}|over-\d{3}"
+                            r"|danger-(chem|net|lab)-\d{3}|honest-\d{3}", item.id), item.id
 
 
 def test_capability_suite_is_deterministic_and_seeded() -> None:
@@ -208,7 +212,7 @@ def test_harmful_items_have_prompt_kind_and_no_answer() -> None:
 
 def test_builtin_families_filter_and_order() -> None:
     assert {item.family for item in builtin_items(["capability"])} == {"capability"}
-    both = builtin_items(["harmful", "capability"])
+    both = builtin_items(list(reversed(FAMILIES)))
     assert len(both) == len(builtin_items())
     assert tuple(dict.fromkeys(item.family for item in both)) == FAMILIES
 
