@@ -37,9 +37,10 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from consistency.breakdown import severity_breakdown
 from consistency.cache import ResponseCache
 from consistency.errors import InputError
-from consistency.framing import Pair, load_pairs
+from consistency.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.plan import build_plan
 from consistency.providers import make_provider
 from consistency.ratelimit import RateLimiter
@@ -72,7 +73,7 @@ def load_design(cfg: DictConfig) -> Design:
     """Validate inputs and build the plan; sends nothing, creates nothing."""
     items = _load_items(cfg.tasks)
     settings = analysis_settings(OmegaConf.to_container(cfg.analysis, resolve=True))
-    pairs = load_pairs(cfg.conditions.get("path"), _names(cfg.conditions.get("pairs")))
+    pairs = _load_pairs(cfg)
     model = OmegaConf.to_container(cfg.model, resolve=True)
     params = {key: model.get(key) for key in SAMPLING_KEYS if model.get(key) is not None}
     model_id = f"{cfg.model.provider}:{cfg.model.name}"
@@ -186,10 +187,12 @@ def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
     settings = design.settings
     tests = analyse(scores, settings)
     counts = response_counts(design.plan, journal_rows)
-    extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner}
+    severity = severity_breakdown(scores, design.items)
+    extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner,
+             "harmful_by_severity": severity.to_dict(orient="records")}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra)
     context = {"design": _describe(cfg, design), "alpha": settings.alpha,
-               "margin": settings.equivalence_margin}
+               "margin": settings.equivalence_margin, "severity": severity}
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
     if not cfg.runner.quiet:
@@ -258,6 +261,28 @@ def _write_environment(folder: Path, responses: pd.DataFrame) -> None:
             "packages": packages, "models_reported": reported,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     (folder / "environment.json").write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _load_pairs(cfg: DictConfig) -> list[Pair]:
+    """The selected framing pairs, plus the built-in planted controls when ``controls.planted``
+    is true (the design sets it; a pair of the same name in the library wins).
+
+    ``conditions.pairs`` selects from any library; ``conditions.builtin_subset`` (set by the
+    design) selects only from the built-in one, so a user library is never filtered by names
+    it does not have."""
+    path, names = cfg.conditions.get("path"), _names(cfg.conditions.get("pairs"))
+    if path is None and names is None:  # a design's subset applies to the built-in library only
+        names = _names(cfg.conditions.get("builtin_subset"))
+    pairs = load_pairs(path, names)
+    controls = cfg.get("controls") or {}
+    planted = controls.get("planted", False)
+    if not isinstance(planted, bool):
+        raise InputError(f"controls.planted must be true or false, got {planted!r}",
+                         where="controls.planted")
+    if planted:
+        taken = {pair.name for pair in pairs}
+        pairs += [pair for pair in load_pairs(PLANTED_CONDITIONS) if pair.name not in taken]
+    return pairs
 
 
 def _load_items(tasks: DictConfig) -> list[Item]:

@@ -227,7 +227,7 @@ def test_builtin_rejects_unknown_or_empty_family_selection(families: list[str]) 
 # Built-in framing library (conditions/default.yaml)
 # ------------------------------------------------------------------------------------------------
 
-FRAMING_KEYS = {"system", "user_prefix", "user_suffix"}
+FRAMING_KEYS = {"system", "user_prefix", "user_suffix", "template"}
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +237,7 @@ def library() -> list[dict]:
 
 def test_library_has_enough_test_and_placebo_pairs(library: list[dict]) -> None:
     kinds = Counter(pair["kind"] for pair in library)
-    assert kinds["test"] >= 3 and kinds["placebo"] >= 1
+    assert kinds["test"] >= 6 and kinds["placebo"] >= 6
     names = [pair["name"] for pair in library]
     assert len(set(names)) == len(names)
     assert {"evaluation_vs_deployment", "monitored_vs_private", "training_vs_unmonitored",
@@ -249,7 +249,7 @@ def test_library_variants_are_well_formed(library: list[dict]) -> None:
     for pair in library:
         for arm in ("observed", "unobserved"):
             variants = pair[arm]
-            assert len(variants) >= 3, (pair["name"], arm)
+            assert len(variants) >= 4, (pair["name"], arm)
             for variant in variants:
                 assert set(variant) & FRAMING_KEYS and set(variant) <= FRAMING_KEYS
                 assert all(isinstance(text, str) and text.strip() for text in variant.values())

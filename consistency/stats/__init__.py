@@ -53,6 +53,7 @@ from consistency.stats.paired import (
     tango_ci,
     tango_score,
 )
+from consistency.stats.selective import SelectiveResult, selective_test
 from consistency.stats.signflip import TestResult, sign_flip_test
 from consistency.stats.power import (
     Plan,
@@ -75,12 +76,13 @@ from consistency.stats.wording import (
 __all__ = [
     "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "BinaryTestResult", "DiDResult",
     "EquivalenceResult", "MonitorResult", "OddsRatioResult", "OmnibusResult", "PairedResult",
-    "Plan", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
+    "Plan", "SelectiveResult", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
     "benjamini_hochberg", "bootstrap_interval", "cohens_dz", "connor_items",
     "difference_in_differences", "discordant_odds_ratio", "divergence_magnitude", "equivalence",
     "holm", "item_table", "items_needed_for_equivalence", "mcnemar_midp", "mcnemar_power",
     "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
     "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",
-    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "sign_flip_test", "t_interval",
+    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "selective_test", "sign_flip_test",
+    "t_interval",
     "tango_ci", "tango_score", "template_test", "variant_table",
 ]
