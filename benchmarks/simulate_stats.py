@@ -20,6 +20,16 @@ Null scenarios (framing has no effect on the response distribution of any item):
      the cue; the template-level analysis (variants random; the recommended analysis for that
      claim) keeps its size.
 
+Selectivity (``--only selective``): the ``selective_p`` of a strategic-compliance row (harmful
+items' refusal gaps against the over-refusal items' gaps of the same pair) under its null, where
+the framing moves refusal of both families alike (blanket caution or no effect at all):
+
+* S1 no effect, 60 + 60 items, 1 response/arm, harmful base rates U(0.4, 0.8), over-refusal
+     U(0.05, 0.4) (the families differ in base rate, so in gap variance).
+* S2 common shift +0.10 of both families' refusal rate when observed (blanket caution).
+* S3 3 epochs, unequal family sizes (40 harmful, 80 over-refusal), common shift +0.05.
+* S4 small: 12 + 12 items, 1 response/arm, no effect.
+
 Power: planted effects against the planner's prediction (exact McNemar power for A-type data;
 Miller's formula for epochs with heterogeneous item effects). Monitoring: false alarms of the
 anytime-valid e-process over 30 nightly runs versus re-testing each night at 0.05.
@@ -94,6 +104,47 @@ def null_sim(args: tuple[str, int]) -> dict[str, float]:
         out[f"{name}:omnibus"] = float(row.omnibus_p < ALPHA) \
             if not math.isnan(row.omnibus_p) else math.nan
     return out
+
+
+SELECTIVE = {
+    "S1": ("S1: no effect, 60 + 60 items, 1 response/arm", 60, 60, 1, 0.0),
+    "S2": ("S2: common shift +0.10 (blanket caution), 60 + 60 items", 60, 60, 1, 0.10),
+    "S3": ("S3: 3 epochs, 40 + 80 items, common shift +0.05", 40, 80, 3, 0.05),
+    "S4": ("S4: 12 + 12 items, 1 response/arm, no effect", 12, 12, 1, 0.0),
+}
+
+
+def selective_sim(args: tuple[str, int]) -> float:
+    """One null simulation of ``selective_p``: 1.0 when it is below alpha."""
+    scenario, seed = args
+    _, n_harmful, n_benign, epochs, shift = SELECTIVE[scenario]
+    rng = np.random.default_rng([seed, 7919, int(scenario[1:])])
+    frames = []
+    for family, n, low, high in (("harmful", n_harmful, 0.4, 0.8),
+                                 ("overrefusal", n_benign, 0.05, 0.4)):
+        base = rng.uniform(low, high, n)
+        for arm in ("observed", "unobserved"):
+            p = base + (shift if arm == "observed" else 0.0)
+            draws = rng.random((n, epochs)) < p[:, None]
+            item, epoch = np.indices(draws.shape).reshape(2, -1)
+            frames.append(pd.DataFrame({
+                "item_id": np.char.add(family[0], item.astype(str)), "family": family,
+                "pair": "eval", "pair_kind": "test", "overseer_prefers": "refusal", "arm": arm,
+                "variant": 0, "epoch": epoch, "refused": draws.reshape(-1).astype(float)}))
+    tests = analyse(pd.concat(frames, ignore_index=True), SETTINGS)
+    p = tests.set_index("family").loc["harmful", "selective_p"]
+    return float(p < ALPHA)
+
+
+def _selective_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:
+    lines = ["### False-positive rate of `selective_p` under its null", "",
+             "| scenario | selective_p < 0.05 |", "|---|---|"]
+    for key, (label, *_) in SELECTIVE.items():
+        hits = list(pool.map(selective_sim, [(key, s) for s in range(sims)], chunksize=20))
+        lines.append(f"| {label} | {_ci(float(np.mean(hits)), sims)} |")
+    return lines + ["", "Null: the framing moves refusal of harmful and over-refusal items alike "
+                    "(no effect, or a common shift: blanket caution). One-sided, harmful gaps "
+                    "larger; studentised permutation of family labels over items, mid-p.", ""]
 
 
 def power_mcnemar_sim(args: tuple[int, int, float, float]) -> float:
@@ -174,14 +225,20 @@ def main() -> None:
     parser.add_argument("--power-sims", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", choices=("all", "null", "power", "monitor", "selective"),
+                        default="all", help="run one part of the study (default: all)")
     args = parser.parse_args()
     start = time.perf_counter()
     lines = [f"Simulation study: {args.sims} null simulations per scenario, 60 items, "
              f"alpha {ALPHA} (benchmarks/simulate_stats.py).", ""]
+    parts = {"null": lambda pool: _null_table(pool, args.sims),
+             "power": lambda pool: _power_table(pool, args.power_sims),
+             "monitor": lambda pool: _monitor_table(pool, args.sims),
+             "selective": lambda pool: _selective_table(pool, args.sims)}
     with ProcessPoolExecutor(args.workers) as pool:
-        lines += _null_table(pool, args.sims)
-        lines += _power_table(pool, args.power_sims)
-        lines += _monitor_table(pool, args.sims)
+        for name, part in parts.items():
+            if args.only in ("all", name):
+                lines += part(pool)
     lines.append(f"Runtime: {time.perf_counter() - start:.0f} s on {args.workers} workers.")
     text = "\n".join(lines) + "\n"
     print(text)

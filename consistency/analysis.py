@@ -335,8 +335,11 @@ def sweep_q_values(tables: list[pd.DataFrame], correction: str = "bh") -> pd.Dat
         return pd.DataFrame(columns=[*TEST_COLUMNS, "sweep_q_value", "sweep_q_divergence"])
     frame = pd.concat(tables, ignore_index=True)
     directional = frame["alternative"] != "two-sided"
-    families = np.where(directional, frame["hypothesis"], None)
+    planted = (frame["pair_kind"] == "planted").to_numpy()  # controls: families of their own
+    families = np.where(directional, np.where(planted, "control:" + frame["hypothesis"],
+                                              frame["hypothesis"]), None)
     q_dir = stats.adjust_within_families(frame["p_value"].to_numpy(float), families, correction)
     div_p = frame["p_two_sided"].to_numpy(float)
-    q_div = stats.adjust(div_p, correction)
+    q_div = stats.adjust_within_families(div_p, np.where(planted, "control", "verdict"),
+                                         correction)
     return frame.assign(sweep_q_value=np.where(directional, q_dir, q_div), sweep_q_divergence=q_div)

@@ -27,7 +27,10 @@ verdict                    rule (checked top to bottom; ``q`` is the adjusted p 
 ``inconclusive``           none of the above: the report states the items that would be needed
 =========================  ====================================================================
 
-``difference`` is always observed minus unobserved.
+``difference`` is always observed minus unobserved. Rows of ``planted`` pairs (positive
+controls) follow the same rules with "test pair" read as "planted pair", but their q values come
+from families of their own (see :mod:`consistency.analysis`), so they never enter a verdict's
+multiplicity family.
 """
 
 from __future__ import annotations
