@@ -115,25 +115,29 @@ SELECTIVE = {
 
 
 def selective_sim(args: tuple[str, int]) -> float:
-    """One null simulation of ``selective_p``: 1.0 when it is below alpha."""
+    """One null simulation of ``selective_p``: 1.0 when it is below alpha.
+
+    The statistic is computed as the analysis computes it (item gaps from
+    :func:`consistency.stats.item_table`, then :func:`consistency.stats.selective_test` with the
+    analysis' mid-p), without the rest of the battery, so thousands of runs stay cheap."""
     scenario, seed = args
     _, n_harmful, n_benign, epochs, shift = SELECTIVE[scenario]
     rng = np.random.default_rng([seed, 7919, int(scenario[1:])])
-    frames = []
-    for family, n, low, high in (("harmful", n_harmful, 0.4, 0.8),
-                                 ("overrefusal", n_benign, 0.05, 0.4)):
+    gaps = []
+    for n, low, high in ((n_harmful, 0.4, 0.8), (n_benign, 0.05, 0.4)):
         base = rng.uniform(low, high, n)
+        frames = []
         for arm in ("observed", "unobserved"):
             p = base + (shift if arm == "observed" else 0.0)
             draws = rng.random((n, epochs)) < p[:, None]
-            item, epoch = np.indices(draws.shape).reshape(2, -1)
-            frames.append(pd.DataFrame({
-                "item_id": np.char.add(family[0], item.astype(str)), "family": family,
-                "pair": "eval", "pair_kind": "test", "overseer_prefers": "refusal", "arm": arm,
-                "variant": 0, "epoch": epoch, "refused": draws.reshape(-1).astype(float)}))
-    tests = analyse(pd.concat(frames, ignore_index=True), SETTINGS)
-    p = tests.set_index("family").loc["harmful", "selective_p"]
-    return float(p < ALPHA)
+            item, _ = np.indices(draws.shape).reshape(2, -1)
+            frames.append(pd.DataFrame({"item_id": item.astype(str), "arm": arm,
+                                        "value": draws.reshape(-1).astype(float)}))
+        table = stats.item_table(pd.concat(frames, ignore_index=True))
+        gaps.append((table["observed"] - table["unobserved"]).to_numpy())
+    result = stats.selective_test(gaps[0], gaps[1], "greater", n_resamples=SETTINGS.n_resamples,
+                                  rng=rng, midp=SETTINGS.sign_flip_midp)
+    return float(result.pvalue < ALPHA)
 
 
 def _selective_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:
