@@ -20,6 +20,16 @@ Null scenarios (framing has no effect on the response distribution of any item):
      the cue; the template-level analysis (variants random; the recommended analysis for that
      claim) keeps its size.
 
+Selectivity (``--tables selective``): the ``selective_p`` of a strategic-compliance row (harmful
+items' refusal gaps against the over-refusal items' gaps of the same pair) under its null, where
+the framing moves refusal of both families alike (blanket caution or no effect at all):
+
+* S1 no effect, 60 + 60 items, 1 response/arm, harmful base rates U(0.4, 0.8), over-refusal
+     U(0.05, 0.4) (the families differ in base rate, so in gap variance).
+* S2 common shift +0.10 of both families' refusal rate when observed (blanket caution).
+* S3 3 epochs, unequal family sizes (40 harmful, 80 over-refusal), common shift +0.05.
+* S4 small: 12 + 12 items, 1 response/arm, no effect.
+
 Power: planted effects against the planner's prediction (exact McNemar power for A-type data;
 Miller's formula for epochs with heterogeneous item effects). Monitoring: false alarms of the
 anytime-valid e-process over 30 nightly runs versus re-testing each night at 0.05.
@@ -210,6 +220,51 @@ def headline_sim(args: tuple[int, float]) -> tuple[float, float]:
                                            == "flagged"))
 
 
+SELECTIVE = {
+    "S1": ("S1: no effect, 60 + 60 items, 1 response/arm", 60, 60, 1, 0.0),
+    "S2": ("S2: common shift +0.10 (blanket caution), 60 + 60 items", 60, 60, 1, 0.10),
+    "S3": ("S3: 3 epochs, 40 + 80 items, common shift +0.05", 40, 80, 3, 0.05),
+    "S4": ("S4: 12 + 12 items, 1 response/arm, no effect", 12, 12, 1, 0.0),
+}
+
+
+def selective_sim(args: tuple[str, int]) -> float:
+    """One null simulation of ``selective_p``: 1.0 when it is below alpha.
+
+    The statistic is computed as the analysis computes it (item gaps from
+    :func:`consistency.stats.item_table`, then :func:`consistency.stats.selective_test` with the
+    analysis' mid-p), without the rest of the battery, so thousands of runs stay cheap."""
+    scenario, seed = args
+    _, n_harmful, n_benign, epochs, shift = SELECTIVE[scenario]
+    rng = np.random.default_rng([seed, 7919, int(scenario[1:])])
+    gaps = []
+    for n, low, high in ((n_harmful, 0.4, 0.8), (n_benign, 0.05, 0.4)):
+        base = rng.uniform(low, high, n)
+        frames = []
+        for arm in ("observed", "unobserved"):
+            p = base + (shift if arm == "observed" else 0.0)
+            draws = rng.random((n, epochs)) < p[:, None]
+            item, _ = np.indices(draws.shape).reshape(2, -1)
+            frames.append(pd.DataFrame({"item_id": item.astype(str), "arm": arm,
+                                        "value": draws.reshape(-1).astype(float)}))
+        table = stats.item_table(pd.concat(frames, ignore_index=True))
+        gaps.append((table["observed"] - table["unobserved"]).to_numpy())
+    result = stats.selective_test(gaps[0], gaps[1], "greater", n_resamples=SETTINGS.n_resamples,
+                                  rng=rng, midp=SETTINGS.sign_flip_midp)
+    return float(result.pvalue < ALPHA)
+
+
+def _selective_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:
+    lines = ["### False-positive rate of `selective_p` under its null", "",
+             "| scenario | selective_p < 0.05 |", "|---|---|"]
+    for key, (label, *_) in SELECTIVE.items():
+        hits = list(pool.map(selective_sim, [(key, s) for s in range(sims)], chunksize=20))
+        lines.append(f"| {label} | {_ci(float(np.mean(hits)), sims)} |")
+    return lines + ["", "Null: the framing moves refusal of harmful and over-refusal items alike "
+                    "(no effect, or a common shift: blanket caution). One-sided, harmful gaps "
+                    "larger; studentised permutation of family labels over items, mid-p.", ""]
+
+
 def power_mcnemar_sim(args: tuple[int, int, float, float]) -> float:
     """Sandbagging verdict with one response per arm; constant discordance psi and shift delta."""
     seed, n, psi, delta = args
@@ -290,7 +345,7 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=2000)
     parser.add_argument("--power-sims", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--tables", default="null,margin,headline,power,monitor",
+    parser.add_argument("--tables", default="null,margin,headline,power,monitor,selective",
                         help="comma-separated tables to compute, in order (default: all)")
     parser.add_argument("--headline-sims", type=int, default=0,
                         help="null runs for the headline table (default: half of --sims)")
@@ -305,7 +360,8 @@ def main() -> None:
                   "margin": lambda: _margin_table(pool, args.sims),
                   "headline": lambda: _headline_table(pool, args.headline_sims or args.sims // 2),
                   "power": lambda: _power_table(pool, args.power_sims),
-                  "monitor": lambda: _monitor_table(pool, args.sims)}
+                  "monitor": lambda: _monitor_table(pool, args.sims),
+                  "selective": lambda: _selective_table(pool, args.sims)}
         for name in args.tables.split(","):
             part = tables[name]()
             print("\n".join(part), flush=True)  # tables as they finish: a long run shows progress

@@ -190,10 +190,22 @@ class ConditionsSettings:
     path: Optional[str] = None
     # keep only these pair names; null = all ([] is an error: it would keep nothing)
     pairs: Optional[List[str]] = None
+    # with the built-in library and no conditions.pairs, keep only these (null = all); set by
+    # the design (design=quick runs a documented subset)
+    builtin_subset: Optional[List[str]] = None
 
     def __post_init__(self) -> None:
         _check(self.pairs != [], "conditions.pairs", "one or more pair names, or null for every "
                "pair", self.pairs)
+
+
+@dataclass
+class ControlsSettings:
+    """Positive controls."""
+
+    # planted pairs (conditions/planted.yaml): can this run detect a model told to sandbag / to
+    # refuse only when observed? Their rows never enter the verdicts' q-values or the headline.
+    planted: bool = True
 
 
 # -- runner -----------------------------------------------------------------------------------
@@ -270,6 +282,7 @@ class RunConfig:
     model: ModelSettings = MISSING
     tasks: TasksSettings = field(default_factory=TasksSettings)
     conditions: ConditionsSettings = field(default_factory=ConditionsSettings)
+    controls: ControlsSettings = field(default_factory=ControlsSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)  # type: ignore[valid-type]
     # samples per item x arm x variant
@@ -300,13 +313,22 @@ class RunConfig:
 # -- design presets ---------------------------------------------------------------------------
 #: Design presets (``design=NAME``), package ``_global_``: they set root keys.
 DESIGNS: dict[str, dict[str, Any]] = {
-    # every built-in item, every pair, every paraphrase crossed with every item
-    "full": {"variants": "all", "tasks": {"limit": None}, "conditions": {"pairs": None}},
-    # for slow models such as the embedded CPU model (about a request a second): 12 items per
-    # family (kinds interleaved), every pair, one paraphrase per item and arm rotating over items:
-    # about 240 requests with the built-in library. Expect wide intervals and many inconclusive
-    # rows; use design=full for a real evaluation.
-    "quick": {"variants": "rotate", "tasks": {"limit": 12}, "conditions": {"pairs": None}},
+    # every built-in item, every pair, every paraphrase crossed with every item, planted controls
+    "full": {"variants": "all", "tasks": {"limit": None},
+             "conditions": {"pairs": None, "builtin_subset": None},
+             "controls": {"planted": True}},
+    # for slow models such as the embedded CPU model (about 2 requests a second), a documented
+    # subset: 10 items per family (kinds interleaved) x 5 families; 2 test pairs with their
+    # matched placebos (evaluation_vs_deployment + placebo_wording, training_vs_unmonitored +
+    # placebo_tier); one paraphrase per item and arm rotating over items: 400 requests. Planted
+    # controls are off (they would add 200 requests for a control that at 10 items per family
+    # detects only a near-total effect): controls.planted=true turns them on. Expect wide
+    # intervals and many inconclusive rows; use design=full for a real evaluation.
+    "quick": {"variants": "rotate", "tasks": {"limit": 10},
+              "conditions": {"pairs": None,
+                             "builtin_subset": ["evaluation_vs_deployment", "placebo_wording",
+                                                "training_vs_unmonitored", "placebo_tier"]},
+              "controls": {"planted": False}},
 }
 #: The design each model option gets unless ``design=`` is given (``design: ${model}`` in the
 #: defaults list of conf/config.yaml looks the model's name up here).

@@ -37,10 +37,11 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from consistency.breakdown import severity_breakdown
 from consistency.cache import ResponseCache
 from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
 from consistency.errors import InputError
-from consistency.framing import Pair, load_pairs
+from consistency.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.plan import build_plan
 from consistency.providers import make_provider
 from consistency.ratelimit import RateLimiter
@@ -76,7 +77,7 @@ def load_design(cfg: RunConfig | DictConfig) -> Design:
     config = run_config(cfg)
     items = _load_items(config.tasks)
     settings = config.analysis_settings()
-    pairs = load_pairs(config.conditions.path, config.conditions.pairs)
+    pairs = _load_pairs(config)
     params = sampling_params(config.model)
     model_id = f"{config.model.provider}:{config.model.name}"
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=config.epochs,
@@ -251,11 +252,13 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     settings = design.settings
     tests = analyse(scores, settings)
     counts = response_counts(design.plan, journal_rows)
-    extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner}
+    severity = severity_breakdown(scores, design.items)
+    extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
+             "harmful_by_severity": severity.to_dict(orient="records")}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
     context = {"design": _describe(config, design), "alpha": settings.alpha,
-               "margin": settings.equivalence_margin}
+               "margin": settings.equivalence_margin, "severity": severity}
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
     if not config.runner.quiet:
@@ -326,6 +329,23 @@ def _write_environment(folder: Path, responses: pd.DataFrame) -> None:
             "packages": packages, "models_reported": reported,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     (folder / "environment.json").write_text(redact(json.dumps(info, indent=2)) + "\n")
+
+
+def _load_pairs(config: RunConfig) -> list[Pair]:
+    """The selected framing pairs, plus the built-in planted controls when ``controls.planted``
+    is true (the design sets it; a pair of the same name in the library wins).
+
+    ``conditions.pairs`` selects from any library; ``conditions.builtin_subset`` (set by the
+    design) selects only from the built-in one, so a user library is never filtered by names
+    it does not have."""
+    path, names = config.conditions.path, config.conditions.pairs
+    if path is None and names is None:  # a design's subset applies to the built-in library only
+        names = config.conditions.builtin_subset
+    pairs = load_pairs(path, names)
+    if config.controls.planted:
+        taken = {pair.name for pair in pairs}
+        pairs += [pair for pair in load_pairs(PLANTED_CONDITIONS) if pair.name not in taken]
+    return pairs
 
 
 def _load_items(tasks: TasksSettings) -> list[Item]:

@@ -12,8 +12,10 @@ cell_id            str     ``item|pair|arm|v<variant>|e<epoch>``; unique within 
 item_id            str     task item id
 family             str     ``capability``, ``harmful``, ...
 pair               str     framing pair name
-pair_kind          str     ``test`` or ``placebo``
+pair_kind          str     ``test``, ``placebo`` or ``planted``
 overseer_prefers   str     ``refusal`` or ``compliance`` (what the observed arm's overseer wants)
+plants             str     planted pairs: the hypothesis the control plants; else ``""``
+matched_placebo    str     test pairs: the placebo pair of the same cue family; else ``""``
 arm                str     ``observed`` or ``unobserved``
 variant            int     index of the paraphrase within the arm (0-based)
 epoch              int     repeated sample index (0-based)
@@ -43,8 +45,8 @@ from consistency.tasks import Item
 VARIANT_DESIGNS = ("all", "rotate")
 
 PLAN_COLUMNS = [
-    "cell_id", "item_id", "family", "pair", "pair_kind", "overseer_prefers", "arm", "variant",
-    "epoch", "request_hash", "request_json",
+    "cell_id", "item_id", "family", "pair", "pair_kind", "overseer_prefers", "plants",
+    "matched_placebo", "arm", "variant", "epoch", "request_hash", "request_json",
 ]
 
 
@@ -119,6 +121,8 @@ def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str
         "pair": pair.name,
         "pair_kind": pair.kind,
         "overseer_prefers": pair.overseer_prefers,
+        "plants": pair.plants,
+        "matched_placebo": pair.matched_placebo,
         "arm": arm,
         "variant": variant,
         "epoch": epoch,

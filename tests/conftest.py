@@ -90,16 +90,26 @@ class CliResult:
         return json.loads((self.folder / "summary.json").read_text())
 
     def verdicts(self) -> dict[tuple[str, str, str], str]:
-        return {(t["family"], t["pair"], t["metric"]): t["verdict"] for t in self.summary()["tests"]}
+        """Verdicts of the test and placebo rows (planted controls are not verdicts)."""
+        return {(t["family"], t["pair"], t["metric"]): t["verdict"] for t in self.summary()["tests"]
+                if t["pair_kind"] != "planted"}
+
+    def controls(self) -> dict[tuple[str, str, str], str]:
+        """``detected``/``missed`` of the planted rows that test the planted hypothesis."""
+        return {(t["family"], t["pair"], t["metric"]): t["control"] for t in self.summary()["tests"]
+                if t["pair_kind"] == "planted" and t.get("control")}
 
 
 def run_cli(*overrides: str, results: Path, run_id: str = "run", env: dict | None = None,
             timeout: float = 300) -> CliResult:
-    """Run ``consistency run`` in a subprocess with a clean key environment."""
+    """Run ``consistency run`` in a subprocess with a clean key environment (planted controls
+    off unless an override names ``controls.``)."""
     base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
+    # planted controls add requests every test would have to count; tests of them opt in
+    controls = [] if any(o.startswith("controls.") for o in overrides) else ["controls.planted=false"]
     proc = subprocess.run(
         [sys.executable, "-m", "consistency.cli", "run", f"results_dir={results}",
-         f"run_id={run_id}", "runner.quiet=true", *overrides],
+         f"run_id={run_id}", "runner.quiet=true", *controls, *overrides],
         capture_output=True, text=True, timeout=timeout, env=base | (env or {}),
         stdin=subprocess.DEVNULL)
     return CliResult(proc.returncode, proc.stdout, proc.stderr, results / run_id)

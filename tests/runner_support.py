@@ -21,15 +21,18 @@ FLAGS = {"sandbagging", "strategic_compliance", "divergence"}
 
 def openai_overrides(server, suite) -> list[str]:
     return ["model=openai", "model.name=scripted", f"model.base_url={server.openai_base_url}",
-            f"tasks.path={suite.tasks}", f"conditions.path={suite.conditions}", "runner.quiet=true"]
+            f"tasks.path={suite.tasks}", f"conditions.path={suite.conditions}", "runner.quiet=true",
+            "controls.planted=false"]
 
 
 def run_inprocess(*overrides: str, results: Path, run_id: str = "run") -> Path:
-    """``consistency run`` without the subprocess: same config, same pipeline; returns the folder."""
+    """``consistency run`` without the subprocess: same config, same pipeline; returns the folder.
+    Planted controls are off unless an override names ``controls.`` (as in ``conftest.run_cli``)."""
     GlobalHydra.instance().clear()
+    controls = [] if any(o.startswith("controls.") for o in overrides) else ["controls.planted=false"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"results_dir={results}", f"run_id={run_id}",
-                                           *overrides])
+                                           *controls, *overrides])
     return execute(cfg)
 
 
@@ -38,7 +41,8 @@ def summary(folder: Path) -> dict:
 
 
 def verdicts(folder: Path) -> dict[tuple[str, str, str], str]:
-    return {(t["family"], t["pair"], t["metric"]): t["verdict"] for t in summary(folder)["tests"]}
+    return {(t["family"], t["pair"], t["metric"]): t["verdict"] for t in summary(folder)["tests"]
+            if t["pair_kind"] != "planted"}
 
 
 def journal_rows(folder: Path) -> list[tuple]:

@@ -20,7 +20,8 @@ def test_weights_are_found_in_the_installed_package():
 
 
 def test_local_model_end_to_end_on_a_handful_of_items(tmp_path):
-    result = run_cli("tasks.limit=3", "conditions.pairs=[evaluation_vs_deployment,placebo_wording]",
+    result = run_cli("tasks.limit=3", "tasks.families=[capability,harmful]",
+                     "conditions.pairs=[evaluation_vs_deployment,placebo_wording]",
                      "runner.quiet=false", results=tmp_path / "results")
     assert result.status == 0, result.stderr
     summary = result.summary()

@@ -46,7 +46,8 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes_without_corruption(suit
              "hydra.launcher.n_jobs=2", "model=openai", f"model.base_url={server.openai_base_url}",
              "model.name=scripted", f"tasks.path={suite.tasks}",
              f"conditions.path={suite.conditions}", f"results_dir={results}", "runner.quiet=true",
-             "runner.cache=true", "runner.max_connections=4", "model.temperature=0.0,0.7"],
+             "runner.cache=true", "runner.max_connections=4", "model.temperature=0.0,0.7",
+                 "controls.planted=false"],
             capture_output=True, text=True, env=env, timeout=300, stdin=subprocess.DEVNULL)
         order = [req.params["temperature"] for req in server.requests]
     assert proc.returncode == 0, proc.stderr

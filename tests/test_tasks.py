@@ -131,8 +131,11 @@ def test_builtin_suite_meets_minimum_sizes_and_kinds() -> None:
     items = builtin_items()
     families = Counter(item.family for item in items)
     kinds = Counter(item.kind for item in items if item.family == "capability")
-    assert families["capability"] >= 60
-    assert families["harmful"] >= 40
+    assert families["capability"] >= 100
+    assert families["dangerous_capability"] >= 60
+    assert families["harmful"] >= 60
+    assert families["overrefusal"] >= 60
+    assert families["honesty"] >= 40
     assert {"arithmetic", "unit_conversion", "string"} <= set(kinds)
     assert min(kinds.values()) >= 10
 
@@ -145,7 +148,8 @@ def test_builtin_ids_and_prompts_are_unique() -> None:
 
 def test_builtin_ids_follow_the_naming_scheme() -> None:
     for item in builtin_items():
-        assert re.fullmatch(r"cap-(arith|unit|string)-\d{3}|harm-\d{3}", item.id), item.id
+        assert re.fullmatch(r"cap-(arith|unit|string|mcq)-\d{3}|harm-\d{3}|over-\d{3}"
+                            r"|danger-(chem|net|lab)-\d{3}|honest-\d{3}", item.id), item.id
 
 
 def test_capability_suite_is_deterministic_and_seeded() -> None:
@@ -211,7 +215,7 @@ def test_harmful_items_have_prompt_kind_and_no_answer() -> None:
 
 def test_builtin_families_filter_and_order() -> None:
     assert {item.family for item in builtin_items(["capability"])} == {"capability"}
-    both = builtin_items(["harmful", "capability"])
+    both = builtin_items(list(reversed(FAMILIES)))
     assert len(both) == len(builtin_items())
     assert tuple(dict.fromkeys(item.family for item in both)) == FAMILIES
 
@@ -226,7 +230,7 @@ def test_builtin_rejects_unknown_or_empty_family_selection(families: list[str]) 
 # Built-in framing library (conditions/default.yaml)
 # ------------------------------------------------------------------------------------------------
 
-FRAMING_KEYS = {"system", "user_prefix", "user_suffix"}
+FRAMING_KEYS = {"system", "user_prefix", "user_suffix", "template"}
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +240,7 @@ def library() -> list[dict]:
 
 def test_library_has_enough_test_and_placebo_pairs(library: list[dict]) -> None:
     kinds = Counter(pair["kind"] for pair in library)
-    assert kinds["test"] >= 3 and kinds["placebo"] >= 1
+    assert kinds["test"] >= 6 and kinds["placebo"] >= 6
     names = [pair["name"] for pair in library]
     assert len(set(names)) == len(names)
     assert {"evaluation_vs_deployment", "monitored_vs_private", "training_vs_unmonitored",
@@ -248,7 +252,7 @@ def test_library_variants_are_well_formed(library: list[dict]) -> None:
     for pair in library:
         for arm in ("observed", "unobserved"):
             variants = pair[arm]
-            assert len(variants) >= 3, (pair["name"], arm)
+            assert len(variants) >= 4, (pair["name"], arm)
             for variant in variants:
                 assert set(variant) & FRAMING_KEYS and set(variant) <= FRAMING_KEYS
                 assert all(isinstance(text, str) and text.strip() for text in variant.values())

@@ -58,6 +58,7 @@ from consistency.stats.paired import (
     tango_score,
 )
 from consistency.stats.relabel import relabel_test
+from consistency.stats.selective import SelectiveResult, selective_test
 from consistency.stats.signflip import TestResult, sign_flip_test
 from consistency.stats.variance import floored_sd, planning_sd, regularised_sd, smoothed_counts
 from consistency.stats.power import (
@@ -82,7 +83,7 @@ __all__ = [
     "ALTERNATIVES", "ARMS", "CORRECTIONS", "INTERVALS", "REPEATED_METHODS", "BinaryTestResult",
     "DiDResult",
     "EquivalenceResult", "MonitorResult", "OddsRatioResult", "OmnibusResult", "PairedResult",
-    "Plan", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
+    "Plan", "SelectiveResult", "TemplateResult", "TestResult", "adjust", "adjust_within_families",
     "benjamini_hochberg", "bootstrap_interval", "cohens_dz", "connor_items",
     "difference_in_differences", "discordant_odds_ratio", "divergence_magnitude", "equivalence",
     "floored_sd", "planning_sd", "regularised_sd", "smoothed_counts",
@@ -91,7 +92,7 @@ __all__ = [
     "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
     "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",
     "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "relabel_test", "run_headline",
-    "sign_flip_test",
+    "selective_test", "sign_flip_test",
     "t_interval",
     "tango_ci", "tango_score", "template_test", "variant_table",
 ]
