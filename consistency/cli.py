@@ -35,6 +35,12 @@ usage: consistency plan [--items N | --mde D] [flags]   power planner (consisten
 
 usage: consistency monitor RUN_DIR [RUN_DIR ...] [--alpha A]   anytime-valid alarms over the runs
   consistency monitor results/nightly-*             of one configuration, oldest first; exit 1 on alarm
+
+usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired analysis of
+  existing Inspect AI logs (consistency import-inspect --help)
+  consistency import-inspect --observed logs/eval --unobserved logs/deploy --out results/imp-1
+  consistency import-inspect logs/ --arm-from metadata.condition --observed-value eval \\
+      --unobserved-value deploy --out results/imp-2
 """
 
 
@@ -61,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         except InputError as exc:
             print(f"consistency: error: {exc}", file=sys.stderr)
             return EXIT_INPUT_ERROR
+    if command == "import-inspect":
+        from consistency.inspect_import import main as import_main
+
+        try:
+            return import_main(rest)
+        except InputError as exc:
+            _fail(str(exc))
     print(f"consistency: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
     return EXIT_INPUT_ERROR
 
