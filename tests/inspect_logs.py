@@ -11,10 +11,12 @@ SPEC is a JSON file::
     {"base_url": "http://127.0.0.1:PORT/v1", "log_dir": "...", "items": 40,
      "token_limit": 200,                       # optional: Inspect's per-sample token limit
      "runs": [{"condition": "observed", "pair": "planted", "system": "...",
-               "model": "openai/scripted", "epochs": 1}, ...]}
+               "model": "openai/scripted", "epochs": 1, "log_dir": "...", "items": 40,
+               "id_prefix": "", "log_format": "eval"}, ...]}     # all but the first 3 optional
 
 Each run becomes one log of task ``arithmetic`` with task arguments ``condition``, ``pair`` and
-``system``; every sample also carries ``condition`` and ``pair`` in its metadata. Item ``q{k}`` asks
+``system``; every sample also carries ``condition`` and ``pair`` in its metadata. Item ``q{k}``
+(``{id_prefix}q{k}``) asks
 "Compute {k+3} plus {2k+5}." (answer ``3k+8``). Three scorers: Inspect's ``match()`` and
 ``includes()`` (values ``C``/``I``) and ``brevity`` (a number: 1.0 if the reply has at most 12
 words). Prints one JSON line: the log paths in spec order.
@@ -51,10 +53,10 @@ def main(spec_path: str) -> None:
         return score
 
     @task
-    def arithmetic(condition: str, pair: str, system: str, items: int = 40):
+    def arithmetic(condition: str, pair: str, system: str, items: int = 40, id_prefix: str = ""):
         from inspect_ai import Task
 
-        samples = [Sample(id=f"q{k}", input=prompt(k), target=answer(k),
+        samples = [Sample(id=f"{id_prefix}q{k}", input=prompt(k), target=answer(k),
                           metadata={"condition": condition, "pair": pair})
                    for k in range(items)]
         return Task(dataset=MemoryDataset(samples), solver=[system_message(system), generate()],
@@ -64,11 +66,11 @@ def main(spec_path: str) -> None:
     for run in spec["runs"]:
         [log] = inspect_eval(
             arithmetic(condition=run["condition"], pair=run["pair"], system=run["system"],
-                       items=spec["items"]),
+                       items=run.get("items", spec["items"]), id_prefix=run.get("id_prefix", "")),
             model=run.get("model", "openai/scripted"), model_base_url=spec["base_url"],
-            model_args={"responses_api": False}, log_dir=spec["log_dir"], display="none",
-            epochs=run.get("epochs", 1), temperature=0.0, max_tokens=400, max_retries=0,
-            fail_on_error=False, token_limit=spec.get("token_limit"),
+            model_args={"responses_api": False}, log_dir=run.get("log_dir", spec["log_dir"]),
+            display="none", epochs=run.get("epochs", 1), temperature=0.0, max_tokens=400,
+            max_retries=0, fail_on_error=False, token_limit=spec.get("token_limit"),
             log_format=run.get("log_format", "eval"), max_connections=8)
         paths.append(log.location)
     print(json.dumps({"logs": paths}))
