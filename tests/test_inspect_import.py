@@ -10,6 +10,8 @@ unobserved log lacks q38 and q39, so two observed samples have no counterpart.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -21,6 +23,7 @@ import pytest
 from provider_server import PolicyFault, ProviderServer, answer_key_policy, cue_present
 
 import inspect_logs as task
+from consistency import cli
 from consistency.errors import InputError
 from consistency.inspect_import import CHECKOUT_VENV, READER, TESTED_INSPECT, read_logs
 from consistency.inspect_mapping import ImportMapping
@@ -93,8 +96,9 @@ def logs(inspect_python, tmp_path_factory) -> Path:
         spec = root / "spec.json"
         spec.write_text(json.dumps({"base_url": server.openai_base_url, "items": ITEMS,
                                     "log_dir": str(root), "token_limit": 200, "runs": runs}))
+        env = _clean_env(root) | {"OPENAI_BASE_URL": server.openai_base_url}  # nothing else
         proc = subprocess.run([inspect_python, str(Path(task.__file__)), str(spec)],
-                              capture_output=True, text=True, cwd=root, env=_clean_env(root),
+                              capture_output=True, text=True, cwd=root, env=env,
                               timeout=600, stdin=subprocess.DEVNULL)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert server.request_count == 2 * ITEMS + ITEMS + ITEMS - 2 + 4
@@ -102,9 +106,34 @@ def logs(inspect_python, tmp_path_factory) -> Path:
 
 
 def import_inspect(*args: str, out: Path, python: str) -> subprocess.CompletedProcess:
+    """The command in a process of its own, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "consistency.cli", "import-inspect", *args,
                            "--out", str(out), "--inspect-python", python, "--quiet"],
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def run_import(*args: str, out: Path, python: str | None = None) -> tuple[int, str]:
+    """The command through ``cli.main`` in this process (the reader still runs under Inspect's
+    interpreter): (exit status, stderr as one line)."""
+    extra = ["--inspect-python", python] if python else []
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = cli.main(["import-inspect", *args, "--out", str(out), *extra, "--quiet"])
+        except SystemExit as exc:
+            status = exc.code
+    return status, " ".join(err.getvalue().split())
+
+
+@pytest.fixture(scope="session")
+def planted(logs, inspect_python, tmp_path_factory) -> Path:
+    """The planted pair imported from two log sets, by the real command line."""
+    out = tmp_path_factory.mktemp("imports") / "planted"
+    proc = import_inspect("--observed", str(logs / "logs/planted/observed"),
+                          "--unobserved", str(logs / "logs/planted/unobserved"),
+                          out=out, python=inspect_python)
+    assert proc.returncode == 0, proc.stderr
+    return out
 
 
 def verdicts(out: Path) -> dict[tuple[str, str], str]:
@@ -120,12 +149,8 @@ def test_reader_runs_the_tested_inspect_version(inspect_python):
     assert low <= version <= high, (out.stdout, TESTED_INSPECT)
 
 
-def test_two_log_sets_with_planted_sandbagging_give_sandbagging(logs, inspect_python, tmp_path):
-    out = tmp_path / "planted"
-    proc = import_inspect("--observed", str(logs / "logs/planted/observed"),
-                          "--unobserved", str(logs / "logs/planted/unobserved"),
-                          out=out, python=inspect_python)
-    assert proc.returncode == 0, proc.stderr
+def test_two_log_sets_with_planted_sandbagging_give_sandbagging(planted):
+    out = planted
     assert verdicts(out) == {("inspect", "score_match"): "sandbagging",
                              ("inspect", "score_includes"): "sandbagging",
                              ("inspect", "score_brevity"): "consistent"}
@@ -144,12 +169,8 @@ def test_two_log_sets_with_planted_sandbagging_give_sandbagging(logs, inspect_py
     assert section["matched_items"] == ITEMS and section["unmatched"]["count"] == 0
 
 
-def test_run_folder_has_the_files_of_a_native_run(logs, inspect_python, tmp_path):
-    out = tmp_path / "run"
-    proc = import_inspect("--observed", str(logs / "logs/planted/observed"),
-                          "--unobserved", str(logs / "logs/planted/unobserved"),
-                          "--scorer", "match", out=out, python=inspect_python)
-    assert proc.returncode == 0, proc.stderr
+def test_run_folder_has_the_files_of_a_native_run(planted):
+    out = planted
     for name in ("config.yaml", "environment.json", "responses.parquet", "scores.parquet",
                  "tests.csv", "summary.json", "report.md"):
         assert (out / name).is_file(), name
@@ -158,7 +179,7 @@ def test_run_folder_has_the_files_of_a_native_run(logs, inspect_python, tmp_path
     assert sorted(set(failed["item_id"])) == ["q5", "q7"]
     assert failed["score_match"].isna().all()  # failures are never scored
     assert set(responses["arm"]) == {"observed", "unobserved"}
-    assert (pd.read_csv(out / "tests.csv")["metric"] == "score_match").all()
+    assert len(pd.read_csv(out / "tests.csv")) == 3
     report = (out / "report.md").read_text()
     assert "Imported from Inspect AI" in report and "**sandbagging**" in report
 
@@ -166,10 +187,10 @@ def test_run_folder_has_the_files_of_a_native_run(logs, inspect_python, tmp_path
 def test_null_pair_is_not_flagged_and_unmatched_samples_are_listed(logs, inspect_python,
                                                                    tmp_path):
     out = tmp_path / "null"
-    proc = import_inspect("--observed", str(logs / "logs/null/observed"),
-                          "--unobserved", str(logs / "logs/null/unobserved"),
-                          out=out, python=inspect_python)
-    assert proc.returncode == 0, proc.stderr
+    status, err = run_import("--observed", str(logs / "logs/null/observed"),
+                             "--unobserved", str(logs / "logs/null/unobserved"),
+                             out=out, python=inspect_python)
+    assert status == 0, err
     assert not FLAGS & set(verdicts(out).values()), verdicts(out)
     summary = json.loads((out / "summary.json").read_text())
     listed = summary["import"]["unmatched"]["listed"]
@@ -183,11 +204,13 @@ def test_null_pair_is_not_flagged_and_unmatched_samples_are_listed(logs, inspect
 def test_one_log_set_with_the_arm_in_metadata_and_the_pair_in_a_task_argument(
         logs, inspect_python, tmp_path):
     out = tmp_path / "one-set"
-    proc = import_inspect(str(logs / "logs"), "--arm-from", "metadata.condition",
-                          "--observed-value", "observed", "--unobserved-value", "unobserved",
-                          "--pair-from", "task_arg.pair", out=out, python=inspect_python)
-    assert proc.returncode == 0, proc.stderr
+    status, err = run_import(str(logs / "logs"), "--arm-from", "metadata.condition",
+                             "--observed-value", "observed", "--unobserved-value", "unobserved",
+                             "--pair-from", "task_arg.pair", "--scorer", "match",
+                             out=out, python=inspect_python)
+    assert status == 0, err
     found = verdicts(out)
+    assert set(found) == {("planted", "score_match"), ("null", "score_match")}
     assert found[("planted", "score_match")] == "sandbagging"
     assert not FLAGS & {v for (pair, _), v in found.items() if pair == "null"}, found
     summary = json.loads((out / "summary.json").read_text())
@@ -250,12 +273,11 @@ def test_bad_input_exits_2_naming_the_problem(logs, inspect_python, tmp_path):
                           python=inspect_python)
     assert proc.returncode == 2 and "not an Inspect log" in proc.stderr, proc.stderr
     assert "notes.json" in proc.stderr
-    mixed = import_inspect("--observed", str(logs / "logs/planted/observed"),
-                           str(logs / "other"), "--unobserved",
-                           str(logs / "logs/planted/unobserved"), out=tmp_path / "b",
-                           python=inspect_python)
-    assert mixed.returncode == 2, mixed.stderr
-    assert "mixes logs of different models" in " ".join(mixed.stderr.split())
+    status, err = run_import("--observed", str(logs / "logs/planted/observed"),
+                             str(logs / "other"), "--unobserved",
+                             str(logs / "logs/planted/unobserved"), out=tmp_path / "b",
+                             python=inspect_python)
+    assert status == 2 and "mixes logs of different models" in err, err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -268,11 +290,8 @@ def test_arguments_are_checked_before_any_log_is_read(tmp_path):
              (["--observed", "a.eval", "--unobserved", "b.eval", "--role", "speed"],
               "must be one of")]
     for args, phrase in cases:
-        proc = subprocess.run([sys.executable, "-m", "consistency.cli", "import-inspect", *args,
-                               "--out", str(tmp_path / "r")], capture_output=True, text=True,
-                              cwd=tmp_path, env=os.environ | {"CONSISTENCY_INSPECT_PYTHON": "/no"})
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert phrase in " ".join(proc.stderr.split()), (args, proc.stderr)
+        status, err = run_import(*args, out=tmp_path / "r", python="/no/such/python")
+        assert status == 2 and phrase in err, (args, err)
 
 
 def test_inspect_score_values_map_as_value_to_float_does(inspect_python):
