@@ -14,23 +14,34 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from consistency import stats
 from consistency.errors import InputError
-from consistency.scoring import metrics_for_family
+from consistency.scoring import known_family, metrics_for_family
 
 MONITOR_COLUMNS = ["family", "pair", "pair_kind", "metric", "runs", "items", "mean_difference",
                    "e_value", "pvalue", "alarm_run"]
 
 
-def item_differences(scores: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]:
-    """Per-item differences (observed minus unobserved item means) for every row of one run."""
+def item_differences(scores: pd.DataFrame, analysed: Iterable[tuple[str, str, str]] = ()
+                     ) -> dict[tuple[str, str, str, str], pd.Series]:
+    """Per-item differences (observed minus unobserved item means) for every row of one run.
+
+    The metrics are each family's own (:func:`consistency.scoring.metrics_for_family`) plus the
+    (family, pair, metric) rows of ``analysed`` that the package does not score itself (the
+    tests table of an imported run names its ``score_*`` columns), so imported runs are
+    monitored like native ones.
+    """
     out = {}
+    analysed = list(analysed)
     for (family, pair, kind), group in scores.groupby(["family", "pair", "pair_kind"], sort=True):
-        for metric in metrics_for_family(family):
+        own = list(metrics_for_family(family)) if known_family(family) else []
+        extra = [m for f, p, m in analysed if (f, p) == (family, pair) and m not in own]
+        for metric in own + list(dict.fromkeys(extra)):
             if metric not in group:
                 continue
             means = group.groupby(["item_id", "arm"])[metric].mean().unstack()
@@ -39,9 +50,12 @@ def item_differences(scores: pd.DataFrame) -> dict[tuple[str, str, str, str], pd
     return out
 
 
-def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
-    """One row per (family, pair, metric): the e-process over ``runs`` (oldest first)."""
-    per_run = [item_differences(scores) for scores in runs]
+def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05,
+                 analysed: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
+    """One row per (family, pair, metric): the e-process over ``runs`` (oldest first);
+    ``analysed`` as in :func:`item_differences`."""
+    analysed = list(analysed)
+    per_run = [item_differences(scores, analysed) for scores in runs]
     keys = sorted(set().union(*per_run))
     row_alpha = alpha / max(len(keys), 1)
     rows = []
@@ -58,21 +72,26 @@ def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=MONITOR_COLUMNS)
 
 
-def load_runs(folders: list[str]) -> tuple[list[pd.DataFrame], str]:
-    """Scores of each run folder, checking that they share one model and one design."""
-    runs, identities = [], set()
+def load_runs(folders: list[str]
+              ) -> tuple[list[pd.DataFrame], str, list[tuple[str, str, str]]]:
+    """Scores of each run folder, checking that they share one model and one design, and the
+    (family, pair, metric) rows their tests tables name."""
+    runs, identities, analysed = [], set(), {}
     for name in folders:
         folder = Path(name)
         scores, summary = folder / "scores.parquet", folder / "summary.json"
         if not scores.is_file() or not summary.is_file():
             raise InputError("not a finished run folder (needs scores.parquet and summary.json)",
                              where=str(folder))
-        identities.add(json.loads(summary.read_text())["model"])
+        content = json.loads(summary.read_text())
+        identities.add(content["model"])
+        analysed.update(dict.fromkeys((t["family"], t["pair"], t["metric"])
+                                      for t in content.get("tests", [])))
         runs.append(pd.read_parquet(scores))
     if len(identities) > 1:
         raise InputError(f"runs of different models {sorted(identities)}; monitoring follows one "
                          "configuration over time", where="RUN_DIR")
-    return runs, identities.pop()
+    return runs, identities.pop(), list(analysed)
 
 
 def main(argv: list[str]) -> int:
@@ -86,8 +105,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {args.alpha}", where="--alpha")
-    runs, model = load_runs(args.runs)
-    table = monitor_runs(runs, alpha=args.alpha)
+    runs, model, analysed = load_runs(args.runs)
+    table = monitor_runs(runs, alpha=args.alpha, analysed=analysed)
     print(f"monitoring {model} over {len(runs)} run(s); alarm when an e-value reaches "
           f"{len(table)}/alpha = {len(table) / args.alpha:.0f} (alpha {args.alpha} over "
           f"{len(table)} rows)")

@@ -311,3 +311,10 @@ def test_inspect_score_values_map_as_value_to_float_does(inspect_python):
         "score_c": 1.0, "score_i": 0.0, "score_p": 0.5, "score_n": 0.0, "score_num": 0.25,
         "score_yes": 1.0, "score_text7": 7.0, "score_flag": 1.0, "score_multi_a": 1.0,
         "score_multi_b": 0.5}
+
+
+def test_monitor_reads_an_imported_run_folder(planted, capsys):
+    status = cli.main(["monitor", str(planted)])
+    out = capsys.readouterr().out
+    assert "score_match" in out and "score_includes" in out, out
+    assert status == 1 and "ALARM: capability / inspect / score_match" in out  # -100pp, 38 items
