@@ -69,9 +69,12 @@ def _policy():
 @pytest.fixture(scope="session")
 def inspect_python() -> str:
     python = _inspect_python()
-    if python is None:
-        reason = ("Inspect AI is not installed: scripts/setup creates .venv-inspect/ "
-                  "(scripts/setup-inspect), or set CONSISTENCY_INSPECT_PYTHON")
+    usable = python is not None and subprocess.run(
+        [python, "-c", "import inspect_ai"], capture_output=True).returncode == 0
+    if not usable:
+        reason = (f"Inspect AI cannot be imported (interpreter: {python}): scripts/setup "
+                  "creates .venv-inspect/ (scripts/setup-inspect), or set "
+                  "CONSISTENCY_INSPECT_PYTHON")
         print(f"SKIP: {reason}", file=sys.stderr)
         pytest.skip(reason)
     return python
