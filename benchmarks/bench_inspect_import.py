@@ -1,7 +1,7 @@
 """How long ``consistency import-inspect`` takes on large Inspect logs. Run from the checkout:
 
     .venv/bin/python benchmarks/bench_inspect_import.py                  # 10^5 samples
-    .venv/bin/python benchmarks/bench_inspect_import.py --samples 20000  # smaller, for a smoke check
+    .venv/bin/python benchmarks/bench_inspect_import.py --samples 20000  # a smoke check
 
 Inspect runs from ``--inspect-python`` (default ``.venv-inspect/bin/python``, which scripts/setup
 creates). Steps, all real Inspect:
@@ -10,7 +10,8 @@ creates). Steps, all real Inspect:
    scorers) against the loopback server (``tests/provider_server.py``), once per arm.
 2. Inspect's own reader and writer grow each log to ``--samples / 2`` samples (the template
    samples copied under new ids ``q0``, ``q1``, ..., without their event transcripts) and write
-   it as an ``.eval`` log. Not timed.
+   it as an ``.eval`` log. Not timed, and slow: Inspect's writer took over ten minutes for
+   5 x 10^4 samples on two busy cores, so start with ``--samples 20000``.
 3. Timed, each from process spawn to exit: the log reader alone (Inspect's log API, records to
    a pipe that is discarded), then the whole command (reader, mapping, paired tests, run
    folder), with sample summaries (the default); with ``--text`` also reading whole samples.

@@ -52,7 +52,7 @@ FIELD_KINDS = ("metadata", "task_arg")
 class ImportMapping:
     """How samples become cells: the user's choice, recorded in the run folder as given."""
 
-    sources: tuple[str, ...] = ()               # per reader ``source`` index: arm, or "" (field mode)
+    sources: tuple[str, ...] = ()       # per reader ``source`` index: its arm ("" with arm_from)
     arm_from: str | None = None                 # metadata.KEY / task_arg.KEY
     observed_value: str | None = None
     unobserved_value: str | None = None

@@ -15,7 +15,8 @@ It prints, one JSON object per line (``kind`` first):
 kind        fields
 ==========  =========================================================================
 ``reader``  ``inspect_version`` of the interpreter reading the logs
-``log``     ``log`` (index), ``source`` (index of the path argument it came from), ``path``, ``task``, ``task_args``, ``model``, ``status``,
+``log``     ``log`` (index), ``source`` (index of the path argument it came from),
+            ``path``, ``task``, ``task_args``, ``model``, ``status``,
             ``inspect_version`` (the one that wrote the log), ``eval_id``, ``created``
 ``sample``  ``log``, ``id``, ``epoch``, ``fields`` (the requested ``metadata.KEY``
             values present), ``scores`` (metric name -> float, see below), ``error``,

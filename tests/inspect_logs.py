@@ -16,9 +16,9 @@ SPEC is a JSON file::
 
 Each run becomes one log of task ``arithmetic`` with task arguments ``condition``, ``pair`` and
 ``system``; every sample also carries ``condition`` and ``pair`` in its metadata. Item
-``{id_prefix}q{k}`` asks "Compute {k+3} plus {2k+5}." (answer ``3k+8``). Three scorers: Inspect's ``match()`` and
-``includes()`` (values ``C``/``I``) and ``brevity`` (a number: 1.0 if the reply has at most 12
-words). Prints one JSON line: the log paths in spec order.
+``{id_prefix}q{k}`` asks "Compute {k+3} plus {2k+5}." (answer ``3k+8``). Three scorers:
+Inspect's ``match()`` and ``includes()`` (values ``C``/``I``) and ``brevity`` (a number: 1.0 if
+the reply has at most 12 words). Prints one JSON line: the log paths in spec order.
 """
 
 from __future__ import annotations

@@ -306,7 +306,8 @@ def test_inspect_score_values_map_as_value_to_float_does(inspect_python):
         "values = {'c': 'C', 'i': 'I', 'p': 'P', 'n': 'N', 'num': 0.25, 'yes': 'yes',"
         " 'text7': '7', 'flag': True, 'multi': {'a': 'C', 'b': 0.5}, 'many': [1, 2],"
         " 'odd': 'maybe'};"
-        "print(json.dumps(reader.scores_as_floats({k: Score(value=v) for k, v in values.items()})))")
+        "scores = {k: Score(value=v) for k, v in values.items()};"
+        "print(json.dumps(reader.scores_as_floats(scores)))")
     out = subprocess.run([inspect_python, "-c", script, str(READER)],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
