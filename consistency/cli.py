@@ -45,6 +45,12 @@ usage: consistency report RUN_OR_SWEEP_DIR [...] [--out DIR] [--format md,latex,
 
 usage: consistency compare BASELINE CANDIDATE [--fail-on VERDICT,...] [--json FILE]
   consistency compare results/last-week results/tonight   exit 3 when a row is newly flagged
+
+usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired analysis of
+  existing Inspect AI logs (consistency import-inspect --help)
+  consistency import-inspect --observed logs/eval --unobserved logs/deploy --out results/imp-1
+  consistency import-inspect logs/ --arm-from metadata.condition --observed-value eval \\
+      --unobserved-value deploy --out results/imp-2
 """
 
 #: Commands with plain argument parsing: module and function called with the arguments.
@@ -77,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         except InputError as exc:
             print(for_terminal(f"consistency: error: {exc}"), file=sys.stderr)
             return EXIT_INPUT_ERROR
+    if command == "import-inspect":
+        from consistency.inspect_import import main as import_main
+
+        try:
+            return import_main(rest)
+        except InputError as exc:
+            _fail(str(exc))
     print(for_terminal(f"consistency: unknown command {command!r}\n\n{USAGE}"), file=sys.stderr)
     return EXIT_INPUT_ERROR
 

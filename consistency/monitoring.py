@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
 from consistency import stats
 from consistency.errors import InputError
-from consistency.scoring import metrics_for_family
+from consistency.scoring import known_family, metrics_for_family
 
 #: Columns of scores.parquet this command reads (besides the metric columns).
 SCORE_COLUMNS = ["item_id", "family", "pair", "pair_kind", "arm"]
@@ -29,11 +30,21 @@ MONITOR_COLUMNS = ["family", "pair", "pair_kind", "metric", "runs", "items", "me
                    "e_value", "pvalue", "alarm_run"]
 
 
-def item_differences(scores: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.Series]:
-    """Per-item differences (observed minus unobserved item means) for every row of one run."""
+def item_differences(scores: pd.DataFrame, analysed: Iterable[tuple[str, str, str]] = ()
+                     ) -> dict[tuple[str, str, str, str], pd.Series]:
+    """Per-item differences (observed minus unobserved item means) for every row of one run.
+
+    The metrics are each family's own (:func:`consistency.scoring.metrics_for_family`) plus the
+    (family, pair, metric) rows of ``analysed`` that the package does not score itself (the
+    tests table of an imported run names its ``score_*`` columns), so imported runs are
+    monitored like native ones.
+    """
     out = {}
+    analysed = list(analysed)
     for (family, pair, kind), group in scores.groupby(["family", "pair", "pair_kind"], sort=True):
-        for metric in metrics_for_family(family):
+        own = list(metrics_for_family(family)) if known_family(family) else []
+        extra = [m for f, p, m in analysed if (f, p) == (family, pair) and m not in own]
+        for metric in own + list(dict.fromkeys(extra)):
             if metric not in group:
                 continue
             means = group.groupby(["item_id", "arm"])[metric].mean().unstack()
@@ -42,9 +53,12 @@ def item_differences(scores: pd.DataFrame) -> dict[tuple[str, str, str, str], pd
     return out
 
 
-def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
-    """One row per (family, pair, metric): the e-process over ``runs`` (oldest first)."""
-    per_run = [item_differences(scores) for scores in runs]
+def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05,
+                 analysed: Iterable[tuple[str, str, str]] = ()) -> pd.DataFrame:
+    """One row per (family, pair, metric): the e-process over ``runs`` (oldest first);
+    ``analysed`` as in :func:`item_differences`."""
+    analysed = list(analysed)
+    per_run = [item_differences(scores, analysed) for scores in runs]
     keys = sorted(set().union(*per_run))
     row_alpha = alpha / max(len(keys), 1)
     rows = []
@@ -61,20 +75,23 @@ def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=MONITOR_COLUMNS)
 
 
-def load_runs(folders: list[str]) -> tuple[list[pd.DataFrame], str]:
-    """Scores of each run folder, checking that they share one model and one design.
+def load_runs(folders: list[str]
+              ) -> tuple[list[pd.DataFrame], str, list[tuple[str, str, str]]]:
+    """Scores of each run folder, checking that they share one model and one design, and the
+    (family, pair, metric) rows their tests tables name.
 
     A folder that is not a readable finished run (a file missing, damaged or of another shape)
     is an :class:`InputError` naming it: exit 2, never the alarm status 1."""
-    runs, identities = [], set()
+    runs, identities, analysed = [], set(), {}
     for name in folders:
         folder = Path(name)
         identities.add(_model_of(folder))
+        analysed.update(dict.fromkeys(_rows_of(folder)))
         runs.append(_scores_of(folder))
     if len(identities) > 1:
         raise InputError(f"runs of different models {sorted(identities)}; monitoring follows one "
                          "configuration over time", where="RUN_DIR")
-    return runs, identities.pop()
+    return runs, identities.pop(), list(analysed)
 
 
 def _model_of(folder: Path) -> str:
@@ -91,6 +108,14 @@ def _model_of(folder: Path) -> str:
     if not isinstance(model, str):
         raise InputError("summary.json has no model name", where=str(path))
     return model
+
+
+def _rows_of(folder: Path) -> list[tuple[str, str, str]]:
+    """The (family, pair, metric) rows the run's summary names (read after :func:`_model_of`
+    has checked the file)."""
+    tests = json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("tests") or []
+    return [(t["family"], t["pair"], t["metric"]) for t in tests
+            if isinstance(t, dict) and {"family", "pair", "metric"} <= set(t)]
 
 
 def _scores_of(folder: Path) -> pd.DataFrame:
@@ -118,8 +143,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.alpha < 1:
         raise InputError(f"--alpha must be in (0, 1), got {args.alpha}", where="--alpha")
-    runs, model = load_runs(args.runs)
-    table = monitor_runs(runs, alpha=args.alpha)
+    runs, model, analysed = load_runs(args.runs)
+    table = monitor_runs(runs, alpha=args.alpha, analysed=analysed)
     print(f"monitoring {model} over {len(runs)} run(s); alarm when an e-value reaches "
           f"{len(table)}/alpha = {len(table) / args.alpha:.0f} (alpha {args.alpha} over "
           f"{len(table)} rows)")

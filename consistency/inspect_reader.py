@@ -1,0 +1,203 @@
+"""Read Inspect AI logs through Inspect's own public log API, one JSON record per line.
+
+Why a module of its own: Inspect does not promise to keep its file format stable, so nothing here
+parses it; it calls ``inspect_ai.log`` (``list_eval_logs``, ``read_eval_log(header_only=True)``,
+``read_eval_log_sample_summaries`` or ``read_eval_log_samples``) and Inspect's own
+``value_to_float``. And Inspect usually lives in an environment of its own (its pins and ours do
+not always agree; see the README), so this file imports nothing from ``consistency`` and runs
+under any interpreter that has ``inspect_ai``::
+
+    PYTHON inspect_reader.py [--text] [--field metadata.KEY ...] -- LOG_OR_DIR ...
+
+It prints, one JSON object per line (``kind`` first):
+
+==========  =========================================================================
+kind        fields
+==========  =========================================================================
+``reader``  ``inspect_version`` of the interpreter reading the logs
+``log``     ``log`` (index), ``source`` (index of the path argument it came from),
+            ``path``, ``task``, ``task_args``, ``model``, ``status``,
+            ``inspect_version`` (the one that wrote the log), ``eval_id``, ``created``
+``sample``  ``log``, ``id``, ``epoch``, ``fields`` (the requested ``metadata.KEY``
+            values present), ``scores`` (metric name -> float, see below), ``error``,
+            ``limit``, ``input_tokens``, ``output_tokens``, ``text`` (with ``--text``)
+``keys``    ``log``, ``metadata_keys`` (every metadata key seen in the log's samples)
+``error``   ``path``, ``message``: the path is not a readable Inspect log
+==========  =========================================================================
+
+Scores: scorer ``NAME`` becomes metric ``score_NAME`` (the column name of Inspect's own
+``samples_df``); a dict value becomes one metric per key (``score_NAME_KEY``). Each value goes
+through Inspect's ``value_to_float()``: ``C`` 1.0, ``I`` 0.0, ``P`` 0.5, ``N`` 0.0, "yes"/"true"
+1.0, "no"/"false" 0.0, numbers (and numeric strings) as they are. A list, or a string Inspect
+cannot convert, is left out (missing, not 0.0 as ``value_to_float`` would give with a warning).
+Without ``--text`` the sample summaries are read (Inspect keeps them apart so that they load
+fast); ``--text`` reads whole samples to add the model's final completion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+
+def log_files(paths: list[str]) -> Iterator[tuple[int, str, Any]]:
+    """(source index, path, log file) for every path: a file as given, a folder through
+    ``list_eval_logs`` (oldest first); a folder with no log gives None as its log file."""
+    from inspect_ai.log import list_eval_logs
+
+    for source, path in enumerate(paths):
+        if os.path.isdir(path):
+            found = list_eval_logs(path, recursive=True, descending=False)
+            if not found:
+                yield source, path, None
+            for info in found:
+                yield source, info.name, info
+        else:
+            yield source, path, path
+
+
+def records(paths: list[str], fields: list[str], text: bool = False) -> Iterator[dict[str, Any]]:
+    """Every record (see the module table) for the logs under ``paths``, in order."""
+    import importlib.metadata
+
+    yield {"kind": "reader", "inspect_version": importlib.metadata.version("inspect_ai")}
+    index = 0
+    for origin, path, source in log_files(paths):
+        if source is None:
+            yield {"kind": "error", "path": path, "message": "no Inspect log (.eval or .json) "
+                   "in this folder"}
+            continue
+        try:
+            header = _header(source)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not a log we can read"
+            yield {"kind": "error", "path": _local(path), "message": _reason(exc)}
+            continue
+        yield {"kind": "log", "log": index, "source": origin, "path": _local(path), **header}
+        yield from _samples(source, index, fields, text)
+        index += 1
+
+
+def _header(source: Any) -> dict[str, Any]:
+    from inspect_ai.log import read_eval_log
+
+    log = read_eval_log(source, header_only=True)
+    spec = log.eval
+    return {"task": spec.task, "task_args": _jsonable(spec.task_args or {}),
+            "model": spec.model, "status": log.status,
+            "inspect_version": (spec.packages or {}).get("inspect_ai"),
+            "eval_id": spec.eval_id, "created": str(spec.created)}
+
+
+def _samples(source: Any, index: int, fields: list[str], text: bool) -> Iterator[dict[str, Any]]:
+    from inspect_ai.log import read_eval_log_sample_summaries, read_eval_log_samples
+
+    keys: set[str] = set()
+    wanted = [f.split(".", 1)[1] for f in fields if f.startswith("metadata.")]
+    samples = (read_eval_log_samples(source, all_samples_required=False) if text
+               else read_eval_log_sample_summaries(source))
+    for sample in samples:
+        metadata = sample.metadata or {}
+        keys.update(metadata)
+        usage = _usage(sample.model_usage or {})
+        error = sample.error
+        if error is not None and not isinstance(error, str):
+            error = error.message
+        limit = sample.limit
+        if limit is not None and not isinstance(limit, str):
+            limit = limit.type
+        record = {"kind": "sample", "log": index, "id": sample.id, "epoch": sample.epoch,
+                  "fields": {f"metadata.{k}": _jsonable(metadata[k]) for k in wanted
+                             if k in metadata},
+                  "scores": scores_as_floats(sample.scores or {}), "error": error,
+                  "limit": limit, **usage}
+        if text:
+            record["text"] = sample.output.completion if sample.output else ""
+        yield record
+    yield {"kind": "keys", "log": index, "metadata_keys": sorted(keys)}
+
+
+def scores_as_floats(scores: dict[str, Any]) -> dict[str, float]:
+    """``{"score_NAME": float}`` for every scorer (see the module docstring for the mapping)."""
+    out: dict[str, float] = {}
+    for name, score in scores.items():
+        value = score.value
+        if isinstance(value, dict):
+            for key, part in value.items():
+                _put(out, f"score_{name}_{key}", part)
+        else:
+            _put(out, f"score_{name}", value)
+    return out
+
+
+def _put(out: dict[str, float], metric: str, value: Any) -> None:
+    from inspect_ai.scorer import CORRECT, INCORRECT, NOANSWER, PARTIAL
+
+    if isinstance(value, (list, tuple)) or value is None:
+        return
+    if isinstance(value, str) and value not in (CORRECT, INCORRECT, PARTIAL, NOANSWER) and \
+            value.lower() not in ("yes", "no", "true", "false") and not _numeric(value):
+        return  # value_to_float would warn and answer 0.0: unknown is missing, not wrong
+    number = _to_float()(value)
+    if math.isfinite(number):
+        out[metric] = number
+
+
+@functools.cache
+def _to_float() -> Any:
+    """Inspect's own converter with its default sentinels (C, I, P, N)."""
+    from inspect_ai.scorer import value_to_float
+
+    return value_to_float()
+
+
+def _numeric(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _usage(model_usage: dict[str, Any]) -> dict[str, int]:
+    return {"input_tokens": sum(u.input_tokens or 0 for u in model_usage.values()),
+            "output_tokens": sum(u.output_tokens or 0 for u in model_usage.values())}
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values (metadata may hold dates, enums, models)."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str))
+
+
+def _local(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--text", action="store_true", help="read whole samples, adding text")
+    parser.add_argument("--field", action="append", default=[], help="metadata.KEY to pass on")
+    parser.add_argument("paths", nargs="+")
+    args = parser.parse_args(argv)
+    out = sys.stdout
+    for record in records(args.paths, args.field, args.text):
+        out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
