@@ -9,7 +9,6 @@ and :mod:`consistency.report`. What is specific to an import goes into the ``imp
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from consistency import inspect_mapping as rules
 from consistency.errors import InputError
 from consistency.inspect_mapping import ImportMapping
 from consistency.settings import AnalysisSettings
+from consistency.store import write_parquet_atomic, write_text_atomic
 
 RESPONSE_COLUMNS = [
     "cell_id", "item_id", "family", "pair", "pair_kind", "overseer_prefers", "arm", "variant",
@@ -139,11 +139,11 @@ def write_run(out: Path, logs: list[dict], samples: pd.DataFrame, keys: Sequence
     summary = build_summary(out.name, model_name(frame), counts(frame), tests,
                             extra={"import": section})
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "config.yaml", yaml.safe_dump(
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(
         {"import_inspect": extra.get("options", {}), "analysis": _settings_dict(settings)},
         sort_keys=False))
-    _parquet(frame, out / "responses.parquet")
-    _parquet(scores, out / "scores.parquet")
+    write_parquet_atomic(frame, out / "responses.parquet")
+    write_parquet_atomic(scores, out / "scores.parquet")
     if section["unmatched"]["count"]:
         frame[~frame["matched"]][["family", "pair", "item_id", "epoch", "arm", "source_log"]] \
             .to_csv(out / "unmatched.csv", index=False)
@@ -201,14 +201,3 @@ def _settings_dict(settings: AnalysisSettings) -> dict[str, Any]:
 def _names(found: Sequence[str]) -> str:
     return ", ".join(c[len("score_"):] for c in found) or "none"
 
-
-def _parquet(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

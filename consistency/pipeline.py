@@ -50,7 +50,7 @@ from consistency.runner import RunAborted, RunStats, run_cells
 from consistency.sanitise import for_terminal, redact
 from consistency.scoring import score_frame
 from consistency.settings import AnalysisSettings
-from consistency.store import Journal, run_lock
+from consistency.store import Journal, run_lock, write_parquet_atomic, write_text_atomic
 from consistency.tasks import FAMILIES, Item, builtin_items, load_items
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
@@ -177,7 +177,7 @@ def _run_online(config: RunConfig, design: Design, provider: Any, limiter: RateL
             resumed = not journal.bind(design.fingerprint)
             if not config.runner.quiet:
                 print(for_terminal(_plan_line(config, design, len(journal.done_cells()), resumed)))
-            _write_atomic(design.folder / "config.yaml", config_yaml(config))
+            write_text_atomic(design.folder / "config.yaml", config_yaml(config))
             try:
                 stats = asyncio.run(_run(provider, design, journal, config.runner, limiter,
                                          cache))
@@ -243,9 +243,9 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     """Score, analyse and write every output file of the run folder."""
     responses = design.plan.merge(journal_rows.drop(columns="request_hash"), on="cell_id",
                                   how="inner")
-    _to_parquet_atomic(responses, design.folder / "responses.parquet")
+    write_parquet_atomic(responses, design.folder / "responses.parquet")
     scores = score_frame(responses, {item.id: item for item in design.items})
-    _to_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
+    write_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
     from consistency.analysis import analyse  # scipy: imported only once the responses are in
 
@@ -290,18 +290,6 @@ def cost_section(responses: pd.DataFrame, model: ModelSettings,
         section["estimated_usd"] = round(usd * (1 - (batch_discount or 0.0)), 6)
     return section
 
-
-def _to_parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    """Write then rename, so a reader (or a second process of a sweep) never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _plan_line(config: RunConfig, design: Design, done: int, resumed: bool) -> str:
