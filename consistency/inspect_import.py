@@ -81,6 +81,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--inspect-python", metavar="PATH",
                    help="interpreter that can import inspect_ai (default: this one if it can, "
                         "else .venv-inspect/ of the checkout)")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="processes reading logs at once (default: one per core)")
     p.add_argument("--quiet", action="store_true", help="no verdict table on the terminal")
     return p
 
@@ -100,7 +102,10 @@ def main(argv: list[str]) -> int:
     python = inspect_python(args.inspect_python)
     fields = [f for f in (mapping.arm_from, mapping.pair_from, mapping.variant_from,
                           mapping.family_from) if f and f.startswith("metadata.")]
-    logs, samples, keys, reader_version = read_logs(python, sources, fields, args.text)
+    if args.jobs < 0:
+        raise InputError("must be a whole number >= 1 (or 0: one per core)", where="--jobs")
+    jobs = args.jobs or os.cpu_count() or 1
+    logs, samples, keys, reader_version = read_logs(python, sources, fields, args.text, jobs)
     from consistency.inspect_run import write_run
 
     write_run(out, logs, samples, keys, mapping, settings,
@@ -190,13 +195,13 @@ def inspect_python(given: str | None) -> str:
                      where="--inspect-python")
 
 
-def read_logs(python: str, sources: list[str], fields: list[str], text: bool = False
-              ) -> tuple[list[dict], pd.DataFrame, list[str], str]:
+def read_logs(python: str, sources: list[str], fields: list[str], text: bool = False,
+              jobs: int = 1) -> tuple[list[dict], pd.DataFrame, list[str], str]:
     """(logs, samples frame, metadata keys seen, reader's Inspect version) for ``sources``, read
-    in one pass; every unreadable path is reported at once."""
+    in one pass (``jobs`` logs at a time); every unreadable path is reported at once."""
     logs, rows, keys, errors, version = [], [], set(), [], ""
     source_of: dict[int, int] = {}
-    for record in _reader_records(python, sources, fields, text):
+    for record in _reader_records(python, sources, fields, text, jobs):
         kind = record.pop("kind")
         if kind == "sample":
             rows.append(_flat(record, source_of[record["log"]]))
@@ -226,13 +231,14 @@ def _flat(record: dict, source: int) -> dict:
     return row
 
 
-def _reader_records(python: str, paths: list[str], fields: list[str], text: bool
+def _reader_records(python: str, paths: list[str], fields: list[str], text: bool, jobs: int
                     ) -> Iterator[dict]:
-    args = [f"--field={f}" for f in fields] + (["--text"] if text else []) + ["--", *paths]
+    args = ([f"--field={f}" for f in fields] + (["--text"] if text else [])
+            + [f"--jobs={jobs}", "--", *paths])
     if python == sys.executable and importlib.util.find_spec("inspect_ai") is not None:
         from consistency.inspect_reader import records
 
-        yield from records(paths, fields, text)
+        yield from records(paths, fields, text, jobs)
         return
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([python, str(READER), *args], stdout=subprocess.PIPE,

@@ -284,6 +284,30 @@ def test_bad_input_exits_2_naming_the_problem(logs, inspect_python, tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_reading_logs_in_parallel_gives_the_same_records_in_the_same_order(logs, inspect_python,
+                                                                          tmp_path):
+    not_a_log = tmp_path / "notes.json"
+    not_a_log.write_text('{"hello": "world"}')
+    paths = [str(logs / "logs/planted"), str(not_a_log), str(logs / "logs/null")]
+    outputs = []
+    for jobs in (1, 3):
+        proc = subprocess.run([inspect_python, str(READER), f"--jobs={jobs}",
+                               "--field=metadata.condition", "--", *paths],
+                              capture_output=True, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        outputs.append([json.loads(line) for line in proc.stdout.splitlines()])
+    serial, parallel = outputs
+    assert serial == parallel
+    kinds = [r["kind"] for r in serial]
+    assert kinds.count("log") == 4 and kinds.count("error") == 1
+    assert [r["log"] for r in serial if r["kind"] == "log"] == [0, 1, 2, 3]
+    assert [r["source"] for r in serial if r["kind"] == "log"] == [0, 0, 2, 2]
+    # the error stands where its path was given: after the two planted logs, before the null ones
+    logs_before = kinds[:kinds.index("error")].count("log")
+    assert logs_before == 2 and kinds[kinds.index("error") - 1] == "keys"
+
+
 def test_arguments_are_checked_before_any_log_is_read(tmp_path):
     # no interpreter is needed to refuse these: they fail before the reader starts
     cases = [(["x.eval", "--arm-from", "sample.condition", "--observed-value", "a",
