@@ -9,6 +9,11 @@ effect_i(baseline)`` on the items both runs scored, with a paired t interval and
 sign-flip (mid-p) test (:func:`consistency.stats.sign_flip_test`). Placebo and planted rows are
 compared and shown but never fail the gate.
 
+``--fail-on headline`` gates on the run-level answer instead of (or beside) the rows: it fails
+when the candidate's ``summary.json`` ``headline`` is ``flagged`` and the baseline's is not. That
+is the gate whose chance of a false failure is held at alpha for the whole run (see
+:mod:`consistency.stats.headline`); a row gate fails more often under the null as rows are added.
+
 Exit status: 0 nothing listed in ``--fail-on`` is newly flagged; 3 something is; 2 usage errors
 or runs that cannot be compared (the message says which items, pairs or rows differ).
 
@@ -18,6 +23,8 @@ JSON (``--json FILE``, schema_version 1)::
      "baseline": {"run_id", "folder", "model", "config_hash", "finished_at"},
      "candidate": {...same keys...},
      "config_differences": ["model.temperature", ...],   # config keys whose values differ
+     "headline": {"baseline": "flagged" | "not flagged" | "untested" | null,
+                  "candidate": ..., "newly_flagged": bool},   # null: run without a headline
      "newly_flagged": [{"family", "pair", "metric", "verdict"}, ...],   # test rows only
      "cleared": [{"family", "pair", "metric", "verdict"}, ...],         # the baseline's verdict
      "rows": [{"family", "pair", "pair_kind", "metric", "baseline_verdict",
@@ -43,6 +50,7 @@ from consistency import crossrun, escaping, stats
 from consistency.errors import InputError
 
 FLAGS = ("sandbagging", "strategic_compliance", "divergence")
+HEADLINE = "headline"
 EXIT_NEWLY_FLAGGED = 3
 ROW_KEYS = ["family", "pair", "metric"]
 
@@ -56,7 +64,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("candidate", metavar="CANDIDATE")
     parser.add_argument("--fail-on", default=",".join(FLAGS),
                         help=f"comma-separated verdicts that fail the gate (default: all of "
-                             f"{','.join(FLAGS)})")
+                             f"{','.join(FLAGS)}); '{HEADLINE}' fails it when the run-level "
+                             "headline is newly flagged")
     parser.add_argument("--json", metavar="FILE", help="write the machine-readable result here")
     parser.add_argument("--confidence", type=float, default=0.95,
                         help="level of the interval of each row's change")
@@ -65,10 +74,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     except SystemExit as exc:
         raise InputError("see the usage above", where="consistency compare") if exc.code else exc
     args.fail_on = [v.strip() for v in args.fail_on.split(",") if v.strip()]
-    unknown = sorted(set(args.fail_on) - set(FLAGS))
+    unknown = sorted(set(args.fail_on) - set(FLAGS) - {HEADLINE})
     if unknown or not args.fail_on:
         raise InputError(f"unknown verdict(s) {unknown}; --fail-on takes a comma-separated "
-                         f"subset of {','.join(FLAGS)}", where="--fail-on")
+                         f"subset of {','.join(FLAGS)},{HEADLINE}", where="--fail-on")
     if not 0 < args.confidence < 1:
         raise InputError(f"--confidence must be in (0, 1), got {args.confidence}",
                          where="--confidence")
@@ -123,13 +132,25 @@ def compare(baseline: Path, candidate: Path, fail_on: list[str] = list(FLAGS),
     cleared = [{**{k: r[k] for k in ROW_KEYS}, "verdict": r["baseline_verdict"]}
                for r in gated if r["baseline_verdict"] in FLAGS
                and r["candidate_verdict"] != r["baseline_verdict"]]
-    failed = any(r["verdict"] in fail_on for r in newly)
+    headline = {"baseline": headline_answer(baseline), "candidate": headline_answer(candidate)}
+    headline["newly_flagged"] = (headline["candidate"] == "flagged"
+                                 and headline["baseline"] != "flagged")
+    failed = (any(r["verdict"] in fail_on for r in newly)
+              or (HEADLINE in fail_on and headline["newly_flagged"]))
     return {"schema_version": 1, "exit_status": EXIT_NEWLY_FLAGGED if failed else 0,
             "fail_on": list(fail_on), "baseline": _identity(base_run),
             "candidate": _identity(cand_run),
             "config_differences": crossrun.swept_keys([_design(base_config),
                                                        _design(cand_config)]),
-            "newly_flagged": newly, "cleared": cleared, "rows": rows}
+            "headline": headline, "newly_flagged": newly, "cleared": cleared, "rows": rows}
+
+
+def headline_answer(folder: Path) -> str | None:
+    """The run-level answer in ``summary.json`` (None for runs written before it existed)."""
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    headline = summary.get("headline") if isinstance(summary, dict) else None
+    answer = headline.get("answer") if isinstance(headline, dict) else None
+    return answer if answer in ("flagged", "not flagged", "untested") else None
 
 
 def _identity(run: dict[str, Any]) -> dict[str, Any]:
@@ -223,6 +244,10 @@ def render(result: dict[str, Any]) -> str:
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
               for line in table]
+    headline = result["headline"]
+    lines.append(f"headline: baseline {headline['baseline'] or 'none'}, candidate "
+                 f"{headline['candidate'] or 'none'}"
+                 + (" (NEWLY FLAGGED)" if headline["newly_flagged"] else ""))
     for row in result["newly_flagged"]:
         lines.append(escaping.plain(f"NEWLY FLAGGED: {row['family']} / {row['pair']} / "
                                     f"{row['metric']}: {row['verdict']}"))

@@ -65,6 +65,33 @@ def test_fail_on_limits_which_verdicts_fail_the_gate(published):
     assert "NEWLY FLAGGED" in proc.stdout   # still reported, just not gating
 
 
+def test_fail_on_headline_gates_on_the_run_level_answer(published, tmp_path):
+    out = tmp_path / "headline.json"
+    proc = cli("compare", str(published.baseline), str(published.candidate),
+               "--fail-on", "headline", "--json", str(out))
+    assert proc.returncode == 3, proc.stderr
+    headline = _strict_json(out)["headline"]
+    assert headline == {"baseline": "not flagged", "candidate": "flagged",
+                        "newly_flagged": True}
+    assert "headline: baseline not flagged, candidate flagged (NEWLY FLAGGED)" in proc.stdout
+    reverse = cli("compare", str(published.candidate), str(published.baseline),
+                  "--fail-on", "headline")
+    assert reverse.returncode == 0, reverse.stderr
+
+
+def test_a_run_without_a_headline_is_compared_and_named(published, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(published.baseline, old)
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["headline"]
+    (old / "summary.json").write_text(json.dumps(summary))
+    out = tmp_path / "old.json"
+    proc = cli("compare", str(old), str(published.candidate), "--fail-on", "headline",
+               "--json", str(out))
+    assert proc.returncode == 3, proc.stderr
+    assert _strict_json(out)["headline"]["baseline"] is None
+
+
 def test_an_unknown_fail_on_verdict_is_a_usage_error(published):
     proc = cli("compare", str(published.baseline), str(published.candidate),
                "--fail-on", "sandbaging")
