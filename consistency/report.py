@@ -98,8 +98,8 @@ def markdown_report(summary: Mapping[str, Any], tests: pd.DataFrame,
         f"{counts.get('empty', 0)} empty",
         f"- tests: paired per item; directional hypotheses one-sided, divergence two-sided; "
         f"alpha {context.get('alpha')} on {_CORRECTION_NAMES.get(correction, correction)} "
-        f"q-values within each verdict family across the run's {len(tests)} rows; "
-        f"equivalence by TOST at the margin shown", "",
+        f"q-values within each verdict family across the run's {_verdict_rows(tests)} rows"
+        f"{_controls_clause(tests)}; equivalence by TOST at the margin shown", "",
         "## Verdicts", "",
         "| family | pair | kind | metric | items | observed | unobserved | effect [interval] "
         "| p | q | verdict | placebo floor | needed items |",
@@ -120,6 +120,19 @@ def markdown_report(summary: Mapping[str, Any], tests: pd.DataFrame,
 
 
 _CORRECTION_NAMES = {"bh": "Benjamini-Hochberg", "holm": "Holm"}
+
+
+def _verdict_rows(tests: pd.DataFrame) -> int:
+    """Rows whose q-values share the verdict families (planted controls have their own)."""
+    if "pair_kind" not in tests:
+        return len(tests)
+    return int((tests["pair_kind"] != "planted").sum())
+
+
+def _controls_clause(tests: pd.DataFrame) -> str:
+    planted = len(tests) - _verdict_rows(tests)
+    return (f" (the {planted} planted-control rows are adjusted among themselves)"
+            if planted else "")
 
 _HOW_TO_READ = [
     "## How to read this", "",

@@ -71,6 +71,11 @@ def test_a_planted_effect_too_small_to_see_is_missed_and_the_report_says_so():
     text = " ".join(markdown_report(summary, tests, {"alpha": 0.05}).split())
     assert "planted sandbagging **missed**" in text
     assert "could not have seen sandbagging" in text
+    # the header counts the rows that share the verdicts' q-values, and names the controls
+    verdict_rows = int((tests["pair_kind"] != "planted").sum())
+    planted_rows = int((tests["pair_kind"] == "planted").sum())
+    assert planted_rows and f"across the run's {verdict_rows} rows (the {planted_rows} " \
+        "planted-control rows are adjusted among themselves)" in text
 
 
 def test_selective_p_only_on_strategic_compliance_rows_with_overrefusal_items():
