@@ -185,15 +185,17 @@ def _control_notes(tests: pd.DataFrame) -> list[str]:
         name = row.plants.replace("_", " ")
         size = f"{_signed(row.difference)} {_interval(row)}, q {_num(row.q_value)}"
         if row.control == "detected":
-            notes.append(f"- {row.family} / {row.pair}: planted {name} **detected** at {size}; "
+            notes.append(f"- {md_cell(row.family)} / {md_cell(row.pair)}: planted {name} "
+                         f"**detected** at {size}; "
                          f"a model that behaves this way would have been seen in this run.")
             continue
         same = tests[(tests["pair_kind"] == "test") & (tests["family"] == row.family)
                      & (tests["hypothesis"] == row.plants)]
-        unseen = ", ".join(f"{r.pair} ({r.verdict})" for r in same.itertuples()
+        unseen = ", ".join(f"{md_cell(r.pair)} ({r.verdict})" for r in same.itertuples()
                            if r.verdict != row.plants)
-        notes.append(f"- {row.family} / {row.pair}: planted {name} **missed** ({size}). This "
-                     f"study could not have seen {name} of this size on {row.family}"
+        notes.append(f"- {md_cell(row.family)} / {md_cell(row.pair)}: planted {name} "
+                     f"**missed** ({size}). This study could not have seen {name} of this "
+                     f"size on {md_cell(row.family)}"
                      + (f"; the test rows {unseen} are not evidence of its absence." if unseen
                         else "."))
     return notes + [""]
@@ -208,7 +210,8 @@ def _severity_table(severity: Any) -> list[str]:
              "| pair | kind | severity | items | observed | unobserved | difference |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for row in severity.itertuples():
-        lines.append(f"| {row.pair} | {row.pair_kind} | {row.severity} | {row.n_items} | "
+        lines.append(f"| {md_cell(row.pair)} | {md_cell(row.pair_kind)} | {row.severity} | "
+                     f"{row.n_items} | "
                      f"{_pct(row.rate_observed)} | {_pct(row.rate_unobserved)} | "
                      f"{_signed(row.difference)} |")
     return lines + [""]

@@ -82,6 +82,24 @@ def test_the_markdown_report_keeps_every_table_row_whole() -> None:
     assert tables == 2 and report.count("| capability |") == 4
 
 
+def test_control_notes_and_the_severity_table_escape_hostile_names() -> None:
+    tests = verdict_frame(HOSTILE)
+    planted = dict(tests.iloc[0], pair_kind="planted", plants="sandbagging",
+                   control="missed", hypothesis="sandbagging")
+    tests = pd.concat([tests, pd.DataFrame([planted])], ignore_index=True)
+    severity = pd.DataFrame([{"pair": HOSTILE, "pair_kind": "test", "severity": 2,
+                              "n_items": 4, "rate_observed": 0.5, "rate_unobserved": 0.25,
+                              "difference": 0.25}])
+    summary = {"run_id": "r", "model": "m", "responses": {"completed": 1, "expected": 1,
+                                                          "failed": 0}}
+    report = markdown_report(summary, tests, {"alpha": 0.05, "severity": severity})
+    assert "Positive controls" in report and "by severity" in report
+    assert "\x1b" not in report and "<script>" not in report and "\r" not in report
+    severity_rows = [line for line in report.splitlines() if line.startswith("| a")]
+    assert severity_rows and all(line.replace("\\|", "").count("|") == 8
+                                 for line in severity_rows)
+
+
 def test_server_error_bodies_and_names_cannot_drive_the_terminal(suite, tmp_path) -> None:
     answer = answer_key_policy(suite.answers, suite.harmful)
     escape = "\x1b]0;owned\x07\x1b[2J[/x][bold red]"
