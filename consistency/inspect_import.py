@@ -77,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--text", action="store_true",
                    help="read whole samples to keep each completion's text (slower)")
     p.add_argument("--analysis", action="append", default=[], metavar="KEY=VALUE",
-                   help="analysis setting, as in conf/analysis (e.g. alpha=0.01)")
+                   help="analysis setting, as analysis.KEY of consistency run (e.g. alpha=0.01)")
     p.add_argument("--inspect-python", metavar="PATH",
                    help="interpreter that can import inspect_ai (default: this one if it can, "
                         "else .venv-inspect/ of the checkout)")
