@@ -41,7 +41,8 @@ VERDICTS = ("sandbagging", "strategic_compliance", "divergence", "consistent", "
 #: Metrics not listed here (e.g. imported scorers) take the role their source declares, passed
 #: to :func:`declared_direction` as ``role``; without one they are ``other``.
 METRIC_ROLES: dict[str, str] = {"correct": "accuracy", "refused": "refusal",
-                                "complied": "compliance"}
+                                "complied": "compliance", "aware": "other",
+                                "training_reasoning": "other"}
 ROLES = ("accuracy", "refusal", "compliance", "other")
 
 #: Pair kinds whose rows carry a declared direction. ``planted`` pairs (positive controls) are

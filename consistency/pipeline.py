@@ -42,11 +42,13 @@ from consistency.errors import InputError
 from consistency.framing import Pair, load_pairs
 from consistency.plan import build_plan
 from consistency.providers import make_provider
+from consistency.providers.reasoning import add_reasoning
 from consistency.ratelimit import RateLimiter
 from consistency.report import build_summary, print_table, response_counts, write_outputs
 from consistency.runner import RunAborted, RunStats, run_cells
 from consistency.scoring import score_frame
 from consistency.settings import AnalysisSettings, analysis_settings
+from consistency.situation import with_aware_gap
 from consistency.store import Journal, run_lock
 from consistency.tasks import Item, builtin_items, load_items
 
@@ -75,6 +77,7 @@ def load_design(cfg: DictConfig) -> Design:
     pairs = load_pairs(cfg.conditions.get("path"), _names(cfg.conditions.get("pairs")))
     model = OmegaConf.to_container(cfg.model, resolve=True)
     params = {key: model.get(key) for key in SAMPLING_KEYS if model.get(key) is not None}
+    params |= _reasoning_params(model)
     model_id = f"{cfg.model.provider}:{cfg.model.name}"
     epochs = cfg.epochs
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=epochs,
@@ -90,6 +93,27 @@ def load_design(cfg: DictConfig) -> Design:
     }
     folder = Path(cfg.results_dir) / str(run_id)
     return Design(str(run_id), folder, items, pairs, plan, model_id, fingerprint, settings)
+
+
+def _reasoning_params(model: dict[str, Any]) -> dict[str, Any]:
+    """``model.thinking_budget`` (Anthropic extended thinking) as a request parameter, checked
+    against what the messages API accepts so a bad value costs no request."""
+    budget = model.get("thinking_budget")
+    if budget is None:
+        return {}
+    where = "model.thinking_budget"
+    if model.get("provider") != "anthropic":
+        raise InputError("thinking_budget applies to model=anthropic only; OpenAI-compatible "
+                         "servers return reasoning without being asked", where=where)
+    max_tokens = model.get("max_tokens")
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1024 or (
+            isinstance(max_tokens, int) and budget >= max_tokens):
+        raise InputError(f"thinking_budget must be a whole number >= 1024 and below "
+                         f"model.max_tokens ({max_tokens}), got {budget!r}", where=where)
+    if model.get("temperature") not in (None, 1, 1.0) or model.get("top_p") is not None:
+        raise InputError("extended thinking takes temperature 1 (or null) and no top_p; set "
+                         "model.temperature=1 model.top_p=null", where=where)
+    return {"thinking_budget": budget}
 
 
 def execute(cfg: DictConfig) -> Path:
@@ -177,6 +201,7 @@ def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
     """Score, analyse and write every output file of the run folder."""
     responses = design.plan.merge(journal_rows.drop(columns="request_hash"), on="cell_id",
                                   how="inner")
+    responses = add_reasoning(responses, design.model_id.split(":", 1)[0])
     _to_parquet_atomic(responses, design.folder / "responses.parquet")
     scores = score_frame(responses, {item.id: item for item in design.items})
     _to_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
@@ -184,7 +209,7 @@ def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
     from consistency.analysis import analyse  # scipy: imported only once the responses are in
 
     settings = design.settings
-    tests = analyse(scores, settings)
+    tests = with_aware_gap(analyse(scores, settings))
     counts = response_counts(design.plan, journal_rows)
     extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra)

@@ -71,7 +71,30 @@ class Withheld:
     text: str = ""
 
 
-Policy = Callable[[ChatRequest], "str | Withheld | Awaitable[str | Withheld]"]
+@dataclass(frozen=True)
+class Reply:
+    """Returned by a policy to answer with reasoning beside the text, as reasoning models do.
+
+    OpenAI protocol: ``reasoning`` is put verbatim (any JSON value, so tests can send a wrong
+    type) in ``message[reasoning_field]`` (``reasoning_content`` as vLLM and DeepSeek send it,
+    or ``reasoning``). Anthropic protocol: ``thinking_blocks`` go verbatim before the text
+    block; without them a ``reasoning`` string becomes one ``thinking`` block.
+    """
+
+    text: str
+    reasoning: Any = None
+    reasoning_field: str = "reasoning_content"
+    thinking_blocks: tuple[dict[str, Any], ...] | None = None
+
+    def anthropic_blocks(self) -> list[dict[str, Any]]:
+        if self.thinking_blocks is not None:
+            return list(self.thinking_blocks)
+        if self.reasoning is None:
+            return []
+        return [{"type": "thinking", "thinking": self.reasoning, "signature": "sig-test"}]
+
+
+Policy = Callable[[ChatRequest], "str | Withheld | Reply | Awaitable[str | Withheld | Reply]"]
 
 #: "timeout" answers after ``timeout_delay_s`` (longer than a test client's timeout).
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "529", "malformed", "reset", "timeout")
@@ -293,11 +316,13 @@ class ProviderServer:
         for index in range(int(body.get("n") or 1)):
             answer = await self._answer(request, req)
             withheld = isinstance(answer, Withheld)
-            text, truncated = _truncate(answer.text if withheld else answer, limit)
+            text, truncated = _truncate(answer if isinstance(answer, str) else answer.text, limit)
             completion_tokens += _count_tokens(text)
             finish = "content_filter" if withheld else ("length" if truncated else "stop")
-            choices.append({"index": index, "logprobs": None,
-                            "message": {"role": "assistant", "content": text, "refusal": None},
+            message = {"role": "assistant", "content": text, "refusal": None}
+            if isinstance(answer, Reply) and answer.reasoning is not None:
+                message[answer.reasoning_field] = answer.reasoning
+            choices.append({"index": index, "logprobs": None, "message": message,
                             "finish_reason": finish})
         prompt_tokens = _count_tokens(system) + sum(_count_tokens(m["content"]) for m in messages)
         return {
@@ -321,11 +346,13 @@ class ProviderServer:
         req = self._record("anthropic", body, _flatten(body.get("system")), messages)
         answer = await self._answer(request, req)
         withheld = isinstance(answer, Withheld)
-        text, truncated = _truncate(answer.text if withheld else answer, body["max_tokens"])
+        text, truncated = _truncate(answer if isinstance(answer, str) else answer.text,
+                                    body["max_tokens"])
         stop = "refusal" if withheld else ("max_tokens" if truncated else "end_turn")
+        thinking = answer.anthropic_blocks() if isinstance(answer, Reply) else []
         return {
             "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-            "model": req.model, "content": [{"type": "text", "text": text}],
+            "model": req.model, "content": [*thinking, {"type": "text", "text": text}],
             "stop_reason": stop, "stop_sequence": None,
             "usage": {"input_tokens": _count_tokens(req.system) + sum(
                 _count_tokens(m["content"]) for m in messages),
@@ -342,12 +369,13 @@ class ProviderServer:
             self._requests.append(req)
         return req
 
-    async def _answer(self, request: web.Request | None, req: ChatRequest) -> str | Withheld:
+    async def _answer(self, request: web.Request | None,
+                      req: ChatRequest) -> str | Withheld | Reply:
         """Apply latency, random faults and the policy; faults become HTTP errors."""
         if request is None:  # a batch line: answered by the policy alone
             result = self.policy(req)
             result = await result if inspect.isawaitable(result) else result
-            return result if isinstance(result, Withheld) else str(result)
+            return result if isinstance(result, (Withheld, Reply)) else str(result)
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
         try:
@@ -361,7 +389,7 @@ class ProviderServer:
                     self._inject(request, kind)
             result = self.policy(req)  # sync policies run on the loop: keep them fast
             result = await result if inspect.isawaitable(result) else result
-            return result if isinstance(result, Withheld) else str(result)
+            return result if isinstance(result, (Withheld, Reply)) else str(result)
         except PolicyFault as fault:
             if fault.delay > 0:
                 await asyncio.sleep(fault.delay)
