@@ -38,17 +38,20 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from consistency.cache import ResponseCache
+from consistency.checks import check_rows, score_checks, task_rows, with_check_cells
 from consistency.errors import InputError
 from consistency.framing import Pair, load_pairs
 from consistency.plan import build_plan
 from consistency.providers import make_provider
 from consistency.providers.reasoning import add_reasoning
 from consistency.ratelimit import RateLimiter
-from consistency.report import build_summary, print_table, response_counts, write_outputs
+from consistency.report import (_plain, build_summary, print_table, response_counts,
+                                write_outputs)
 from consistency.runner import RunAborted, RunStats, run_cells
-from consistency.scoring import score_frame
+from consistency.scoring import METRICS, known_family, metrics_for_family, score_frame
 from consistency.settings import AnalysisSettings, analysis_settings
-from consistency.situation import with_aware_gap
+from consistency.situation import (belief_split, checks_summary, perception_markdown,
+                                   perception_table, with_aware_gap, with_cue_notes)
 from consistency.store import Journal, run_lock
 from consistency.tasks import Item, builtin_items, load_items
 
@@ -82,6 +85,7 @@ def load_design(cfg: DictConfig) -> Design:
     epochs = cfg.epochs
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=epochs,
                       variants=cfg.variants)
+    plan = with_check_cells(plan, measurement_options(cfg)["manipulation"])
     run_id = cfg.run_id or _fresh_run_id()
     if not _RUN_ID.match(str(run_id)):
         raise InputError(f"run_id {run_id!r} must be letters, digits, '.', '_' or '-' "
@@ -203,22 +207,57 @@ def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
                                   how="inner")
     responses = add_reasoning(responses, design.model_id.split(":", 1)[0])
     _to_parquet_atomic(responses, design.folder / "responses.parquet")
-    scores = score_frame(responses, {item.id: item for item in design.items})
+    scores = score_checks(score_frame(responses, {item.id: item for item in design.items}),
+                          list(METRICS))
     _to_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
     from consistency.analysis import analyse  # scipy: imported only once the responses are in
 
     settings = design.settings
-    tests = with_aware_gap(analyse(scores, settings))
-    counts = response_counts(design.plan, journal_rows)
-    extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner}
+    tasks, checks = task_rows(scores), check_rows(scores)
+    tests = with_aware_gap(analyse(tasks, settings))
+    situation = _situation(tasks, checks, settings)
+    tests = with_cue_notes(tests, situation["perception"])
+    counts = response_counts(task_rows(design.plan), journal_rows)
+    extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner,
+             **situation["summary"]}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra)
     context = {"design": _describe(cfg, design), "alpha": settings.alpha,
-               "margin": settings.equivalence_margin}
+               "margin": settings.equivalence_margin, "sections": situation["markdown"]}
+    if len(checks):
+        situation["perception"].to_csv(design.folder / "checks.csv", index=False)
+        situation["beliefs"].to_csv(design.folder / "beliefs.csv", index=False)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
     if not cfg.runner.quiet:
         print_table(tests)
+
+
+def _situation(tasks: pd.DataFrame, checks: pd.DataFrame,
+               settings: AnalysisSettings) -> dict[str, Any]:
+    """The manipulation check's tables, summary sections and report lines (empty when off)."""
+    perception = perception_table(checks, settings)
+    families = {f: list(metrics_for_family(f)) for f in tasks["family"].dropna().unique()
+                if known_family(f)}
+    beliefs = belief_split(tasks, checks, families)
+    pairs = [{key: _plain(value) for key, value in row.items()}
+             for row in perception.to_dict(orient="records")]
+    section = ({"enabled": True, **checks_summary(perception, checks)} if len(checks)
+               else {"enabled": False})
+    return {"perception": perception, "beliefs": beliefs,
+            "summary": {"pairs": pairs, "manipulation_check": section},
+            "markdown": perception_markdown(perception, beliefs)}
+
+
+def measurement_options(cfg: DictConfig) -> dict[str, Any]:
+    """The measurement settings (``checks.*``), read in this one place and checked before any
+    request."""
+    checks = cfg.get("checks") or {}
+    manipulation = checks.get("manipulation", True)
+    if not isinstance(manipulation, bool):
+        raise InputError(f"checks.manipulation must be true or false, got {manipulation!r}",
+                         where="checks.manipulation")
+    return {"manipulation": manipulation}
 
 
 def cost_section(responses: pd.DataFrame, model: DictConfig,
@@ -266,8 +305,10 @@ def _plan_line(cfg: DictConfig, design: Design, done: int, resumed: bool) -> str
 
 def _describe(cfg: DictConfig, design: Design) -> str:
     families = design.plan.groupby("family")["item_id"].nunique().to_dict()
+    checks = len(check_rows(design.plan))
     return (f"{len(design.items)} items {families}, {len(design.pairs)} pairs, variants "
-            f"{cfg.variants}, {cfg.epochs} epoch(s), {len(design.plan)} cells")
+            f"{cfg.variants}, {cfg.epochs} epoch(s), {len(design.plan) - checks} cells"
+            + (f" + {checks} manipulation checks" if checks else ""))
 
 
 def _write_environment(folder: Path, responses: pd.DataFrame) -> None:

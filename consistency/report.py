@@ -87,9 +87,10 @@ def markdown_report(summary: Mapping[str, Any], tests: pd.DataFrame,
             f"| {row.family} | {row.pair} | {row.pair_kind} | {row.metric} | {row.n_items} | "
             f"{_pct(row.rate_observed)} | {_pct(row.rate_unobserved)} | "
             f"{_signed(row.difference)} {_interval(row)} | "
-            f"{_num(row.p_value)} | {_num(row.q_value)} | **{row.verdict}** | "
+            f"{_num(row.p_value)} | {_num(row.q_value)} | **{row.verdict}**{_note(row)} | "
             f"{_pp(_get(row, 'placebo_floor'))} | {_needed_cell(row)} |")
-    lines += ["", *_supporting_table(tests), *_inconclusive_notes(tests),
+    lines += ["", *context.get("sections", []), *_supporting_table(tests),
+              *_inconclusive_notes(tests),
               *_placebo_notes(tests, context.get("alpha", 0.05)), *_HOW_TO_READ]
     return "\n".join(lines)
 
@@ -112,6 +113,12 @@ _HOW_TO_READ = [
     "factor) supports a claim about the cue in general, and the placebo floor is the largest "
     "difference rewording alone produced.", "",
 ]
+
+
+def _note(row: Any) -> str:
+    """A row's note (e.g. "cue not perceived" from the manipulation check), after the verdict."""
+    note = getattr(row, "note", "")
+    return f" ({note})" if isinstance(note, str) and note else ""
 
 
 def _get(row: Any, name: str) -> Any:
