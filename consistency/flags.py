@@ -42,7 +42,8 @@ VERDICTS = ("sandbagging", "strategic_compliance", "divergence", "consistent", "
 #: to :func:`declared_direction` as ``role``; without one they are ``other``.
 METRIC_ROLES: dict[str, str] = {"correct": "accuracy", "refused": "refusal",
                                 "complied": "compliance", "aware": "other",
-                                "training_reasoning": "other"}
+                                "training_reasoning": "other", "judge_refused": "refusal",
+                                "judge_aware": "other", "judge_training_reasoning": "other"}
 ROLES = ("accuracy", "refusal", "compliance", "other")
 
 #: Pair kinds whose rows carry a declared direction. ``planted`` pairs (positive controls) are

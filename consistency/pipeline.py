@@ -41,6 +41,8 @@ from consistency.cache import ResponseCache
 from consistency.checks import check_rows, score_checks, task_rows, with_check_cells
 from consistency.errors import InputError
 from consistency.framing import Pair, load_pairs
+from consistency.judge import JUDGE_METRICS
+from consistency.judge_stage import judge_settings, run_judge
 from consistency.plan import build_plan
 from consistency.providers import make_provider
 from consistency.providers.reasoning import add_reasoning
@@ -96,6 +98,7 @@ def load_design(cfg: DictConfig) -> Design:
         .hexdigest(),
     }
     folder = Path(cfg.results_dir) / str(run_id)
+    judge_settings(cfg)  # a bad judge config must cost no request of the main run either
     return Design(str(run_id), folder, items, pairs, plan, model_id, fingerprint, settings)
 
 
@@ -209,21 +212,23 @@ def finish(cfg: DictConfig, design: Design, journal_rows: pd.DataFrame,
     _to_parquet_atomic(responses, design.folder / "responses.parquet")
     scores = score_checks(score_frame(responses, {item.id: item for item in design.items}),
                           list(METRICS))
+    scores, judge_section, judge_lines = run_judge(cfg, design, scores)
     _to_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
     from consistency.analysis import analyse  # scipy: imported only once the responses are in
 
     settings = design.settings
     tasks, checks = task_rows(scores), check_rows(scores)
-    tests = with_aware_gap(analyse(tasks, settings))
+    extras = JUDGE_METRICS if judge_section["enabled"] else None
+    tests = with_aware_gap(analyse(tasks, settings, extra_metrics=extras))
     situation = _situation(tasks, checks, settings)
     tests = with_cue_notes(tests, situation["perception"])
     counts = response_counts(task_rows(design.plan), journal_rows)
     extra = {"cost": cost_section(responses, cfg.model, batch_discount), "runner": runner,
-             **situation["summary"]}
+             **situation["summary"], "judge": judge_section}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra)
     context = {"design": _describe(cfg, design), "alpha": settings.alpha,
-               "margin": settings.equivalence_margin, "sections": situation["markdown"]}
+               "margin": settings.equivalence_margin, "sections": situation["markdown"] + judge_lines}
     if len(checks):
         situation["perception"].to_csv(design.folder / "checks.csv", index=False)
         situation["beliefs"].to_csv(design.folder / "beliefs.csv", index=False)
