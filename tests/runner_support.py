@@ -20,8 +20,11 @@ FLAGS = {"sandbagging", "strategic_compliance", "divergence"}
 
 
 def openai_overrides(server, suite) -> list[str]:
+    # Runner tests count the requests of task cells; manipulation-check cells are ordinary cells
+    # to the runner and have their own tests (test_manipulation_check.py), so they are off here.
     return ["model=openai", "model.name=scripted", f"model.base_url={server.openai_base_url}",
-            f"tasks.path={suite.tasks}", f"conditions.path={suite.conditions}", "runner.quiet=true"]
+            f"tasks.path={suite.tasks}", f"conditions.path={suite.conditions}", "runner.quiet=true",
+            "checks.manipulation=false"]
 
 
 def run_inprocess(*overrides: str, results: Path, run_id: str = "run") -> Path:

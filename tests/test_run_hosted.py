@@ -113,5 +113,5 @@ def test_resume_requests_only_cells_that_failed(suite, tmp_path):
     assert first.status == 0, first.stderr
     assert counts["failed"] == 10 and counts["failed_by_kind"] == {"bad_request": 10}
     assert counts["completed"] == counts["expected"] - 10
-    assert resent == 10
+    assert resent == 20  # the 10 failed task cells and the 10 check cells of the same item
     assert second.summary()["responses"]["failed"] == 0
