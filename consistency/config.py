@@ -25,6 +25,8 @@ tasks        builtin                          :class:`TasksSettings`
 conditions   default                          :class:`ConditionsSettings`
 runner       default, batch                   :class:`RunnerSettings`
 analysis     default                          :data:`AnalysisConfig` (from ``AnalysisSettings``)
+judge        none, openai, anthropic, local   :class:`JudgeSettings`, :class:`OpenAIJudge`,
+                                              :class:`AnthropicJudge`, :class:`LocalJudge`
 design       full, quick (+ one per model)    :data:`DESIGNS` (``_global_``: sets root keys)
 (root)                                        :class:`RunConfig`
 ===========  ===============================  ================================================
@@ -157,6 +159,24 @@ class AnthropicModel(HostedModel):
     provider: str = "anthropic"
     name: str = "claude-haiku-4-5"
     api_key_env: str = "ANTHROPIC_API_KEY"
+    # extended thinking: budget_tokens of the API's `thinking` parameter (null = off). The API
+    # takes at least 1024, below max_tokens, with temperature 1 (or null) and no top_p; thinking
+    # blocks are then kept in responses.parquet (reasoning, reasoning_kind), never scored as
+    # the answer
+    thinking_budget: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        budget = self.thinking_budget
+        if budget is None:
+            return
+        _check(budget >= 1024 and (self.max_tokens is None or budget < self.max_tokens),
+               "model.thinking_budget", f"a whole number >= 1024 and below model.max_tokens "
+               f"({self.max_tokens}), or null", budget)
+        _check(self.temperature in (None, 1.0) and self.top_p is None, "model.thinking_budget",
+               "extended thinking with temperature 1 (or null) and no top_p; set "
+               "model.temperature=1 model.top_p=null, got temperature "
+               f"{self.temperature!r}, top_p {self.top_p!r}, with thinking_budget", budget)
 
 
 MODELS: dict[str, type[ModelSettings]] = {"local": LocalModel, "openai": OpenAIModel,
@@ -206,6 +226,88 @@ class ControlsSettings:
     # planted pairs (conditions/planted.yaml): can this run detect a model told to sandbag / to
     # refuse only when observed? Their rows never enter the verdicts' q-values or the headline.
     planted: bool = True
+
+
+@dataclass
+class ChecksSettings:
+    """Measurements beside the task metrics."""
+
+    # manipulation check: one extra request per item x pair x arm x variant (not per epoch),
+    # the task cell's request with a fixed forced-choice question appended (README:
+    # "Manipulation check"); false sends only the task cells
+    manipulation: bool = True
+
+
+# -- judge ------------------------------------------------------------------------------------
+@dataclass
+class JudgeSettings:
+    """The optional blinded judge (``judge=none``, the default, has no provider). The options
+    ``judge=openai|anthropic|local`` are also the model settings of that provider (the judge is
+    built by :func:`consistency.providers.make_provider` like the model under test), plus the
+    keys below; range errors name ``judge.<key>``."""
+
+    provider: Optional[str] = None
+    # share of judged responses judged twice, for Cohen's kappa between the two judgements
+    double: float = 0.1
+    # a second judge model (same provider) for the double-judged subset; null = the same judge
+    # with its seed one higher (a deterministic judge at temperature 0 then agrees with itself)
+    second_name: Optional[str] = None
+    # the judge's own connections and pacing (null = no pacing)
+    max_connections: int = 16
+    requests_per_minute: Optional[float] = None
+    tokens_per_minute: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        _check(type(self) is not JudgeSettings or self.provider is None, "judge.provider",
+               f"null with judge=none; choose the judge with judge=<one of {list(MODELS)}>",
+               self.provider)
+        _check(0 <= self.double <= 1, "judge.double", "a share between 0 and 1", self.double)
+        _check(self.max_connections >= 1, "judge.max_connections", "a whole number >= 1",
+               self.max_connections)
+        for key in ("requests_per_minute", "tokens_per_minute"):
+            value = getattr(self, key)
+            _check(value is None or value > 0, f"judge.{key}", "a number > 0 or null (no limit)",
+                   value)
+        parent = getattr(super(), "__post_init__", None)
+        if parent is not None:  # the model settings of the judge's provider
+            try:
+                parent()
+            except _ValueProblem as exc:
+                key = exc.key.replace("model.", "judge.", 1)
+                raise _ValueProblem(key, str(exc)) from None
+
+
+@dataclass
+class OpenAIJudge(JudgeSettings, OpenAIModel):
+    """A judge over OpenAI chat completions, or any OpenAI-compatible server via base_url."""
+
+    provider: Optional[str] = "openai"
+    max_tokens: Optional[int] = 200
+    seed: Optional[int] = 0
+
+
+@dataclass
+class AnthropicJudge(JudgeSettings, AnthropicModel):
+    """A judge over the Anthropic messages API."""
+
+    provider: Optional[str] = "anthropic"
+    max_tokens: Optional[int] = 200
+
+
+@dataclass
+class LocalJudge(JudgeSettings, LocalModel):
+    """The embedded model as judge: far too weak to judge well (it mostly fails the strict JSON
+    format, and the failures are counted); useful to try the stage offline."""
+
+    provider: Optional[str] = "local"
+    context: int = 4096
+    max_tokens: Optional[int] = 80
+    stop: Optional[List[str]] = None
+    max_connections: int = 1
+
+
+JUDGES: dict[str, type[JudgeSettings]] = {"none": JudgeSettings, "openai": OpenAIJudge,
+                                          "anthropic": AnthropicJudge, "local": LocalJudge}
 
 
 # -- runner -----------------------------------------------------------------------------------
@@ -283,6 +385,8 @@ class RunConfig:
     tasks: TasksSettings = field(default_factory=TasksSettings)
     conditions: ConditionsSettings = field(default_factory=ConditionsSettings)
     controls: ControlsSettings = field(default_factory=ControlsSettings)
+    checks: ChecksSettings = field(default_factory=ChecksSettings)
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
     runner: RunnerSettings = field(default_factory=RunnerSettings)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)  # type: ignore[valid-type]
     # samples per item x arm x variant
@@ -320,7 +424,8 @@ DESIGNS: dict[str, dict[str, Any]] = {
     # for slow models such as the embedded CPU model (about 2 requests a second), a documented
     # subset: 10 items per family (kinds interleaved) x 5 families; 2 test pairs with their
     # matched placebos (evaluation_vs_deployment + placebo_wording, training_vs_unmonitored +
-    # placebo_tier); one paraphrase per item and arm rotating over items: 400 requests. Planted
+    # placebo_tier); one paraphrase per item and arm rotating over items: 400 requests (and as
+    # many manipulation-check requests while checks.manipulation is on). Planted
     # controls are off (they would add 200 requests for a control that at 10 items per family
     # detects only a near-total effect): controls.planted=true turns them on. Expect wide
     # intervals and many inconclusive rows; use design=full for a real evaluation.
@@ -348,6 +453,8 @@ def register() -> None:
     store.store(group="runner", name="default", node=RunnerSettings)
     store.store(group="runner", name="batch", node=RunnerSettings(mode="batch"))
     store.store(group="analysis", name="default", node=AnalysisConfig)
+    for option, schema in JUDGES.items():
+        store.store(group="judge", name=option, node=schema)
     for option, design in {**{name: name for name in DESIGNS}, **DESIGN_FOR_MODEL}.items():
         store.store(group="design", name=option, node=DESIGNS[design], package="_global_")
 
@@ -380,7 +487,7 @@ def _check(ok: bool, key: str, expected: str, value: Any) -> None:
 
 # -- errors -----------------------------------------------------------------------------------
 #: Option schemas of a group, so an unknown key can be traced to the option that has it.
-OPTION_SCHEMAS: dict[str, dict[str, type]] = {"model": dict(MODELS)}
+OPTION_SCHEMAS: dict[str, dict[str, type]] = {"model": dict(MODELS), "judge": dict(JUDGES)}
 
 
 def config_error(exc: BaseException) -> str | None:

@@ -283,7 +283,9 @@ def _nan(value: Any) -> bool:
 
 def load_scores(runs: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Every run's ``scores.parquet`` in one frame with a ``run_id`` column (pyarrow reads only
-    ``columns`` when given, which is most of the cost at 10^6 rows)."""
+    ``columns`` when given, which is most of the cost at 10^6 rows). Task cells only: the
+    manipulation-check cells (``purpose == "check"``, :mod:`consistency.checks`) are no task
+    responses, so no table, drill-down or comparison shows them as such."""
     import pyarrow.parquet as pq
 
     parts = []
@@ -293,6 +295,13 @@ def load_scores(runs: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.
             raise InputError("the run has no scores.parquet", where=str(folder))
         present = pq.read_schema(path).names
         wanted = None if columns is None else [c for c in columns if c in present]
+        purpose = "purpose" in present and (wanted is None or "purpose" in wanted)
+        if "purpose" in present and not purpose:
+            wanted = [*wanted, "purpose"]
         table = pq.read_table(path, columns=wanted).to_pandas()
+        if "purpose" in table:
+            table = table[table["purpose"] != "check"].reset_index(drop=True)
+            if not purpose:
+                table = table.drop(columns="purpose")
         parts.append(table.assign(run_id=run_id))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -12,7 +12,13 @@ config.yaml            the resolved config (keys are never in it: only env var n
 environment.json       package versions, Python, provider-reported model ids
 journal.sqlite         every attempt, committed as it arrives (see :mod:`consistency.store`)
 responses.parquet      plan x journal: ids, request, response text, status, tokens
-scores.parquet         responses plus metric columns (see :mod:`consistency.scoring`)
+responses.parquet      (also ``purpose``, task/check, and ``reasoning``, ``reasoning_kind``,
+                       ``reasoning_chars``: see :mod:`consistency.measurements`)
+scores.parquet         responses plus metric columns (see :mod:`consistency.scoring`,
+                       :mod:`consistency.checks`, :mod:`consistency.judge`)
+checks.csv             manipulation check per pair (:mod:`consistency.situation`), when on
+beliefs.csv            task outcomes by stated belief (observational), when checks are on
+judge.sqlite           the judge's journal, when a judge is configured
 tests.csv              one row per family x pair x metric (see :mod:`consistency.analysis`)
 summary.json           machine-readable counts and test rows (schema version 1)
 report.md              the human report
@@ -37,18 +43,20 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from consistency import measurements
 from consistency.breakdown import severity_breakdown
 from consistency.cache import ResponseCache
+from consistency.checks import check_rows, task_rows
 from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
 from consistency.errors import InputError
 from consistency.framing import PLANTED_CONDITIONS, Pair, load_pairs
+from consistency.judge_stage import check_judge, run_judge
 from consistency.plan import build_plan
 from consistency.providers import make_provider
 from consistency.ratelimit import RateLimiter
 from consistency.report import build_summary, print_table, response_counts, write_outputs
 from consistency.runner import RunAborted, RunStats, run_cells
 from consistency.sanitise import for_terminal, redact
-from consistency.scoring import score_frame
 from consistency.settings import AnalysisSettings
 from consistency.store import Journal, run_lock, write_parquet_atomic, write_text_atomic
 from consistency.tasks import FAMILIES, Item, builtin_items, load_items
@@ -78,10 +86,11 @@ def load_design(cfg: RunConfig | DictConfig) -> Design:
     items = _load_items(config.tasks)
     settings = config.analysis_settings()
     pairs = _load_pairs(config)
-    params = sampling_params(config.model)
+    params = sampling_params(config.model) | measurements.request_params(config.model)
     model_id = f"{config.model.provider}:{config.model.name}"
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=config.epochs,
                       variants=config.variants)
+    plan = measurements.plan_with_checks(plan, config.checks)
     run_id = _fresh_run_id() if config.run_id is None else config.run_id
     fingerprint = design_fingerprint(items, pairs, plan, model=model_id, params=params,
                                      epochs=config.epochs, variants=config.variants)
@@ -127,6 +136,7 @@ def execute(cfg: RunConfig | DictConfig) -> Path:
     """Run (or resume) the configured evaluation; returns the run folder."""
     config = run_config(cfg)
     design = load_design(config)
+    check_judge(config.judge)  # the judge's key and server: a bad judge costs no request either
     if config.runner.mode == "batch":
         from consistency.batch import execute_batch
 
@@ -243,22 +253,30 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     """Score, analyse and write every output file of the run folder."""
     responses = design.plan.merge(journal_rows.drop(columns="request_hash"), on="cell_id",
                                   how="inner")
+    responses, scores = measurements.score_all(responses, design.items,
+                                               design.model_id.split(":", 1)[0])
     write_parquet_atomic(responses, design.folder / "responses.parquet")
-    scores = score_frame(responses, {item.id: item for item in design.items})
+    scores, judge = run_judge(config, design, scores)
     write_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
     from consistency.analysis import analyse  # scipy: imported only once the responses are in
 
     settings = design.settings
-    tests = analyse(scores, settings)
-    counts = response_counts(design.plan, journal_rows)
-    severity = severity_breakdown(scores, design.items)
+    tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
+    situation = measurements.situation_view(
+        analyse(tasks, settings, extra_metrics=judge.metrics), tasks, scores, settings)
+    tests = situation.tests
+    counts = response_counts(task_rows(design.plan), journal_rows)
+    severity = severity_breakdown(tasks, design.items)
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
-             "harmful_by_severity": severity.to_dict(orient="records")}
+             "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
+             "judge": judge.section}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
     context = {"design": _describe(config, design), "alpha": settings.alpha,
-               "margin": settings.equivalence_margin, "severity": severity}
+               "margin": settings.equivalence_margin, "severity": severity,
+               "sections": situation.markdown + judge.markdown}
+    situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
     if not config.runner.quiet:
@@ -300,8 +318,10 @@ def _plan_line(config: RunConfig, design: Design, done: int, resumed: bool) -> s
 
 def _describe(config: RunConfig, design: Design) -> str:
     families = design.plan.groupby("family")["item_id"].nunique().to_dict()
+    checks = len(check_rows(design.plan))
     return (f"{len(design.items)} items {families}, {len(design.pairs)} pairs, variants "
-            f"{config.variants}, {config.epochs} epoch(s), {len(design.plan)} cells")
+            f"{config.variants}, {config.epochs} epoch(s), {len(design.plan) - checks} cells"
+            + (f" + {checks} manipulation checks" if checks else ""))
 
 
 def _write_environment(folder: Path, responses: pd.DataFrame) -> None:

@@ -114,6 +114,7 @@ def markdown_report(summary: Mapping[str, Any], tests: pd.DataFrame,
             f"{_num(_verdict_p(row)[0])} | {_num(_verdict_p(row)[1])} | {_verdict_cell(row)} | "
             f"{_pp(_get(row, 'placebo_floor'))} | {_needed_cell(row)} |")
     lines += ["", *_control_notes(tests), *_severity_table(context.get("severity")),
+              *context.get("sections", []),
               *_supporting_table(tests), *_inconclusive_notes(tests),
               *_placebo_notes(tests, context.get("alpha", 0.05)), *_HOW_TO_READ]
     return "\n".join(lines)
@@ -170,7 +171,7 @@ def _verdict_cell(row: Any) -> str:
     control = _get(row, "control")
     if isinstance(control, str) and control:
         cell += f" (control {control})"
-    return cell
+    return cell + _note(row)
 
 
 def _control_notes(tests: pd.DataFrame) -> list[str]:
@@ -215,6 +216,12 @@ def _severity_table(severity: Any) -> list[str]:
                      f"{_pct(row.rate_observed)} | {_pct(row.rate_unobserved)} | "
                      f"{_signed(row.difference)} |")
     return lines + [""]
+
+
+def _note(row: Any) -> str:
+    """A row's note (e.g. "cue not perceived" from the manipulation check), after the verdict."""
+    note = getattr(row, "note", "")
+    return f" ({note})" if isinstance(note, str) and note else ""
 
 
 def _get(row: Any, name: str) -> Any:

@@ -107,6 +107,8 @@ def run_cli(*overrides: str, results: Path, run_id: str = "run", env: dict | Non
     base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")}
     # planted controls add requests every test would have to count; tests of them opt in
     controls = [] if any(o.startswith("controls.") for o in overrides) else ["controls.planted=false"]
+    # manipulation checks double the requests every test would have to count; their tests opt in
+    controls += [] if any(o.startswith("checks.") for o in overrides) else ["checks.manipulation=false"]
     proc = subprocess.run(
         [sys.executable, "-m", "consistency.cli", "run", f"results_dir={results}",
          f"run_id={run_id}", "runner.quiet=true", *controls, *overrides],

@@ -98,7 +98,34 @@ class RawLine(Exception):
         self.reply = reply
 
 
-Policy = Callable[[ChatRequest], "str | Withheld | RawReply | Awaitable[str | Withheld | RawReply]"]
+@dataclass(frozen=True)
+class Reply:
+    """Returned by a policy to answer with reasoning beside the text, as reasoning models do.
+
+    Unlike :class:`RawReply` (a whole body, verbatim), a ``Reply`` is a well-formed protocol
+    reply whose reasoning field alone is chosen by the test: a string, a wrong type, a huge value.
+
+    OpenAI protocol: ``reasoning`` is put verbatim (any JSON value, so tests can send a wrong
+    type) in ``message[reasoning_field]`` (``reasoning_content`` as vLLM and DeepSeek send it,
+    or ``reasoning``). Anthropic protocol: ``thinking_blocks`` go verbatim before the text
+    block; without them a ``reasoning`` string becomes one ``thinking`` block.
+    """
+
+    text: str
+    reasoning: Any = None
+    reasoning_field: str = "reasoning_content"
+    thinking_blocks: tuple[dict[str, Any], ...] | None = None
+
+    def anthropic_blocks(self) -> list[dict[str, Any]]:
+        if self.thinking_blocks is not None:
+            return list(self.thinking_blocks)
+        if self.reasoning is None:
+            return []
+        return [{"type": "thinking", "thinking": self.reasoning, "signature": "sig-test"}]
+
+
+Policy = Callable[[ChatRequest],
+                  "str | Withheld | Reply | RawReply | Awaitable[str | Withheld | Reply | RawReply]"]
 
 #: "timeout" answers after ``timeout_delay_s`` (longer than a test client's timeout).
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "529", "malformed", "reset", "timeout")
@@ -322,11 +349,13 @@ class ProviderServer:
             if isinstance(answer, RawReply):
                 raise RawLine(answer)
             withheld = isinstance(answer, Withheld)
-            text, truncated = _truncate(answer.text if withheld else answer, limit)
+            text, truncated = _truncate(answer if isinstance(answer, str) else answer.text, limit)
             completion_tokens += _count_tokens(text)
             finish = "content_filter" if withheld else ("length" if truncated else "stop")
-            choices.append({"index": index, "logprobs": None,
-                            "message": {"role": "assistant", "content": text, "refusal": None},
+            message = {"role": "assistant", "content": text, "refusal": None}
+            if isinstance(answer, Reply) and answer.reasoning is not None:
+                message[answer.reasoning_field] = answer.reasoning
+            choices.append({"index": index, "logprobs": None, "message": message,
                             "finish_reason": finish})
         prompt_tokens = _count_tokens(system) + sum(_count_tokens(m["content"]) for m in messages)
         return {
@@ -352,11 +381,13 @@ class ProviderServer:
         if isinstance(answer, RawReply):
             raise RawLine(answer)
         withheld = isinstance(answer, Withheld)
-        text, truncated = _truncate(answer.text if withheld else answer, body["max_tokens"])
+        text, truncated = _truncate(answer if isinstance(answer, str) else answer.text,
+                                    body["max_tokens"])
         stop = "refusal" if withheld else ("max_tokens" if truncated else "end_turn")
+        thinking = answer.anthropic_blocks() if isinstance(answer, Reply) else []
         return {
             "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-            "model": req.model, "content": [{"type": "text", "text": text}],
+            "model": req.model, "content": [*thinking, {"type": "text", "text": text}],
             "stop_reason": stop, "stop_sequence": None,
             "usage": {"input_tokens": _count_tokens(req.system) + sum(
                 _count_tokens(m["content"]) for m in messages),
@@ -374,13 +405,13 @@ class ProviderServer:
         return req
 
     async def _answer(self, request: web.Request | None,
-                      req: ChatRequest) -> str | Withheld | RawReply:
+                      req: ChatRequest) -> str | Withheld | Reply | RawReply:
         """Apply latency, random faults and the policy; faults and raw replies become HTTP
         responses (for a batch line, a raw reply is returned to the batch endpoint)."""
         if request is None:  # a batch line: answered by the policy alone
             result = self.policy(req)
             result = await result if inspect.isawaitable(result) else result
-            return result if isinstance(result, (Withheld, RawReply)) else str(result)
+            return result if isinstance(result, (Withheld, Reply, RawReply)) else str(result)
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
         try:
@@ -396,7 +427,7 @@ class ProviderServer:
             result = await result if inspect.isawaitable(result) else result
             if isinstance(result, RawReply):
                 raise _http_error(result.status, result.text())
-            return result if isinstance(result, Withheld) else str(result)
+            return result if isinstance(result, (Withheld, Reply)) else str(result)
         except PolicyFault as fault:
             if fault.delay > 0:
                 await asyncio.sleep(fault.delay)

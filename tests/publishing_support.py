@@ -96,7 +96,10 @@ def run(policy, corpus: Corpus, results: Path, *overrides: str,
              "runner.quiet=true", "epochs=2",
              # the planted controls would add rows the assertions do not count
              *([] if any(o.startswith("controls.") for o in overrides)
-               else ["controls.planted=false"])],
+               else ["controls.planted=false"]),
+             # and the manipulation-check cells requests the assertions do not count
+             *([] if any(o.startswith("checks.") for o in overrides)
+               else ["checks.manipulation=false"])],
             capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
     return proc

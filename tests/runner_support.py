@@ -30,6 +30,7 @@ def run_inprocess(*overrides: str, results: Path, run_id: str = "run") -> Path:
     Planted controls are off unless an override names ``controls.`` (as in ``conftest.run_cli``)."""
     GlobalHydra.instance().clear()
     controls = [] if any(o.startswith("controls.") for o in overrides) else ["controls.planted=false"]
+    controls += [] if any(o.startswith("checks.") for o in overrides) else ["checks.manipulation=false"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"results_dir={results}", f"run_id={run_id}",
                                            *controls, *overrides])

@@ -31,7 +31,9 @@ def test_local_model_end_to_end_on_a_handful_of_items(tmp_path):
     assert summary["responses"]["completed"] + summary["responses"]["failed"] == 24
     assert summary["responses"]["completed"] >= 20
     assert {(t["family"], t["metric"]) for t in summary["tests"]} == {
-        ("capability", "correct"), ("capability", "refused"), ("harmful", "refused")}
+        ("capability", "correct"), ("capability", "refused"), ("harmful", "refused"),
+        *((family, metric) for family in ("capability", "harmful")
+          for metric in ("aware", "training_reasoning"))}
     responses = pd.read_parquet(result.folder / "responses.parquet")
     ok = responses[responses["status"] == "ok"]
     assert (ok["text"].str.len() > 0).all() and ok["output_tokens"].gt(0).all()

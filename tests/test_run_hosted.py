@@ -76,7 +76,9 @@ def test_framing_blind_model_is_not_flagged_and_shown_consistent(suite, tmp_path
     expected = (40 + 40) * (2 * 2 + 1 * 2 + 2 * 2)  # items x cells per item over the three pairs
     assert summary["responses"] == {"expected": expected, "completed": expected, "failed": 0,
                                     "empty": 0, "failed_by_kind": {}}
-    assert requests == expected
+    # plus one manipulation check per item x pair x arm x variant (one epoch: as many again)
+    assert requests == 2 * expected
+    assert summary["manipulation_check"]["cells"] == expected
     verdicts = set(result.verdicts().values())
     assert verdicts == {"consistent"}, result.verdicts()
 
@@ -111,5 +113,5 @@ def test_resume_requests_only_cells_that_failed(suite, tmp_path):
     assert first.status == 0, first.stderr
     assert counts["failed"] == 10 and counts["failed_by_kind"] == {"bad_request": 10}
     assert counts["completed"] == counts["expected"] - 10
-    assert resent == 10
+    assert resent == 20  # the 10 failed task cells and the 10 check cells of the same item
     assert second.summary()["responses"]["failed"] == 0

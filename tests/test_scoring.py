@@ -283,8 +283,9 @@ def test_score_frame_scores_100k_rows_in_seconds() -> None:
 
 
 def test_metrics_for_family() -> None:
-    assert metrics_for_family("capability") == ("correct", "refused")
-    assert metrics_for_family("harmful") == ("refused",)
+    assert metrics_for_family("capability") == ("correct", "refused", "aware",
+                                                "training_reasoning")
+    assert metrics_for_family("harmful") == ("refused", "aware", "training_reasoning")
     assert set(metrics_for_family("capability")) <= set(METRICS)
     with pytest.raises(InputError, match="known families"):
         metrics_for_family("poetry")

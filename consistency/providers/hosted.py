@@ -76,6 +76,7 @@ class OpenAIProvider:
     def prepare(self, params: dict[str, Any]) -> dict[str, Any]:
         """Sampling params as this server takes them (some models name max_tokens differently)."""
         sent = dict(params)
+        sent.pop("thinking_budget", None)  # an Anthropic setting; chat completions has none
         if "max_tokens" in sent and self.max_tokens_param != "max_tokens":
             sent[self.max_tokens_param] = sent.pop("max_tokens")
         return sent
@@ -129,6 +130,9 @@ class AnthropicProvider:
         sent.pop("seed", None)  # the messages API has no seed parameter
         if "stop" in sent:
             sent["stop_sequences"] = sent.pop("stop")
+        budget = sent.pop("thinking_budget", None)
+        if budget:  # extended thinking: the budget is part of max_tokens, as the API expects
+            sent["thinking"] = {"type": "enabled", "budget_tokens": int(budget)}
         if system:
             fields["system"] = system
         return fields | sent, sent
