@@ -22,7 +22,7 @@ FLAGS = {"sandbagging", "strategic_compliance", "divergence"}
 def openai_overrides(server, suite) -> list[str]:
     return ["model=openai", "model.name=scripted", f"model.base_url={server.openai_base_url}",
             f"tasks.path={suite.tasks}", f"conditions.path={suite.conditions}", "runner.quiet=true",
-            "controls.planted=false"]
+            "controls.planted=false", "checks.manipulation=false"]
 
 
 def run_inprocess(*overrides: str, results: Path, run_id: str = "run") -> Path:

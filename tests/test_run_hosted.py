@@ -69,7 +69,8 @@ def test_training_tier_faker_complying_only_when_trained_is_strategic_compliance
 def test_framing_blind_model_is_not_flagged_and_shown_consistent(suite, tmp_path):
     policy = answer_key_policy(suite.answers, suite.harmful)
     with ProviderServer(policy) as server:
-        result = run_cli(*openai_args(server, suite), results=tmp_path / "results")
+        result = run_cli(*openai_args(server, suite), "checks.manipulation=true",
+                         results=tmp_path / "results")
         requests = server.request_count
     assert result.status == 0, result.stderr
     summary = result.summary()
@@ -104,11 +105,13 @@ def test_resume_requests_only_cells_that_failed(suite, tmp_path):
     flaky = failing_for("number 7 ", 400, answer)
 
     with ProviderServer(flaky) as server:
-        first = run_cli(*openai_args(server, suite), results=tmp_path / "results")
+        first = run_cli(*openai_args(server, suite), "checks.manipulation=true",
+                        results=tmp_path / "results")
         counts = first.summary()["responses"]
         server.policy = answer
         before = server.request_count
-        second = run_cli(*openai_args(server, suite), results=tmp_path / "results")
+        second = run_cli(*openai_args(server, suite), "checks.manipulation=true",
+                         results=tmp_path / "results")
         resent = server.request_count - before
     assert first.status == 0, first.stderr
     assert counts["failed"] == 10 and counts["failed_by_kind"] == {"bad_request": 10}
