@@ -102,8 +102,9 @@ class LocalModel(ModelSettings):
     weights: Optional[str] = None
     # CPU threads for llama.cpp; null = every core (the Python side mostly waits)
     threads: Optional[int] = None
-    # sequences decoded together (continuous batching); also the requests kept in flight
-    slots: int = 2
+    # sequences decoded together (continuous batching); also the requests kept in flight. On 2
+    # cores one slot was as fast as two (benchmarks/bench_local.py); more help on more cores
+    slots: int = 1
     # context tokens per slot (prompt + reply)
     context: int = 2048
     # seconds before one request counts as a timeout (its slot finishes and is reused)
