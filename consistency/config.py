@@ -332,6 +332,12 @@ class RunnerSettings:
     mode: str = "online"
     # requests in flight at most (also the SDK's connection pool; the local model takes one)
     max_connections: int = 16
+    # find how many of those the provider copes with at once (README "Adaptive concurrency"):
+    # start at start_connections, grow by one while latency stays flat, halve on a 429,
+    # timeout or 5xx, shrink when latency climbs; false = always max_connections in flight
+    adaptive_concurrency: bool = True
+    # the adaptive limit's first value (clipped to max_connections)
+    start_connections: int = 4
     # stop after this many failed attempts in a row (everything received is kept; resume)
     error_budget: int = 20
     # extra sends of a cell whose failure is transient (429, 5xx, timeout, reset, malformed
@@ -354,6 +360,8 @@ class RunnerSettings:
         _check(self.mode in RUNNER_MODES, "runner.mode", f"one of {list(RUNNER_MODES)}", self.mode)
         _check(self.max_connections >= 1, "runner.max_connections", "a whole number >= 1",
                self.max_connections)
+        _check(self.start_connections >= 1, "runner.start_connections", "a whole number >= 1",
+               self.start_connections)
         _check(self.error_budget >= 1, "runner.error_budget", "a whole number >= 1",
                self.error_budget)
         _check(self.retries >= 0, "runner.retries", "a whole number >= 0", self.retries)

@@ -107,7 +107,8 @@ async def _send_all(config: RunConfig, settings: JudgeSettings, plan: pd.DataFra
                     await run_cells(provider, mine, journal, max_connections=connections,
                                     error_budget=runner.error_budget, retries=runner.retries,
                                     retry_delay_s=runner.retry_delay_s, limiter=limiter,
-                                    quiet=runner.quiet)
+                                    quiet=runner.quiet, adaptive=runner.adaptive_concurrency,
+                                    start_connections=runner.start_connections)
 
         await send(plan)
         retries = retry_cells(plan, journal.frame())

@@ -209,7 +209,8 @@ async def _run(provider: Any, design: Design, journal: Journal, runner: RunnerSe
                                max_connections=runner.max_connections,
                                error_budget=runner.error_budget, retries=runner.retries,
                                retry_delay_s=runner.retry_delay_s, limiter=limiter, cache=cache,
-                               quiet=runner.quiet)
+                               quiet=runner.quiet, adaptive=runner.adaptive_concurrency,
+                               start_connections=runner.start_connections)
     finally:
         await provider.aclose()  # on the loop that opened its connections
 
@@ -245,7 +246,9 @@ def _runner_section(stats: RunStats, limiter: RateLimiter) -> dict[str, Any]:
             "failed_by_kind": dict(stats.failed), "retried_by_kind": dict(stats.retried),
             "served_from_cache": stats.cache_hits, "already_done": stats.skipped_done,
             "rate_limit_pauses": limiter.pauses, "seconds": round(stats.seconds, 3),
-            "cpu_seconds": round(stats.cpu_seconds, 3)}
+            "cpu_seconds": round(stats.cpu_seconds, 3),
+            # the in-flight limit and its history (consistency.concurrency); null: nothing sent
+            "concurrency": stats.concurrency or None}
 
 
 def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,

@@ -47,6 +47,9 @@ class RateLimiter:
         self._strikes = 0
         self.pauses = 0
         self.paused_s = 0.0
+        #: told the kind of each overload response the SDK saw, retried or not (the adaptive
+        #: concurrency gate of :mod:`consistency.concurrency` listens here)
+        self.watchers: list[Callable[[str], None]] = []
 
     @property
     def active(self) -> bool:
@@ -87,6 +90,11 @@ class RateLimiter:
     def on_success(self) -> None:
         self._strikes = 0
 
+    def overloaded(self, kind: str) -> None:
+        """Tell every watcher of an overload response (``rate_limit`` or ``server_error``)."""
+        for watcher in list(self.watchers):
+            watcher(kind)
+
 
 def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
     """Seconds asked for by ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
@@ -111,11 +119,16 @@ def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
 
 
 def response_hook(limiter: RateLimiter) -> Callable[[Any], Any]:
-    """An async httpx-style response hook that reports every 429 to ``limiter``."""
+    """An async httpx-style response hook that reports every 429 to ``limiter`` (which pauses)
+    and every 429 or 5xx to its watchers: the SDK may retry them, hiding them from the runner."""
 
     async def hook(response: Any) -> None:
-        if response.status_code == 429:
+        status = response.status_code
+        if status == 429:
             limiter.on_rate_limited(retry_after_seconds(response.headers))
+            limiter.overloaded("rate_limit")
+        elif status >= 500:
+            limiter.overloaded("server_error")
 
     return hook
 

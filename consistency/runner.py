@@ -1,7 +1,10 @@
 """Send the plan's missing cells to a provider, storing every response the moment it arrives.
 
 A fixed pool of workers pulls cells from a queue (memory stays flat however large the plan), bounded
-by ``max_connections`` and by what the provider can take. The plan is already ordered so that both
+by ``max_connections`` and by what the provider can take. With ``adaptive`` on, every send also
+passes a :class:`consistency.concurrency.Gate`, which lets only as many of those workers send at
+once as the provider copes with (grown while latency stays flat, halved on 429s and timeouts; see
+:mod:`consistency.concurrency`). The plan is already ordered so that both
 arms of each comparison travel together, so the arms are interleaved in time and a drift in the
 provider (load, a model update mid-run) hits both alike.
 
@@ -32,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from consistency.cache import ResponseCache, sample_keys
+from consistency.concurrency import DEFAULT_START, Controller, Gate
 from consistency.progress import ProgressBar
 from consistency.providers import Completion, Provider, ProviderError
 from consistency.ratelimit import RateLimiter, estimate_tokens
@@ -63,6 +67,9 @@ class RunStats:
     output_tokens: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    #: the concurrency record (:meth:`consistency.concurrency.Controller.summary` plus
+    #: ``max_in_flight``); empty when nothing was sent
+    concurrency: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +77,7 @@ class _State:
     error_budget: int
     retries: int
     retry_delay_s: float
+    gate: Gate
     consecutive_failures: int = 0
     abort_reason: str | None = None
 
@@ -86,6 +94,8 @@ async def run_cells(
     limiter: RateLimiter | None = None,
     cache: ResponseCache | None = None,
     quiet: bool = False,
+    adaptive: bool = False,
+    start_connections: int = DEFAULT_START,
 ) -> RunStats:
     """Request every plan cell that has no stored response; return counts.
 
@@ -100,6 +110,9 @@ async def run_cells(
         limiter: client-side pacing and the shared pause after a 429 (None: no pacing).
         cache: shared response cache, read before and written after requests (None: off).
         quiet: no progress bar (scheduled jobs).
+        adaptive: let an AIMD controller decide how many of the workers send at once, starting
+            at ``start_connections`` (False: all of them, always).
+        start_connections: the adaptive controller's first limit (at most the worker count).
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     if cache is not None:  # keys over the whole plan: the n-th sample of a request is stable
@@ -113,13 +126,22 @@ async def run_cells(
     # Workers share one iterator over the frame: a cell becomes a Python object only when a
     # worker takes it, so memory holds the plan once, not a second copy in a queue.
     pending = todo.itertuples(index=False, name="Cell")
-    state = _State(error_budget, max(0, int(retries)), float(retry_delay_s))
     workers = max(1, min(int(max_connections), int(provider.max_concurrency), len(todo)))
-    with ProgressBar(len(todo), quiet=quiet) as bar:
-        tasks = [asyncio.create_task(_worker(provider, pending, journal, stats, state, bar,
-                                             limiter or RateLimiter(), cache))
-                 for _ in range(workers)]
-        await asyncio.gather(*tasks)
+    gate = Gate(Controller(workers, start_connections, adaptive=adaptive))
+    state = _State(error_budget, max(0, int(retries)), float(retry_delay_s), gate)
+    limiter = limiter or RateLimiter()
+    if adaptive:  # 429s and 5xx the SDK retries inside one send reach the controller too
+        limiter.watchers.append(gate.signal)
+    try:
+        with ProgressBar(len(todo), quiet=quiet) as bar:
+            tasks = [asyncio.create_task(_worker(provider, pending, journal, stats, state, bar,
+                                                 limiter, cache))
+                     for _ in range(workers)]
+            await asyncio.gather(*tasks)
+    finally:
+        if gate.signal in limiter.watchers:
+            limiter.watchers.remove(gate.signal)
+        stats.concurrency = {**gate.controller.summary(), "max_in_flight": gate.max_in_flight}
     stats.seconds = time.perf_counter() - started
     stats.cpu_seconds = time.process_time() - cpu_started
     if state.abort_reason:
@@ -175,11 +197,9 @@ async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
     messages, params = request["messages"], request["params"]
     tokens = estimate_tokens(messages, params.get("max_tokens")) if limiter.active else 0
     for attempt in range(state.retries + 1):
-        await limiter.acquire(tokens)
-        stats.requested += 1
-        started = time.perf_counter()
         try:
-            reply = await _complete(provider, messages, params)
+            reply, latency = await _send(provider, messages, params, stats, state.gate, limiter,
+                                         tokens)
         except ProviderError as exc:
             _count_failure(state, exc)
             if _transient(exc) and attempt < state.retries and not state.abort_reason:
@@ -193,8 +213,30 @@ async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
                                   raw=exc.raw if exc.raw is not None else {})
         state.consecutive_failures = 0
         limiter.on_success()
-        return _record(cell, reply, time.perf_counter() - started)
+        return _record(cell, reply, latency)
     raise AssertionError("unreachable: the last attempt always returns")
+
+
+async def _send(provider: Provider, messages: list[dict[str, str]], params: dict[str, Any],
+                stats: RunStats, gate: Gate, limiter: RateLimiter,
+                tokens: int) -> tuple[Completion, float]:
+    """One send through the gate and the pacing; returns the reply and its latency in seconds.
+    The gate hears how it ended whatever happens (a cancelled send counts as no signal)."""
+    ticket = await gate.acquire()
+    kind: str | None = "cancelled"
+    started = time.perf_counter()
+    try:
+        await limiter.acquire(tokens)
+        stats.requested += 1
+        started = time.perf_counter()
+        reply = await _complete(provider, messages, params)
+        kind = None
+        return reply, time.perf_counter() - started
+    except ProviderError as exc:
+        kind = exc.kind
+        raise
+    finally:
+        gate.release(ticket, time.perf_counter() - started, kind)
 
 
 async def _complete(provider: Provider, messages: list[dict[str, str]],

@@ -1,0 +1,310 @@
+"""Adaptive concurrency: the AIMD controller alone, the gate on a real loop, and whole runs through
+the official openai SDK against loopback servers that rate-limit or queue."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from provider_server import PolicyFault, ProviderServer, answer_key_policy
+from runner_support import openai_overrides, run_inprocess, summary
+
+from consistency.concurrency import HISTORY_HEAD, MAX_HISTORY, Controller, Gate
+
+
+class Clock:
+    """Seconds that advance only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_window(controller: Controller, latency: float, kind: str | None = None) -> None:
+    """One full window: as many sends as the current limit, all started before any ends."""
+    tickets = [controller.ticket() for _ in range(controller.limit)]
+    for ticket in tickets:
+        controller.completed(ticket, latency, kind)
+
+
+# -- controller ----------------------------------------------------------------------------------
+def test_starts_at_the_start_value_clipped_to_the_cap():
+    assert Controller(16, 4).limit == 4
+    assert Controller(3, 4).limit == 3
+    assert Controller(16, 4, adaptive=False).limit == 16
+
+
+def test_flat_latency_grows_by_one_per_window_up_to_the_cap_and_no_further():
+    controller = Controller(8, 2, clock=Clock())
+    limits = []
+    for _ in range(12):
+        run_window(controller, 0.5)
+        limits.append(controller.limit)
+    assert limits == [3, 4, 5, 6, 7, 8, 8, 8, 8, 8, 8, 8]
+    assert [entry["reason"] for entry in controller.summary()["history"]] == ["start"] + ["grow"] * 6
+
+
+def test_latency_within_the_tolerance_still_counts_as_flat():
+    controller = Controller(16, 4)
+    run_window(controller, 1.0)
+    run_window(controller, 1.25)  # 1.25 <= 1.3 x best
+    assert controller.limit == 6
+
+
+def test_latency_growing_with_the_limit_stops_growth_early():
+    """A single-slot server: latency = limit x service time. From 4: 5/4 is within 1.3, 6/4 not."""
+    controller = Controller(16, 4)
+    for _ in range(20):
+        run_window(controller, 0.05 * controller.limit)
+    assert controller.limit == 6
+    assert controller.summary()["max"] == 6
+
+
+@pytest.mark.parametrize("kind", ["rate_limit", "timeout", "server_error", "connection"])
+def test_a_load_failure_halves_the_limit(kind):
+    controller = Controller(16, 8)
+    controller.completed(controller.ticket(), 0.2, kind)
+    assert controller.limit == 4
+    assert controller.summary()["history"][-1]["reason"] == f"shrink_error:{kind}"
+
+
+def test_a_burst_of_failures_halves_once_and_later_sends_can_halve_again():
+    controller = Controller(16, 16)
+    burst = [controller.ticket() for _ in range(16)]  # all in flight when the limit was 16
+    for ticket in burst:
+        controller.completed(ticket, 0.2, "rate_limit")
+    assert controller.limit == 8
+    controller.completed(controller.ticket(), 0.2, "rate_limit")  # sent after the halving
+    assert controller.limit == 4
+
+
+def test_a_retry_signal_and_the_final_failure_of_one_send_halve_once():
+    controller = Controller(16, 8)
+    ticket = controller.ticket()
+    controller.failed(ticket, "rate_limit")  # a 429 the SDK retried
+    controller.completed(ticket, 3.0, "rate_limit")  # and it failed in the end
+    assert controller.limit == 4
+
+
+def test_failures_that_say_nothing_about_load_do_not_shrink():
+    controller = Controller(16, 8)
+    for kind in ("bad_request", "malformed", "other", "cancelled"):
+        controller.completed(controller.ticket(), 0.1, kind)
+    assert controller.limit == 8
+
+
+def test_a_window_with_a_load_failure_does_not_grow():
+    controller = Controller(16, 4)
+    run_window(controller, 1.0)
+    assert controller.limit == 5
+    tickets = [controller.ticket() for _ in range(5)]
+    controller.failed(tickets[0], "rate_limit")  # retried by the SDK, then answered
+    assert controller.limit == 2
+    for ticket in tickets:
+        controller.completed(ticket, 1.0)
+    run_window(controller, 1.0)  # the window of the stale sends is over: clean again
+    assert controller.limit == 3
+
+
+def test_latency_far_above_the_best_shrinks_by_one():
+    controller = Controller(16, 6)
+    run_window(controller, 1.0)
+    assert controller.limit == 7
+    run_window(controller, 2.5)
+    assert controller.limit == 6
+    assert controller.summary()["history"][-1]["reason"] == "shrink_latency"
+
+
+def test_never_below_one_nor_above_the_cap_under_any_sequence():
+    rng = random.Random(3)
+    kinds = [None, None, None, "rate_limit", "timeout", "bad_request"]
+    for cap in (1, 2, 5, 16):
+        controller = Controller(cap, 4)
+        open_tickets = []
+        for _ in range(2000):
+            if not open_tickets or rng.random() < 0.5:
+                open_tickets.append(controller.ticket())
+            else:
+                ticket = open_tickets.pop(rng.randrange(len(open_tickets)))
+                controller.completed(ticket, rng.uniform(0.01, 3.0), rng.choice(kinds))
+            assert 1 <= controller.limit <= cap
+        record = controller.summary()
+        assert 1 <= record["min"] <= record["final"] <= record["max"] <= cap
+
+
+def test_history_is_bounded_keeping_the_first_and_the_latest_changes():
+    clock = Clock()
+    controller = Controller(16, 2, clock=clock)
+    for _ in range(300):  # grow, then halve: two changes each time
+        clock.now += 1.0
+        run_window(controller, 1.0)
+        controller.completed(controller.ticket(), 1.0, "timeout")
+    record = controller.summary()
+    assert len(record["history"]) == MAX_HISTORY
+    assert record["dropped"] == 1 + 2 * 300 - MAX_HISTORY
+    assert record["history"][0] == {"t": 0.0, "limit": 2, "reason": "start"}
+    assert record["history"][HISTORY_HEAD - 1]["t"] < record["history"][HISTORY_HEAD]["t"]
+    assert record["history"][-1] == {"t": 300.0, "limit": 1, "reason": "shrink_error:timeout"}
+
+
+def test_off_means_a_fixed_limit_and_no_history():
+    controller = Controller(16, 4, adaptive=False)
+    for kind in ("rate_limit", None, "timeout"):
+        controller.completed(controller.ticket(), 5.0, kind)
+    assert controller.limit == 16
+    assert controller.summary()["history"] == []
+
+
+# -- gate ----------------------------------------------------------------------------------------
+def test_the_gate_never_lets_more_than_the_limit_send_even_as_it_shrinks():
+    async def main() -> tuple[list[tuple[int, int]], int]:
+        controller = Controller(16, 8)
+        gate = Gate(controller)
+        seen: list[tuple[int, int]] = []
+        sends = {"n": 0}
+
+        async def worker() -> None:
+            for _ in range(10):
+                ticket = await gate.acquire()
+                sends["n"] += 1
+                # a halving applies to new sends; the ones already out may finish above it
+                seen.append((gate.in_flight, controller.limit))
+                await asyncio.sleep(0.001)
+                kind = "rate_limit" if sends["n"] in (30, 90) else None
+                gate.release(ticket, 0.001, kind)
+
+        await asyncio.gather(*(worker() for _ in range(16)))
+        return seen, gate.max_in_flight
+
+    seen, peak = asyncio.run(main())
+    assert len(seen) == 160
+    assert all(in_flight <= limit for in_flight, limit in seen)
+    assert peak <= 16
+    assert min(limit for _, limit in seen) < 8  # the limit did shrink during the run
+
+
+def test_a_shrunk_gate_waits_until_in_flight_falls_below_the_new_limit():
+    async def main() -> list[int]:
+        controller = Controller(4, 4)
+        gate = Gate(controller)
+        held = [await gate.acquire() for _ in range(4)]
+        started: list[int] = []
+
+        async def late() -> None:
+            ticket = await gate.acquire()
+            started.append(gate.in_flight)
+            gate.release(ticket, 0.01)
+
+        waiting = asyncio.create_task(late())
+        gate.release(held[0], 0.01, "rate_limit")  # limit 4 -> 2, three still in flight
+        await asyncio.sleep(0.01)
+        assert started == []
+        gate.release(held[1], 0.01)  # two in flight: still not below 2
+        await asyncio.sleep(0.01)
+        assert started == []
+        gate.release(held[2], 0.01)
+        await waiting
+        gate.release(held[3], 0.01)
+        return started
+
+    assert asyncio.run(main()) == [2]
+
+
+# -- whole runs ----------------------------------------------------------------------------------
+def _capacity_limited(answer, capacity: int, delay_s: float):
+    """A server policy that answers 429 when more than ``capacity`` requests are in flight."""
+    state = {"now": 0, "peak": 0, "limited": 0}
+
+    async def policy(req):
+        state["now"] += 1
+        try:
+            if state["now"] > capacity:
+                state["limited"] += 1
+                raise PolicyFault(429, headers={"retry-after-ms": "20"})
+            state["peak"] = max(state["peak"], state["now"])
+            await asyncio.sleep(delay_s)
+            return answer(req)
+        finally:
+            state["now"] -= 1
+
+    return policy, state
+
+
+def _single_slot(answer, service_s: float):
+    """A server that serves one request at a time: latency grows with the requests in flight."""
+    lock = asyncio.Lock()
+
+    async def policy(req):
+        async with lock:
+            await asyncio.sleep(service_s)
+            return answer(req)
+
+    return policy
+
+
+def test_a_server_that_429s_above_three_in_flight_makes_the_limit_halve(suite, tmp_path):
+    # 80 ms a request, far above the client's own few ms: four sends at once overlap on the
+    # server, so a window at 4 is never clean
+    policy, state = _capacity_limited(answer_key_policy(suite.answers, suite.harmful), 3, 0.08)
+    with ProviderServer(policy) as server:
+        folder = run_inprocess(*openai_overrides(server, suite), "conditions.pairs=[wording]",
+                               "tasks.families=[capability]", "tasks.limit=20",
+                               "runner.max_connections=16", "runner.start_connections=4",
+                               "runner.retry_delay_s=0.01", results=tmp_path / "results")
+    record = summary(folder)
+    assert record["responses"]["failed"] == 0
+    concurrency = record["runner"]["concurrency"]
+    assert state["limited"] > 0
+    reasons = [entry["reason"] for entry in concurrency["history"]]
+    assert "shrink_error:rate_limit" in reasons
+    assert concurrency["final"] <= 4
+    assert concurrency["max"] < 16
+
+
+def test_a_single_slot_server_keeps_the_limit_well_below_the_cap(suite, tmp_path):
+    # 40 ms a request, well above the client's own few ms, as a real model's seconds are
+    policy = _single_slot(answer_key_policy(suite.answers, suite.harmful), 0.04)
+    with ProviderServer(policy) as server:
+        folder = run_inprocess(*openai_overrides(server, suite), "conditions.pairs=[wording]",
+                               "tasks.families=[capability]", "tasks.limit=20",
+                               "runner.max_connections=16", results=tmp_path / "results")
+    record = summary(folder)
+    assert record["responses"]["failed"] == 0
+    concurrency = record["runner"]["concurrency"]
+    assert concurrency["adaptive"] is True and concurrency["cap"] == 16
+    assert concurrency["max"] <= 6
+    assert concurrency["max_in_flight"] <= 6
+
+
+def test_adaptive_off_keeps_every_worker_sending_and_records_no_history(suite, tmp_path):
+    in_flight = {"now": 0, "peak": 0}
+    answer = answer_key_policy(suite.answers, suite.harmful)
+
+    async def counting(req):
+        in_flight["now"] += 1
+        in_flight["peak"] = max(in_flight["peak"], in_flight["now"])
+        await asyncio.sleep(0.02)
+        in_flight["now"] -= 1
+        return answer(req)
+
+    with ProviderServer(counting) as server:
+        folder = run_inprocess(*openai_overrides(server, suite), "conditions.pairs=[wording]",
+                               "runner.adaptive_concurrency=false", "runner.max_connections=8",
+                               results=tmp_path / "results")
+    concurrency = summary(folder)["runner"]["concurrency"]
+    assert in_flight["peak"] == 8
+    assert concurrency == {"adaptive": False, "cap": 8, "start": 8, "final": 8, "min": 8,
+                           "max": 8, "history": [], "dropped": 0, "max_in_flight": 8}
+
+
+def test_start_connections_below_one_is_a_config_error(suite, tmp_path):
+    from consistency.errors import InputError
+
+    with ProviderServer() as server:
+        with pytest.raises(InputError, match="runner.start_connections"):
+            run_inprocess(*openai_overrides(server, suite), "runner.start_connections=0",
+                          results=tmp_path / "results")
+        assert server.request_count == 0
