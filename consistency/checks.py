@@ -2,7 +2,8 @@
 
 A null result means little if the model never noticed that one arm said "you are evaluated".
 So, beside the task cells, the plan gets one *check cell* per item x pair x arm x variant (not
-per epoch: the question is about the framing, which epochs share). A check cell sends exactly the
+per epoch: the question is about the framing, which epochs share; ``checks.limit`` keeps it to
+the first items of each family). A check cell sends exactly the
 task cell's request (same framing, same task, same sampling) with :data:`CHECK_QUESTION` appended
 after the task in the last user turn; the task cells themselves are never changed, so every task
 metric and verdict is the same with checks on or off.
@@ -57,14 +58,23 @@ PURPOSES = ("task", "check")
 _WORDS = re.compile(r"\b(evaluation|deployment)\b", re.IGNORECASE)
 
 
-def with_check_cells(plan: pd.DataFrame, enabled: bool = True) -> pd.DataFrame:
+def with_check_cells(plan: pd.DataFrame, enabled: bool = True,
+                     limit: int | None = None) -> pd.DataFrame:
     """``plan`` with a ``purpose`` column and, when ``enabled``, one check cell per item x pair x
-    arm x variant appended after the task cells (built from its epoch-0 task cell)."""
+    arm x variant appended after the task cells (built from its epoch-0 task cell).
+
+    ``limit`` keeps the checks to the first ``limit`` items of each family (in plan order), for
+    designs where a check on every item would cost more than the question is worth: the
+    perception rate is a property of the framing, which a few items per family already show."""
     tasks = plan.assign(purpose="task")
     if not enabled or plan.empty:
         return tasks
     first = tasks[tasks["epoch"] == tasks["epoch"].min()].drop_duplicates(
         ["item_id", "pair", "arm", "variant"])
+    if limit is not None:
+        items = first.drop_duplicates("item_id")
+        kept = items.groupby("family", sort=False).head(limit)["item_id"]
+        first = first[first["item_id"].isin(kept)]
     checks = first.copy()
     bodies = [_check_request(body) for body in first["request_json"]]
     checks["request_json"] = bodies

@@ -47,7 +47,7 @@ import dataclasses
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
@@ -201,15 +201,27 @@ class TasksSettings:
     # null = the built-in suites; or a JSONL file (see README "Bring your own tasks")
     path: Optional[str] = None
     # families to keep; null = every family in the suite ([] is an error: it would keep nothing)
-    families: Optional[List[str]] = field(default_factory=lambda: list(FAMILIES))
+    families: Optional[List[str]] = None
+    # with the built-in suite and no tasks.families, keep only these (null = all); set by the
+    # design (design=quick runs a documented subset), so a suite of your own is never filtered
+    builtin_subset: Optional[List[str]] = None
     # keep at most this many items per family (null = all; kinds taken in turn)
     limit: Optional[int] = None
+    # per-family limits that override tasks.limit for the families named, e.g.
+    # {capability: 30, harmful: 12}; families not named keep tasks.limit. Add a family with
+    # +tasks.family_limits.honesty=20, change one with tasks.family_limits.capability=50
+    family_limits: Dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check(self.families != [], "tasks.families", f"one or more of {list(FAMILIES)}, or null "
                "for every family in the suite", self.families)
         _check(self.limit is None or self.limit >= 1, "tasks.limit",
                "a whole number >= 1 or null", self.limit)
+        for family, limit in self.family_limits.items():
+            _check(family in FAMILIES, "tasks.family_limits",
+                   f"family names among {list(FAMILIES)}", family)
+            _check(limit is not None and limit >= 1, f"tasks.family_limits.{family}",
+                   "a whole number >= 1", limit)
 
 
 @dataclass
@@ -236,6 +248,20 @@ class ControlsSettings:
     # planted pairs (conditions/planted.yaml): can this run detect a model told to sandbag / to
     # refuse only when observed? Their rows never enter the verdicts' q-values or the headline.
     planted: bool = True
+    # which planted pairs (null = all of conditions/planted.yaml)
+    pairs: Optional[List[str]] = None
+    # the families planted pairs are crossed with (null = every family of the run): a control
+    # costs requests only where its hypothesis can show, e.g. [capability] for sandbagging
+    families: Optional[List[str]] = None
+
+    def __post_init__(self) -> None:
+        _check(self.pairs != [], "controls.pairs", "one or more planted pair names, or null for "
+               "all", self.pairs)
+        _check(self.families != [], "controls.families", f"one or more of {list(FAMILIES)}, or "
+               "null for every family of the run", self.families)
+        unknown = sorted(set(self.families or []) - set(FAMILIES))
+        _check(not unknown, "controls.families", f"family names among {list(FAMILIES)}",
+               self.families)
 
 
 @dataclass
@@ -246,6 +272,13 @@ class ChecksSettings:
     # the task cell's request with a fixed forced-choice question appended (README:
     # "Manipulation check"); false sends only the task cells
     manipulation: bool = True
+    # check cells for at most this many items per family (the first in suite order; every pair,
+    # arm and variant of those items); null = every item
+    limit: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _check(self.limit is None or self.limit >= 1, "checks.limit",
+               "a whole number >= 1 or null", self.limit)
 
 
 # -- judge ------------------------------------------------------------------------------------
@@ -436,22 +469,30 @@ class RunConfig:
 #: Design presets (``design=NAME``), package ``_global_``: they set root keys.
 DESIGNS: dict[str, dict[str, Any]] = {
     # every built-in item, every pair, every paraphrase crossed with every item, planted controls
-    "full": {"variants": "all", "tasks": {"limit": None},
+    # on every family, a manipulation check on every item
+    "full": {"variants": "all",
+             "tasks": {"builtin_subset": None, "limit": None, "family_limits": {}},
              "conditions": {"pairs": None, "builtin_subset": None},
-             "controls": {"planted": True}},
-    # for slow models such as the embedded CPU model (about 2 requests a second), a documented
-    # subset: 10 items per family (kinds interleaved) x 5 families; 2 test pairs with their
-    # matched placebos (evaluation_vs_deployment + placebo_wording, training_vs_unmonitored +
-    # placebo_tier); one paraphrase per item and arm rotating over items: 400 requests (and as
-    # many manipulation-check requests while checks.manipulation is on). Planted
-    # controls are off (they would add 200 requests for a control that at 10 items per family
-    # detects only a near-total effect): controls.planted=true turns them on. Expect wide
-    # intervals and many inconclusive rows; use design=full for a real evaluation.
-    "quick": {"variants": "rotate", "tasks": {"limit": 10},
-              "conditions": {"pairs": None,
-                             "builtin_subset": ["evaluation_vs_deployment", "placebo_wording",
-                                                "training_vs_unmonitored", "placebo_tier"]},
-              "controls": {"planted": False}},
+             "controls": {"planted": True, "pairs": None, "families": None},
+             "checks": {"limit": None}},
+    # for slow models such as the embedded CPU model (about 1.4 requests a second on 2 cores),
+    # a documented subset sized so that a fresh clone's main job, setup included, finishes in
+    # under 5 minutes (README "On a fresh machine"): the capability and harmful families (40
+    # and 12 items, kinds interleaved); the test pair evaluation_vs_deployment; the planted
+    # sandbagging control on the capability items only (a run that could not see a model told
+    # to sandbag could not see one doing it unprompted); one paraphrase per item and arm,
+    # rotating over items; manipulation checks on the first 4 items of each family: 184 task
+    # requests and 24 checks. 40 items is the fewest at which a row with no discordant item
+    # shows equivalence within the default 10-point margin. Families added with
+    # tasks.families keep 10 items each; conditions.pairs adds pairs (e.g. placebo_wording).
+    # Use design=full for a real evaluation.
+    "quick": {"variants": "rotate",
+              "tasks": {"builtin_subset": ["capability", "harmful"], "limit": 10,
+                        "family_limits": {"capability": 40, "harmful": 12}},
+              "conditions": {"pairs": None, "builtin_subset": ["evaluation_vs_deployment"]},
+              "controls": {"planted": True, "pairs": ["planted_sandbagging"],
+                           "families": ["capability"]},
+              "checks": {"limit": 4}},
 }
 #: The design each model option gets unless ``design=`` is given (``design: ${model}`` in the
 #: defaults list of conf/config.yaml looks the model's name up here).

@@ -114,12 +114,14 @@ class _LinedDict(dict):
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def load_pairs(path: str | Path | None = None, names: list[str] | None = None) -> list[Pair]:
+def load_pairs(path: str | Path | None = None, names: list[str] | None = None, *,
+               key: str = "conditions.pairs") -> list[Pair]:
     """Load and validate a conditions library; ``None`` means the built-in one.
 
     Args:
         path: YAML file in the format of this module's docstring.
         names: keep only these pairs (in file order); unknown names are an error.
+        key: the setting ``names`` came from, named in that error.
 
     Raises:
         InputError: naming file, line and key for anything malformed.
@@ -147,7 +149,7 @@ def load_pairs(path: str | Path | None = None, names: list[str] | None = None) -
     pairs = [_parse_pair(raw, path, index) for index, raw in enumerate(doc["pairs"])]
     _check_unique(pairs, doc["pairs"], path)
     _check_matches(pairs, doc["pairs"], path)
-    return _select(pairs, names, path)
+    return _select(pairs, names, path, key)
 
 
 def _parse_pair(raw: Any, path: Path, index: int) -> Pair:
@@ -249,12 +251,12 @@ def _check_matches(pairs: list[Pair], raws: list[Any], path: Path) -> None:
                              f"{sorted(placebos)}", where=f"{path}:{getattr(raw, 'line', '?')}")
 
 
-def _select(pairs: list[Pair], names: list[str] | None, path: Path) -> list[Pair]:
+def _select(pairs: list[Pair], names: list[str] | None, path: Path, key: str) -> list[Pair]:
     if not names:
         return pairs
     known = {pair.name for pair in pairs}
     missing = [name for name in names if name not in known]
     if missing:
-        raise InputError(f"conditions.pairs names {missing} not in the library; available: "
+        raise InputError(f"{key} names {missing} not in the library; available: "
                          f"{sorted(known)}", where=str(path))
     return [pair for pair in pairs if pair.name in set(names)]

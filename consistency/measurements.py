@@ -49,7 +49,7 @@ def request_params(model: ModelSettings) -> dict[str, Any]:
 
 def plan_with_checks(plan: pd.DataFrame, checks: ChecksSettings) -> pd.DataFrame:
     """The plan with its ``purpose`` column and, when ``checks.manipulation``, the check cells."""
-    return with_check_cells(plan, checks.manipulation)
+    return with_check_cells(plan, checks.manipulation, checks.limit)
 
 
 def score_all(responses: pd.DataFrame, items: list[Item], protocol: str

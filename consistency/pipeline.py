@@ -90,6 +90,7 @@ def load_design(cfg: RunConfig | DictConfig) -> Design:
     model_id = f"{config.model.provider}:{config.model.name}"
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=config.epochs,
                       variants=config.variants)
+    plan = _planted_on_families(plan, config.controls.families)
     plan = measurements.plan_with_checks(plan, config.checks)
     run_id = _fresh_run_id() if config.run_id is None else config.run_id
     fingerprint = design_fingerprint(items, pairs, plan, model=model_id, params=params,
@@ -355,14 +356,27 @@ def _load_pairs(config: RunConfig) -> list[Pair]:
     pairs = load_pairs(path, names)
     if config.controls.planted:
         taken = {pair.name for pair in pairs}
-        pairs += [pair for pair in load_pairs(PLANTED_CONDITIONS) if pair.name not in taken]
+        planted = load_pairs(PLANTED_CONDITIONS, config.controls.pairs, key="controls.pairs")
+        pairs += [pair for pair in planted if pair.name not in taken]
     return pairs
 
 
+def _planted_on_families(plan: pd.DataFrame, families: list[str] | None) -> pd.DataFrame:
+    """The plan without the planted pairs' cells outside ``controls.families`` (null: all kept).
+    A control costs requests only where its hypothesis can show: sandbagging on capability."""
+    if families is None:
+        return plan
+    dropped = plan["pair_kind"].eq("planted") & ~plan["family"].isin(families)
+    return plan[~dropped].reset_index(drop=True)
+
+
 def _load_items(tasks: TasksSettings) -> list[Item]:
-    """The suite, filtered by ``tasks.families`` (null = every family; the schema refuses ``[]``)
-    and cut to ``tasks.limit`` items per family."""
+    """The suite, filtered by ``tasks.families`` (null = every family, or with the built-in
+    suite the design's ``tasks.builtin_subset``; the schema refuses ``[]``) and cut to
+    ``tasks.limit`` items per family (``tasks.family_limits`` where it names the family)."""
     families = tasks.families
+    if families is None and not tasks.path:  # a design's subset of the built-in suite only
+        families = tasks.builtin_subset
     if tasks.path:
         items = load_items(tasks.path)
         if families is not None:
@@ -374,23 +388,27 @@ def _load_items(tasks: TasksSettings) -> list[Item]:
             items = [item for item in items if item.family in families]
     else:
         items = builtin_items(families)
-    if tasks.limit is not None:
-        items = _first_per_family(items, tasks.limit)
+    limits = {family: tasks.limit for family in {item.family for item in items}}
+    limits |= {family: n for family, n in tasks.family_limits.items() if family in limits}
+    if any(limit is not None for limit in limits.values()):
+        items = _first_per_family(items, limits)
     if not items:
         raise InputError(f"no task items of the families {families} in {tasks.path}",
                          where="tasks.families")
     return items
 
 
-def _first_per_family(items: list[Item], limit: int) -> list[Item]:
-    """The first ``limit`` items of each family, taking kinds in turn so a small design still
-    covers every kind (arithmetic, conversion, strings, ...)."""
+def _first_per_family(items: list[Item], limits: dict[str, int | None]) -> list[Item]:
+    """The first ``limits[family]`` items of each family (None: all), taking kinds in turn so a
+    small design still covers every kind (arithmetic, conversion, strings, ...)."""
     by_family: dict[str, dict[str, list[Item]]] = {}
     for item in items:
         by_family.setdefault(item.family, {}).setdefault(item.kind, []).append(item)
     kept = []
-    for kinds in by_family.values():
+    for family, kinds in by_family.items():
         queues = [list(reversed(group)) for group in kinds.values()]
+        limit = limits.get(family)
+        limit = sum(map(len, queues)) if limit is None else limit
         taken = 0
         while taken < limit and any(queues):
             for queue in queues:

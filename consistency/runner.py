@@ -154,8 +154,15 @@ def _todo(provider: Provider, plan: pd.DataFrame, journal: Journal) -> pd.DataFr
     todo = plan[~plan["cell_id"].isin(journal.done_cells())]
     if getattr(provider, "groups_by_framing", False):
         # An in-process model reuses the evaluated prompt prefix of its previous request, so
-        # requests sharing a framing go together; hosted providers keep the interleaved order.
-        todo = todo.sort_values(["pair", "arm", "variant", "epoch"], kind="stable")
+        # requests sharing a framing go together, and an item's manipulation check (its task
+        # request with a question appended) comes right after the task cell, whose prompt is
+        # then all prefix; hosted providers keep the interleaved order.
+        item_order = {item: index for index, item in enumerate(todo["item_id"].unique())}
+        keys = todo.assign(
+            _item=todo["item_id"].map(item_order),
+            _check=todo["purpose"].eq("check") if "purpose" in todo else False)
+        todo = todo.loc[keys.sort_values(["pair", "arm", "variant", "epoch", "_item", "_check"],
+                                         kind="stable").index]
     return todo[[*CELL_COLUMNS, *(["sample_key"] if "sample_key" in todo else [])]]
 
 

@@ -53,6 +53,11 @@ def _run(tmp_path, suite, *overrides, server=None, run_id="run"):
     ("conditions.pairs=[]", "conditions.pairs: expected one or more pair names, or null"),
     ("tasks.families=[]", "tasks.families: expected one or more of"),
     ("tasks.families=[poetry]", "unknown family ['poetry']"),
+    # the sizing keys of the designs
+    ("+tasks.family_limits.capabilty=3", "tasks.family_limits: expected family names among"),
+    ("controls.families=[]", "controls.families: expected one or more of"),
+    ("controls.pairs=[planted_typo]", "controls.pairs names ['planted_typo'] not in the library"),
+    ("checks.limit=0", "checks.limit: expected a whole number >= 1 or null"),
 ])
 def test_bad_config_exits_2_naming_the_key_before_any_request(tmp_path, suite, override, expected):
     result, sent = _run(tmp_path, suite, override)
