@@ -68,11 +68,9 @@ HISTORY_HEAD = 50
 
 @dataclass(eq=False)
 class Ticket:
-    """One send through the gate: which halving generation it started in, and whether a load
-    failure was already seen on it (a retry inside the SDK)."""
+    """One send through the gate: the halving generation it started in."""
 
     generation: int
-    troubled: bool = False
 
 
 class Controller:
@@ -115,14 +113,19 @@ class Controller:
         return Ticket(self._generation)
 
     def failed(self, ticket: Ticket, kind: str) -> None:
-        """A load failure seen on ``ticket``'s send (final, or retried inside the SDK)."""
+        """A load failure seen on ``ticket``'s send (final, or retried inside the SDK).
+
+        Only a send that started after the last halving counts: it halves the limit and opens a
+        new window. An older send was admitted under the limit before that halving, so its
+        failure (often a retry of the same burst) says nothing about the current window, which
+        it leaves alone, as :meth:`completed` leaves it alone.
+        """
         if not self.adaptive or kind not in LOAD_KINDS:
             return
-        ticket.troubled = True
-        self._clean = False
-        if ticket.generation == self._generation:  # started after the last halving
-            self._generation += 1
-            self._change(max(1, self.limit // 2), f"shrink_error:{kind}")
+        if ticket.generation != self._generation:
+            return
+        self._generation += 1
+        self._change(max(1, self.limit // 2), f"shrink_error:{kind}")
 
     def completed(self, ticket: Ticket, latency_s: float, kind: str | None = None) -> None:
         """A send ended: ``kind`` None when the provider replied, else its failure kind (load
@@ -133,28 +136,29 @@ class Controller:
             self.failed(ticket, kind)
         if ticket.generation != self._generation:
             return  # sent before the last halving: it says nothing about the limit since
-        if kind is None and not ticket.troubled:
+        if kind is None:
             self._latencies.append(float(latency_s))
         self._seen += 1
         if self._seen >= self._window:
             self._close_window()
 
     # -- windows ------------------------------------------------------------------------------
+    # A window counts only sends that started since the last halving, and a load failure of any
+    # of them halves and opens a new window: so a window that closes saw no load failure of its
+    # own sends. Sends that failed otherwise (a rejected request) count without a latency.
     def _open_window(self) -> None:
-        self._window, self._seen, self._clean = self.limit, 0, True
+        self._window, self._seen = self.limit, 0
         self._latencies: list[float] = []
 
     def _close_window(self) -> None:
-        samples, clean = self._latencies, self._clean
+        samples = self._latencies
         self._open_window()
         if not samples:
             return
         median = statistics.median(samples)
-        if clean and (self._best is None or median < self._best):
+        if self._best is None or median < self._best:
             self._best = median
-        if self._best is None:
-            return
-        if clean and median <= self._grow_within * self._best and self.limit < self.cap:
+        if median <= self._grow_within * self._best and self.limit < self.cap:
             self._change(self.limit + 1, "grow")
         elif median > self._shrink_above * self._best and self.limit > 1:
             self._change(self.limit - 1, "shrink_latency")

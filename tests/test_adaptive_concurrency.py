@@ -109,6 +109,23 @@ def test_a_window_with_a_load_failure_does_not_grow():
     assert controller.limit == 3
 
 
+def test_a_stale_send_failing_after_a_halving_leaves_the_next_window_free_to_grow():
+    controller = Controller(16, 4, clock=Clock())
+    run_window(controller, 1.0)
+    burst = [controller.ticket() for _ in range(5)]  # in flight at limit 5
+    controller.failed(burst[0], "rate_limit")
+    assert controller.limit == 2
+    fresh = [controller.ticket() for _ in range(2)]
+    for ticket in burst[1:]:  # the rest of the burst is refused too, and the SDK retries it
+        controller.failed(ticket, "rate_limit")
+    for ticket in fresh:
+        controller.completed(ticket, 1.0)
+    assert controller.limit == 3
+    for ticket in burst[1:]:  # the stale sends end, answered at last or failed for good
+        controller.completed(ticket, 5.0, "rate_limit")
+    assert controller.limit == 3
+
+
 def test_latency_far_above_the_best_shrinks_by_one():
     controller = Controller(16, 6)
     run_window(controller, 1.0)
