@@ -18,9 +18,10 @@ slot queues every request behind the others, so each one waits 16 replies long a
 ``gate.release(...)`` after it; at most ``limit`` sends are in flight, and when the limit shrinks
 no new send starts until the in-flight count has fallen below it. The runner keeps its worker pool
 at the cap (``min(runner.max_connections, model.max_concurrency)``); the gate decides how many of
-them send at once. A 429 or 5xx that the SDK retries inside one send is reported too, through
-:meth:`Gate.signal` (the runner hooks it to the SDK's HTTP responses), so the controller hears of
-a rate limit the SDK hides.
+them send at once. A 429, 5xx, timeout or dropped connection that the SDK retries inside one
+send is reported too, through :meth:`Gate.signal` (the runner listens to the SDK's HTTP client:
+a response hook for 429 and 5xx, its ``send`` for timeouts and dropped connections, see
+:mod:`consistency.providers.hosted`), so the controller hears of the overload the SDK hides.
 
 Every change of the limit is kept in a bounded history (:meth:`Controller.summary`), written to
 ``summary.json`` under ``runner.concurrency``:
@@ -240,8 +241,8 @@ class Gate:
                 free -= 1
 
     def signal(self, kind: str) -> None:
-        """A load failure seen mid-send (a 429 the SDK will retry), reported from inside the
-        sending task; ignored outside a send of this gate."""
+        """A load failure seen mid-send (a 429, 5xx, timeout or dropped connection the SDK will
+        retry), reported from inside the sending task; ignored outside a send of this gate."""
         ticket = _CURRENT.get()
         if ticket is not None and ticket in self._open:
             self.controller.failed(ticket, kind)

@@ -262,6 +262,53 @@ def _single_slot(answer, service_s: float):
     return policy
 
 
+def _stalling_above(answer, capacity: int, stall_s: float, work_s: float):
+    """A server that holds a request arriving while more than ``capacity`` are in flight for
+    ``stall_s`` (past the client's timeout), the first time it sees that request only: the SDK
+    gives up on it and sends it again, and the retry is answered, so the runner never sees the
+    timeout; only the SDK's HTTP client does."""
+    state = {"now": 0, "stalled": 0}
+    seen: set[str] = set()
+
+    async def policy(req):
+        key = req.system + repr(req.messages)
+        first, state["now"] = key not in seen, state["now"] + 1
+        seen.add(key)
+        try:
+            if first and state["now"] > capacity:
+                state["stalled"] += 1
+                await asyncio.sleep(stall_s)
+            else:
+                await asyncio.sleep(work_s)
+            return answer(req)
+        finally:
+            state["now"] -= 1
+
+    return policy, state
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_timeouts_the_sdk_retries_on_its_own_make_the_limit_halve(suite, tmp_path, protocol,
+                                                                  monkeypatch):
+    policy, state = _stalling_above(answer_key_policy(suite.answers, suite.harmful), 2, 0.6, 0.02)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    with ProviderServer(policy) as server:
+        args = openai_overrides(server, suite)
+        if protocol == "anthropic":
+            args = [a for a in args if not a.startswith(("model=", "model.base_url"))] + [
+                "model=anthropic", f"model.base_url={server.anthropic_base_url}"]
+        folder = run_inprocess(*args, "conditions.pairs=[wording]", "tasks.families=[capability]",
+                               "tasks.limit=10", "model.timeout_s=0.3", "model.max_retries=4",
+                               "runner.max_connections=16", "runner.start_connections=4",
+                               results=tmp_path / "results")
+    record = summary(folder)
+    assert state["stalled"] > 0
+    assert record["responses"]["failed"] == 0
+    assert "timeout" not in record["runner"]["retried_by_kind"]  # all retried inside the SDK
+    reasons = [entry["reason"] for entry in record["runner"]["concurrency"]["history"]]
+    assert "shrink_error:timeout" in reasons
+
+
 def test_a_server_that_429s_above_three_in_flight_makes_the_limit_halve(suite, tmp_path):
     # 80 ms a request, far above the client's own few ms: four sends at once overlap on the
     # server, so a window at 4 is never clean
