@@ -8,9 +8,18 @@ slot queues every request behind the others, so each one waits 16 replies long a
 - grows by 1 after each full *window* of sends (as many completions as the current limit) that
   all succeeded with a median latency at most :data:`GROW_WITHIN` times the best window median
   seen: more in flight cost no latency, so the provider had room;
-- halves (never below 1) on a load failure (:data:`LOAD_KINDS`: ``rate_limit``, ``timeout``,
-  ``server_error``, ``connection``), once per burst: only a send that started after the last
-  halving can halve again, so sixteen requests failing together cost one halving, not four;
+- halves (a *cut*, never below 1) on a load failure (:data:`LOAD_KINDS`: ``rate_limit``,
+  ``timeout``, ``server_error``, ``connection``), once per burst: only a send that started
+  after the last cut can cut again, so sixteen requests failing together cost one halving, not
+  four. A send from before the last cut says nothing about the limit since, whether it fails
+  (the SDK retrying the old burst) or completes, so it neither cuts nor spoils the current window;
+- but steps back by 1 instead of halving, at limits up to :data:`SMALL_LIMIT`, when the failure
+  comes right after a growth step: the level below has just completed a clean window, so the
+  overshoot is one request, and halving would cut far below it (a provider that takes 3 at once
+  refuses the 4th: halving saw-tooths 4 -> 2 -> 3 -> 4 -> 2 and averages below 3, stepping back
+  keeps to 3 -> 4 -> 3). A failure at a limit not just grown to (the start, or one reached by
+  shrinking) still halves, so a start far above what the provider takes falls fast, and above
+  :data:`SMALL_LIMIT` halving keeps AIMD's quick retreat from a hosted API's rate limit;
 - shrinks by 1 when a window's median latency exceeds :data:`SHRINK_ABOVE` times the best: the
   provider is queueing (latency grows with requests in flight while throughput does not).
 
@@ -60,6 +69,8 @@ DEFAULT_START = 4
 GROW_WITHIN = 1.3
 #: Queueing: a window median above 2x the best shrinks the limit by one.
 SHRINK_ABOVE = 2.0
+#: Up to this limit a load failure right after a growth step undoes that step rather than halving.
+SMALL_LIMIT = 4
 #: Failures that say the provider is overloaded (rather than that one request was bad).
 LOAD_KINDS = frozenset({"rate_limit", "timeout", "server_error", "connection"})
 #: History entries kept: the first ``HISTORY_HEAD`` and the latest up to ``MAX_HISTORY``.
@@ -69,7 +80,7 @@ HISTORY_HEAD = 50
 
 @dataclass(eq=False)
 class Ticket:
-    """One send through the gate: the halving generation it started in."""
+    """One send through the gate: the generation (count of cuts) it started in."""
 
     generation: int
 
@@ -100,6 +111,7 @@ class Controller:
         self._grow_within, self._shrink_above = grow_within, shrink_above
         self._clock, self._t0 = clock, clock()
         self._generation = 0
+        self._grown_from: int | None = None  # the limit before the last change, if it was a grow
         self._best: float | None = None
         self._head: list[dict[str, Any]] = []
         self._tail: deque[dict[str, Any]] = deque(maxlen=MAX_HISTORY - HISTORY_HEAD)
@@ -116,17 +128,22 @@ class Controller:
     def failed(self, ticket: Ticket, kind: str) -> None:
         """A load failure seen on ``ticket``'s send (final, or retried inside the SDK).
 
-        Only a send that started after the last halving counts: it halves the limit and opens a
-        new window. An older send was admitted under the limit before that halving, so its
-        failure (often a retry of the same burst) says nothing about the current window, which
-        it leaves alone, as :meth:`completed` leaves it alone.
+        Only a send that started after the last cut counts: it halves the limit (or, at most
+        :data:`SMALL_LIMIT` right after a growth step, undoes that step) and opens a new window.
+        An older send was admitted under the limit before that cut, so its failure (often a
+        retry of the same burst) says nothing about the current window, which it leaves alone,
+        as :meth:`completed` leaves it alone.
         """
         if not self.adaptive or kind not in LOAD_KINDS:
             return
         if ticket.generation != self._generation:
             return
         self._generation += 1
-        self._change(max(1, self.limit // 2), f"shrink_error:{kind}")
+        if self._grown_from is not None and self.limit <= SMALL_LIMIT:
+            limit = self._grown_from
+        else:
+            limit = max(1, self.limit // 2)
+        self._change(limit, f"shrink_error:{kind}")
 
     def completed(self, ticket: Ticket, latency_s: float, kind: str | None = None) -> None:
         """A send ended: ``kind`` None when the provider replied, else its failure kind (load
@@ -136,7 +153,7 @@ class Controller:
         if kind is not None:
             self.failed(ticket, kind)
         if ticket.generation != self._generation:
-            return  # sent before the last halving: it says nothing about the limit since
+            return  # sent before the last cut: it says nothing about the limit since
         if kind is None:
             self._latencies.append(float(latency_s))
         self._seen += 1
@@ -144,9 +161,9 @@ class Controller:
             self._close_window()
 
     # -- windows ------------------------------------------------------------------------------
-    # A window counts only sends that started since the last halving, and a load failure of any
-    # of them halves and opens a new window: so a window that closes saw no load failure of its
-    # own sends. Sends that failed otherwise (a rejected request) count without a latency.
+    # A window counts only sends that started since the last cut, and a load failure of any of
+    # them cuts and opens a new window: so a window that closes saw no load failure of its own
+    # sends. Sends that failed otherwise (a rejected request) count without a latency.
     def _open_window(self) -> None:
         self._window, self._seen = self.limit, 0
         self._latencies: list[float] = []
@@ -165,6 +182,7 @@ class Controller:
             self._change(self.limit - 1, "shrink_latency")
 
     def _change(self, limit: int, reason: str) -> None:
+        self._grown_from = self.limit if reason == "grow" else None
         if limit == self.limit:
             self._open_window()
             return

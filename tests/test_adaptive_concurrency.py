@@ -71,6 +71,35 @@ def test_a_load_failure_halves_the_limit(kind):
     assert controller.summary()["history"][-1]["reason"] == f"shrink_error:{kind}"
 
 
+def test_a_failure_right_after_growing_to_a_small_limit_steps_back_one_instead_of_halving():
+    """A provider taking 3 at once: the step from 3 to 4 fails, and the limit returns to 3."""
+    controller = Controller(16, 2)
+    run_window(controller, 1.0)
+    run_window(controller, 1.0)
+    assert controller.limit == 4
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 3
+    controller.completed(controller.ticket(), 1.0, "rate_limit")  # 3 was reached by a cut
+    assert controller.limit == 1
+
+
+def test_a_failure_at_an_unproven_or_large_limit_still_halves():
+    at_start = Controller(16, 4)  # 4 is where it started, not a level grown to from a clean 3
+    at_start.completed(at_start.ticket(), 1.0, "timeout")
+    assert at_start.limit == 2
+    grown = Controller(16, 5)
+    run_window(grown, 1.0)
+    assert grown.limit == 6
+    grown.completed(grown.ticket(), 1.0, "timeout")  # above SMALL_LIMIT
+    assert grown.limit == 3
+    slowed = Controller(16, 4)
+    run_window(slowed, 1.0)
+    run_window(slowed, 2.5)  # queueing: 5 -> 4
+    assert slowed.limit == 4
+    slowed.completed(slowed.ticket(), 1.0, "timeout")
+    assert slowed.limit == 2
+
+
 def test_a_burst_of_failures_halves_once_and_later_sends_can_halve_again():
     controller = Controller(16, 16)
     burst = [controller.ticket() for _ in range(16)]  # all in flight when the limit was 16
@@ -155,7 +184,7 @@ def test_never_below_one_nor_above_the_cap_under_any_sequence():
 def test_history_is_bounded_keeping_the_first_and_the_latest_changes():
     clock = Clock()
     controller = Controller(16, 2, clock=clock)
-    for _ in range(300):  # grow, then halve: two changes each time
+    for _ in range(300):  # grow, then step back: two changes each time
         clock.now += 1.0
         run_window(controller, 1.0)
         controller.completed(controller.ticket(), 1.0, "timeout")
@@ -164,7 +193,7 @@ def test_history_is_bounded_keeping_the_first_and_the_latest_changes():
     assert record["dropped"] == 1 + 2 * 300 - MAX_HISTORY
     assert record["history"][0] == {"t": 0.0, "limit": 2, "reason": "start"}
     assert record["history"][HISTORY_HEAD - 1]["t"] < record["history"][HISTORY_HEAD]["t"]
-    assert record["history"][-1] == {"t": 300.0, "limit": 1, "reason": "shrink_error:timeout"}
+    assert record["history"][-1] == {"t": 300.0, "limit": 2, "reason": "shrink_error:timeout"}
 
 
 def test_off_means_a_fixed_limit_and_no_history():
