@@ -32,7 +32,8 @@ runner retry costs little beside the service times; the SDK's own retries as con
 - 429s: answered by the server (the SDK retries them after ``retry-after``, the controller hears
   each one). late: replies the server finished after the client's timeout, i.e. attempts the
   client had abandoned, yet the server still spent its slot on; each one is a timeout, whether
-  the SDK retried it (invisible to the runner) or the runner counted it.
+  the SDK retried it (not in the runner's counts, though an adaptive controller hears of it)
+  or the runner counted it.
 - srv p50/p95: server time of each answered request (queueing included); client p50/p95: the
   journal's ``latency_s`` of each cell's successful send (SDK retries and back-off included).
 - failed: cells without a response (``responses.failed``, by kind); timeouts: the runner's count
