@@ -8,9 +8,18 @@ slot queues every request behind the others, so each one waits 16 replies long a
 - grows by 1 after each full *window* of sends (as many completions as the current limit) that
   all succeeded with a median latency at most :data:`GROW_WITHIN` times the best window median
   seen: more in flight cost no latency, so the provider had room;
-- halves (never below 1) on a load failure (:data:`LOAD_KINDS`: ``rate_limit``, ``timeout``,
-  ``server_error``, ``connection``), once per burst: only a send that started after the last
-  halving can halve again, so sixteen requests failing together cost one halving, not four;
+- halves (a *cut*, never below 1) on a load failure (:data:`LOAD_KINDS`: ``rate_limit``,
+  ``timeout``, ``server_error``, ``connection``), once per burst: only a send that started
+  after the last cut can cut again, so sixteen requests failing together cost one halving, not
+  four. A send from before the last cut says nothing about the limit since, whether it fails
+  (the SDK retrying the old burst) or completes, so it neither cuts nor spoils the current window;
+- but steps back by 1 instead of halving, at limits up to :data:`SMALL_LIMIT`, when the failure
+  comes right after a growth step: the level below has just completed a clean window, so the
+  overshoot is one request, and halving would cut far below it (a provider that takes 3 at once
+  refuses the 4th: halving saw-tooths 4 -> 2 -> 3 -> 4 -> 2 and averages below 3, stepping back
+  keeps to 3 -> 4 -> 3). A failure at a limit not just grown to (the start, or one reached by
+  shrinking) still halves, so a start far above what the provider takes falls fast, and above
+  :data:`SMALL_LIMIT` halving keeps AIMD's quick retreat from a hosted API's rate limit;
 - shrinks by 1 when a window's median latency exceeds :data:`SHRINK_ABOVE` times the best: the
   provider is queueing (latency grows with requests in flight while throughput does not).
 
@@ -18,9 +27,10 @@ slot queues every request behind the others, so each one waits 16 replies long a
 ``gate.release(...)`` after it; at most ``limit`` sends are in flight, and when the limit shrinks
 no new send starts until the in-flight count has fallen below it. The runner keeps its worker pool
 at the cap (``min(runner.max_connections, model.max_concurrency)``); the gate decides how many of
-them send at once. A 429 or 5xx that the SDK retries inside one send is reported too, through
-:meth:`Gate.signal` (the runner hooks it to the SDK's HTTP responses), so the controller hears of
-a rate limit the SDK hides.
+them send at once. A 429, 5xx, timeout or dropped connection that the SDK retries inside one
+send is reported too, through :meth:`Gate.signal` (the runner listens to the SDK's HTTP client:
+a response hook for 429 and 5xx, its ``send`` for timeouts and dropped connections, see
+:mod:`consistency.providers.hosted`), so the controller hears of the overload the SDK hides.
 
 Every change of the limit is kept in a bounded history (:meth:`Controller.summary`), written to
 ``summary.json`` under ``runner.concurrency``:
@@ -59,6 +69,8 @@ DEFAULT_START = 4
 GROW_WITHIN = 1.3
 #: Queueing: a window median above 2x the best shrinks the limit by one.
 SHRINK_ABOVE = 2.0
+#: Up to this limit a load failure right after a growth step undoes that step rather than halving.
+SMALL_LIMIT = 4
 #: Failures that say the provider is overloaded (rather than that one request was bad).
 LOAD_KINDS = frozenset({"rate_limit", "timeout", "server_error", "connection"})
 #: History entries kept: the first ``HISTORY_HEAD`` and the latest up to ``MAX_HISTORY``.
@@ -68,11 +80,9 @@ HISTORY_HEAD = 50
 
 @dataclass(eq=False)
 class Ticket:
-    """One send through the gate: which halving generation it started in, and whether a load
-    failure was already seen on it (a retry inside the SDK)."""
+    """One send through the gate: the generation (count of cuts) it started in."""
 
     generation: int
-    troubled: bool = False
 
 
 class Controller:
@@ -101,6 +111,7 @@ class Controller:
         self._grow_within, self._shrink_above = grow_within, shrink_above
         self._clock, self._t0 = clock, clock()
         self._generation = 0
+        self._grown_from: int | None = None  # the limit before the last change, if it was a grow
         self._best: float | None = None
         self._head: list[dict[str, Any]] = []
         self._tail: deque[dict[str, Any]] = deque(maxlen=MAX_HISTORY - HISTORY_HEAD)
@@ -115,14 +126,24 @@ class Controller:
         return Ticket(self._generation)
 
     def failed(self, ticket: Ticket, kind: str) -> None:
-        """A load failure seen on ``ticket``'s send (final, or retried inside the SDK)."""
+        """A load failure seen on ``ticket``'s send (final, or retried inside the SDK).
+
+        Only a send that started after the last cut counts: it halves the limit (or, at most
+        :data:`SMALL_LIMIT` right after a growth step, undoes that step) and opens a new window.
+        An older send was admitted under the limit before that cut, so its failure (often a
+        retry of the same burst) says nothing about the current window, which it leaves alone,
+        as :meth:`completed` leaves it alone.
+        """
         if not self.adaptive or kind not in LOAD_KINDS:
             return
-        ticket.troubled = True
-        self._clean = False
-        if ticket.generation == self._generation:  # started after the last halving
-            self._generation += 1
-            self._change(max(1, self.limit // 2), f"shrink_error:{kind}")
+        if ticket.generation != self._generation:
+            return
+        self._generation += 1
+        if self._grown_from is not None and self.limit <= SMALL_LIMIT:
+            limit = self._grown_from
+        else:
+            limit = max(1, self.limit // 2)
+        self._change(limit, f"shrink_error:{kind}")
 
     def completed(self, ticket: Ticket, latency_s: float, kind: str | None = None) -> None:
         """A send ended: ``kind`` None when the provider replied, else its failure kind (load
@@ -132,34 +153,36 @@ class Controller:
         if kind is not None:
             self.failed(ticket, kind)
         if ticket.generation != self._generation:
-            return  # sent before the last halving: it says nothing about the limit since
-        if kind is None and not ticket.troubled:
+            return  # sent before the last cut: it says nothing about the limit since
+        if kind is None:
             self._latencies.append(float(latency_s))
         self._seen += 1
         if self._seen >= self._window:
             self._close_window()
 
     # -- windows ------------------------------------------------------------------------------
+    # A window counts only sends that started since the last cut, and a load failure of any of
+    # them cuts and opens a new window: so a window that closes saw no load failure of its own
+    # sends. Sends that failed otherwise (a rejected request) count without a latency.
     def _open_window(self) -> None:
-        self._window, self._seen, self._clean = self.limit, 0, True
+        self._window, self._seen = self.limit, 0
         self._latencies: list[float] = []
 
     def _close_window(self) -> None:
-        samples, clean = self._latencies, self._clean
+        samples = self._latencies
         self._open_window()
         if not samples:
             return
         median = statistics.median(samples)
-        if clean and (self._best is None or median < self._best):
+        if self._best is None or median < self._best:
             self._best = median
-        if self._best is None:
-            return
-        if clean and median <= self._grow_within * self._best and self.limit < self.cap:
+        if median <= self._grow_within * self._best and self.limit < self.cap:
             self._change(self.limit + 1, "grow")
         elif median > self._shrink_above * self._best and self.limit > 1:
             self._change(self.limit - 1, "shrink_latency")
 
     def _change(self, limit: int, reason: str) -> None:
+        self._grown_from = self.limit if reason == "grow" else None
         if limit == self.limit:
             self._open_window()
             return
@@ -236,8 +259,8 @@ class Gate:
                 free -= 1
 
     def signal(self, kind: str) -> None:
-        """A load failure seen mid-send (a 429 the SDK will retry), reported from inside the
-        sending task; ignored outside a send of this gate."""
+        """A load failure seen mid-send (a 429, 5xx, timeout or dropped connection the SDK will
+        retry), reported from inside the sending task; ignored outside a send of this gate."""
         ticket = _CURRENT.get()
         if ticket is not None and ticket in self._open:
             self.controller.failed(ticket, kind)

@@ -47,8 +47,9 @@ class RateLimiter:
         self._strikes = 0
         self.pauses = 0
         self.paused_s = 0.0
-        #: told the kind of each overload response the SDK saw, retried or not (the adaptive
-        #: concurrency gate of :mod:`consistency.concurrency` listens here)
+        #: told the kind of each overload the SDK saw, retried or not: 429 and 5xx responses,
+        #: timeouts and dropped connections (the adaptive concurrency gate of
+        #: :mod:`consistency.concurrency` listens here)
         self.watchers: list[Callable[[str], None]] = []
 
     @property
@@ -91,7 +92,8 @@ class RateLimiter:
         self._strikes = 0
 
     def overloaded(self, kind: str) -> None:
-        """Tell every watcher of an overload response (``rate_limit`` or ``server_error``)."""
+        """Tell every watcher of an overload the SDK saw: a response (``rate_limit``,
+        ``server_error``) or an attempt that got none (``timeout``, ``connection``)."""
         for watcher in list(self.watchers):
             watcher(kind)
 

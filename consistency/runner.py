@@ -130,7 +130,8 @@ async def run_cells(
     gate = Gate(Controller(workers, start_connections, adaptive=adaptive))
     state = _State(error_budget, max(0, int(retries)), float(retry_delay_s), gate)
     limiter = limiter or RateLimiter()
-    if adaptive:  # 429s and 5xx the SDK retries inside one send reach the controller too
+    # 429s, 5xx, timeouts and resets the SDK retries inside one send reach the controller too
+    if adaptive:
         limiter.watchers.append(gate.signal)
     try:
         with ProgressBar(len(todo), quiet=quiet) as bar:

@@ -71,6 +71,35 @@ def test_a_load_failure_halves_the_limit(kind):
     assert controller.summary()["history"][-1]["reason"] == f"shrink_error:{kind}"
 
 
+def test_a_failure_right_after_growing_to_a_small_limit_steps_back_one_instead_of_halving():
+    """A provider taking 3 at once: the step from 3 to 4 fails, and the limit returns to 3."""
+    controller = Controller(16, 2)
+    run_window(controller, 1.0)
+    run_window(controller, 1.0)
+    assert controller.limit == 4
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 3
+    controller.completed(controller.ticket(), 1.0, "rate_limit")  # 3 was reached by a cut
+    assert controller.limit == 1
+
+
+def test_a_failure_at_an_unproven_or_large_limit_still_halves():
+    at_start = Controller(16, 4)  # 4 is where it started, not a level grown to from a clean 3
+    at_start.completed(at_start.ticket(), 1.0, "timeout")
+    assert at_start.limit == 2
+    grown = Controller(16, 5)
+    run_window(grown, 1.0)
+    assert grown.limit == 6
+    grown.completed(grown.ticket(), 1.0, "timeout")  # above SMALL_LIMIT
+    assert grown.limit == 3
+    slowed = Controller(16, 4)
+    run_window(slowed, 1.0)
+    run_window(slowed, 2.5)  # queueing: 5 -> 4
+    assert slowed.limit == 4
+    slowed.completed(slowed.ticket(), 1.0, "timeout")
+    assert slowed.limit == 2
+
+
 def test_a_burst_of_failures_halves_once_and_later_sends_can_halve_again():
     controller = Controller(16, 16)
     burst = [controller.ticket() for _ in range(16)]  # all in flight when the limit was 16
@@ -109,6 +138,23 @@ def test_a_window_with_a_load_failure_does_not_grow():
     assert controller.limit == 3
 
 
+def test_a_stale_send_failing_after_a_halving_leaves_the_next_window_free_to_grow():
+    controller = Controller(16, 4, clock=Clock())
+    run_window(controller, 1.0)
+    burst = [controller.ticket() for _ in range(5)]  # in flight at limit 5
+    controller.failed(burst[0], "rate_limit")
+    assert controller.limit == 2
+    fresh = [controller.ticket() for _ in range(2)]
+    for ticket in burst[1:]:  # the rest of the burst is refused too, and the SDK retries it
+        controller.failed(ticket, "rate_limit")
+    for ticket in fresh:
+        controller.completed(ticket, 1.0)
+    assert controller.limit == 3
+    for ticket in burst[1:]:  # the stale sends end, answered at last or failed for good
+        controller.completed(ticket, 5.0, "rate_limit")
+    assert controller.limit == 3
+
+
 def test_latency_far_above_the_best_shrinks_by_one():
     controller = Controller(16, 6)
     run_window(controller, 1.0)
@@ -138,7 +184,7 @@ def test_never_below_one_nor_above_the_cap_under_any_sequence():
 def test_history_is_bounded_keeping_the_first_and_the_latest_changes():
     clock = Clock()
     controller = Controller(16, 2, clock=clock)
-    for _ in range(300):  # grow, then halve: two changes each time
+    for _ in range(300):  # grow, then step back: two changes each time
         clock.now += 1.0
         run_window(controller, 1.0)
         controller.completed(controller.ticket(), 1.0, "timeout")
@@ -147,7 +193,7 @@ def test_history_is_bounded_keeping_the_first_and_the_latest_changes():
     assert record["dropped"] == 1 + 2 * 300 - MAX_HISTORY
     assert record["history"][0] == {"t": 0.0, "limit": 2, "reason": "start"}
     assert record["history"][HISTORY_HEAD - 1]["t"] < record["history"][HISTORY_HEAD]["t"]
-    assert record["history"][-1] == {"t": 300.0, "limit": 1, "reason": "shrink_error:timeout"}
+    assert record["history"][-1] == {"t": 300.0, "limit": 2, "reason": "shrink_error:timeout"}
 
 
 def test_off_means_a_fixed_limit_and_no_history():
@@ -243,6 +289,53 @@ def _single_slot(answer, service_s: float):
             return answer(req)
 
     return policy
+
+
+def _stalling_above(answer, capacity: int, stall_s: float, work_s: float):
+    """A server that holds a request arriving while more than ``capacity`` are in flight for
+    ``stall_s`` (past the client's timeout), the first time it sees that request only: the SDK
+    gives up on it and sends it again, and the retry is answered, so the runner never sees the
+    timeout; only the SDK's HTTP client does."""
+    state = {"now": 0, "stalled": 0}
+    seen: set[str] = set()
+
+    async def policy(req):
+        key = req.system + repr(req.messages)
+        first, state["now"] = key not in seen, state["now"] + 1
+        seen.add(key)
+        try:
+            if first and state["now"] > capacity:
+                state["stalled"] += 1
+                await asyncio.sleep(stall_s)
+            else:
+                await asyncio.sleep(work_s)
+            return answer(req)
+        finally:
+            state["now"] -= 1
+
+    return policy, state
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_timeouts_the_sdk_retries_on_its_own_make_the_limit_halve(suite, tmp_path, protocol,
+                                                                  monkeypatch):
+    policy, state = _stalling_above(answer_key_policy(suite.answers, suite.harmful), 2, 0.6, 0.02)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
+    with ProviderServer(policy) as server:
+        args = openai_overrides(server, suite)
+        if protocol == "anthropic":
+            args = [a for a in args if not a.startswith(("model=", "model.base_url"))] + [
+                "model=anthropic", f"model.base_url={server.anthropic_base_url}"]
+        folder = run_inprocess(*args, "conditions.pairs=[wording]", "tasks.families=[capability]",
+                               "tasks.limit=10", "model.timeout_s=0.3", "model.max_retries=4",
+                               "runner.max_connections=16", "runner.start_connections=4",
+                               results=tmp_path / "results")
+    record = summary(folder)
+    assert state["stalled"] > 0
+    assert record["responses"]["failed"] == 0
+    assert "timeout" not in record["runner"]["retried_by_kind"]  # all retried inside the SDK
+    reasons = [entry["reason"] for entry in record["runner"]["concurrency"]["history"]]
+    assert "shrink_error:timeout" in reasons
 
 
 def test_a_server_that_429s_above_three_in_flight_makes_the_limit_halve(suite, tmp_path):

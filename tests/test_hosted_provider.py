@@ -15,6 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from consistency.providers import Completion, ProviderError, make_provider
+from consistency.ratelimit import RateLimiter
 from provider_server import ChatRequest, PolicyFault, ProviderServer
 
 MESSAGES = [{"role": "system", "content": "This is an evaluation."},
@@ -23,14 +24,15 @@ PARAMS = {"temperature": 0.7, "top_p": 0.9, "max_tokens": 32, "seed": 7, "stop":
 
 
 def complete(server: ProviderServer, provider: str, max_retries: int = 0,
-             params: dict[str, Any] | None = None) -> Completion:
+             params: dict[str, Any] | None = None, *, limiter: RateLimiter | None = None,
+             timeout_s: float = 5) -> Completion:
     base = server.openai_base_url if provider == "openai" else server.anthropic_base_url
     cfg = OmegaConf.create({"provider": provider, "name": "m-test", "base_url": base,
-                            "api_key_env": "CONSISTENCY_TEST_KEY", "timeout_s": 5,
+                            "api_key_env": "CONSISTENCY_TEST_KEY", "timeout_s": timeout_s,
                             "max_retries": max_retries, "max_concurrency": 4})
 
     async def go() -> Completion:
-        adapter = make_provider(cfg, None, 4)
+        adapter = make_provider(cfg, limiter, 4)
         try:
             return await adapter.complete(MESSAGES, dict(params or PARAMS))
         finally:
@@ -97,6 +99,40 @@ def test_sdk_retries_still_apply(provider: str) -> None:
     with ProviderServer(policy) as server:
         assert complete(server, provider, max_retries=2).text == "fine"
     assert len(calls) == 3
+
+
+def _watched() -> tuple[RateLimiter, list[str]]:
+    limiter, heard = RateLimiter(), []
+    limiter.watchers.append(heard.append)
+    return limiter, heard
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_timeout_the_sdk_retries_reaches_the_limiters_watchers(provider: str) -> None:
+    calls = []
+
+    async def stalls_once(req: ChatRequest) -> str:
+        calls.append(req)
+        if len(calls) == 1:
+            await asyncio.sleep(1.0)  # past the client's timeout: the SDK sends it again
+        return "fine"
+
+    limiter, heard = _watched()
+    with ProviderServer(stalls_once) as server:
+        done = complete(server, provider, max_retries=1, limiter=limiter, timeout_s=0.3)
+    assert done.text == "fine" and len(calls) == 2
+    assert heard == ["timeout"]
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_dropped_connection_the_sdk_retries_reaches_the_limiters_watchers(provider: str) -> None:
+    limiter, heard = _watched()
+    with ProviderServer(fault_rate=1.0, fault_kinds=("reset",)) as server:
+        with pytest.raises(ProviderError) as caught:
+            complete(server, provider, max_retries=1, limiter=limiter)
+        assert server.faults == ["reset", "reset"]
+    assert caught.value.kind == "connection"
+    assert heard == ["connection", "connection"]  # the retried attempt and the final one
 
 
 @pytest.mark.parametrize(("status", "kind", "fatal"), [(500, "server_error", False),

@@ -11,10 +11,16 @@ the pydantic model on the way back. Those cost about a third of the client CPU p
 (``benchmarks/bench_runner.py``: 1.5 ms instead of 2.3 ms), and we want the provider's raw JSON body
 in the journal anyway, not a re-serialised model. The body is a plain chat request, so the
 transform would have nothing to convert.
+
+Each SDK retries 429s, 5xx, timeouts and dropped connections inside one ``post``. So that the
+runner's pacing and adaptive concurrency still hear of them, the SDK's HTTP client reports every
+429 and 5xx response (a response hook) and every timeout and dropped connection (its ``send``,
+see :func:`_reporting`) to the limiter's watchers, leaving the SDK's retries as they are.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -68,7 +74,7 @@ class OpenAIProvider:
             key = _optional_key(cfg.api_key_env) or "not-needed"
         else:
             key = require_key(cfg.api_key_env, "openai")
-        http = openai.DefaultAsyncHttpxClient(**_http_options(self, limiter, max_connections))
+        http = _http_client(openai.DefaultAsyncHttpxClient, self, limiter, max_connections)
         self.client = openai.AsyncOpenAI(api_key=key, base_url=cfg.base_url or None,
                                          timeout=cfg.timeout_s, max_retries=cfg.max_retries,
                                          http_client=http)
@@ -114,7 +120,7 @@ class AnthropicProvider:
         key = require_key(cfg.api_key_env, "anthropic")
         import anthropic  # imported here: it adds about a second to every start-up otherwise
 
-        http = anthropic.DefaultAsyncHttpxClient(**_http_options(self, limiter, max_connections))
+        http = _http_client(anthropic.DefaultAsyncHttpxClient, self, limiter, max_connections)
         self.client = anthropic.AsyncAnthropic(api_key=key, base_url=cfg.base_url or None,
                                                timeout=cfg.timeout_s,
                                                max_retries=cfg.max_retries, http_client=http)
@@ -156,17 +162,51 @@ class AnthropicProvider:
         await self.client.close()
 
 
-def _http_options(provider: Any, limiter: RateLimiter | None,
-                  max_connections: int | None) -> dict[str, Any]:
-    """Options for the SDK's own HTTP client: the pool sized to the runner's connection bound
-    (keeping every connection alive between requests), and the 429 hook that lets one rate-limited
-    request pause all workers (see :mod:`consistency.ratelimit`)."""
+def _http_client(base: type[httpx2.AsyncClient], provider: Any, limiter: RateLimiter | None,
+                 max_connections: int | None) -> httpx2.AsyncClient:
+    """The SDK's own HTTP client (``base``, its default class) with the pool sized to the runner's
+    connection bound (keeping every connection alive between requests) and, given a limiter,
+    reporting every overload the SDK may retry: the 429 hook that lets one rate-limited request
+    pause all workers (see :mod:`consistency.ratelimit`), and timeouts and dropped connections."""
     size = max(1, min(int(max_connections or provider.max_concurrency), provider.max_concurrency))
     options: dict[str, Any] = {"limits": httpx2.Limits(max_connections=size,
                                                        max_keepalive_connections=size)}
-    if limiter is not None:
-        options["event_hooks"] = {"response": [response_hook(limiter)]}
-    return options
+    if limiter is None:
+        return base(**options)
+    options["event_hooks"] = {"response": [response_hook(limiter)]}
+    return _reporting(base)(limiter=limiter, **options)
+
+
+@functools.cache
+def _reporting(base: type[httpx2.AsyncClient]) -> type[httpx2.AsyncClient]:
+    """``base`` whose ``send`` tells the limiter's watchers of each timeout (``timeout``) or
+    dropped connection (``connection``, the kind :func:`classify` gives it when final) and
+    re-raises it untouched.
+
+    Why ``send``: both SDKs call their HTTP client's ``send`` once per attempt, inside their own
+    retry loop, so an attempt that times out and is retried is seen there and nowhere else
+    (httpx's event hooks see requests and responses, never the exception). Overriding ``send``
+    rather than replacing the transport keeps the transport each SDK builds for itself
+    (anthropic's sets TCP keep-alive options and the proxy mounts).
+    """
+
+    class Reporting(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *, limiter: RateLimiter, **options: Any) -> None:
+            super().__init__(**options)
+            self._overload_limiter = limiter
+
+        async def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+            try:
+                return await super().send(request, **kwargs)
+            except httpx2.TimeoutException:
+                self._overload_limiter.overloaded("timeout")
+                raise
+            except (httpx2.NetworkError, httpx2.RemoteProtocolError):
+                self._overload_limiter.overloaded("connection")
+                raise
+
+    Reporting.__name__ = Reporting.__qualname__ = f"Reporting{base.__name__}"
+    return Reporting
 
 
 def _json_body(response: httpx2.Response) -> Any:
