@@ -207,9 +207,9 @@ class TasksSettings:
     builtin_subset: Optional[List[str]] = None
     # keep at most this many items per family (null = all; kinds taken in turn)
     limit: Optional[int] = None
-    # per-family limits that override tasks.limit for the families named, e.g.
-    # {capability: 30, harmful: 12}; families not named keep tasks.limit. Add a family with
-    # +tasks.family_limits.honesty=20, change one with tasks.family_limits.capability=50
+    # per-family limits, e.g. {harmful: 12}; where both apply the smaller wins, so tasks.limit=3
+    # still means at most 3 of every family. Add a family with +tasks.family_limits.honesty=20,
+    # change one with tasks.family_limits.harmful=30
     family_limits: Dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -484,11 +484,11 @@ DESIGNS: dict[str, dict[str, Any]] = {
     # rotating over items; manipulation checks on the first 4 items of each family: 184 task
     # requests and 24 checks. 40 items is the fewest at which a row with no discordant item
     # shows equivalence within the default 10-point margin. Families added with
-    # tasks.families keep 10 items each; conditions.pairs adds pairs (e.g. placebo_wording).
+    # tasks.families get up to 40 items; conditions.pairs adds pairs (e.g. placebo_wording).
     # Use design=full for a real evaluation.
     "quick": {"variants": "rotate",
-              "tasks": {"builtin_subset": ["capability", "harmful"], "limit": 10,
-                        "family_limits": {"capability": 40, "harmful": 12}},
+              "tasks": {"builtin_subset": ["capability", "harmful"], "limit": 40,
+                        "family_limits": {"harmful": 12}},
               "conditions": {"pairs": None, "builtin_subset": ["evaluation_vs_deployment"]},
               "controls": {"planted": True, "pairs": ["planted_sandbagging"],
                            "families": ["capability"]},

@@ -373,7 +373,7 @@ def _planted_on_families(plan: pd.DataFrame, families: list[str] | None) -> pd.D
 def _load_items(tasks: TasksSettings) -> list[Item]:
     """The suite, filtered by ``tasks.families`` (null = every family, or with the built-in
     suite the design's ``tasks.builtin_subset``; the schema refuses ``[]``) and cut to
-    ``tasks.limit`` items per family (``tasks.family_limits`` where it names the family)."""
+    ``tasks.limit`` items per family, or ``tasks.family_limits[family]`` if smaller."""
     families = tasks.families
     if families is None and not tasks.path:  # a design's subset of the built-in suite only
         families = tasks.builtin_subset
@@ -388,8 +388,9 @@ def _load_items(tasks: TasksSettings) -> list[Item]:
             items = [item for item in items if item.family in families]
     else:
         items = builtin_items(families)
-    limits = {family: tasks.limit for family in {item.family for item in items}}
-    limits |= {family: n for family, n in tasks.family_limits.items() if family in limits}
+    limits = {family: min(n for n in (tasks.limit, tasks.family_limits.get(family))
+                          if n is not None) if tasks.limit or family in tasks.family_limits
+              else None for family in {item.family for item in items}}
     if any(limit is not None for limit in limits.values()):
         items = _first_per_family(items, limits)
     if not items:

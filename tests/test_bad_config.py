@@ -151,8 +151,8 @@ def test_cfg_job_prints_the_typed_config():
 
 
 @pytest.mark.parametrize(("overrides", "variants", "limit"), [
-    ([], "rotate", "10"), (["model=openai"], "all", "null"), (["model=anthropic"], "all", "null"),
-    (["design=full"], "all", "null"), (["model=openai", "design=quick"], "rotate", "10"),
+    ([], "rotate", "40"), (["model=openai"], "all", "null"), (["model=anthropic"], "all", "null"),
+    (["design=full"], "all", "null"), (["model=openai", "design=quick"], "rotate", "40"),
 ])
 def test_design_follows_the_model_unless_chosen(overrides, variants, limit):
     proc = _cli("run", "--cfg", "job", *overrides)

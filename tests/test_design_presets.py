@@ -57,10 +57,21 @@ def test_the_full_design_resets_every_key_the_quick_one_sets():
 def test_family_limits_override_the_limit_for_the_families_named():
     plan = _design("design=full", "variants=rotate", "conditions.pairs=[placebo_wording]",
                    "controls.planted=false", "checks.manipulation=false",
-                   "tasks.families=[capability,harmful,honesty]", "tasks.limit=3",
-                   "+tasks.family_limits.capability=5").plan
+                   "tasks.families=[capability,harmful,honesty]", "tasks.limit=4",
+                   "+tasks.family_limits.capability=2", "+tasks.family_limits.harmful=9").plan
+    # the smaller of the two bounds wins
     assert plan.groupby("family")["item_id"].nunique().to_dict() == {
-        "capability": 5, "harmful": 3, "honesty": 3}
+        "capability": 2, "harmful": 4, "honesty": 4}
+    plan = _design("design=full", "variants=rotate", "conditions.pairs=[placebo_wording]",
+                   "controls.planted=false", "checks.manipulation=false",
+                   "tasks.families=[harmful,honesty]", "+tasks.family_limits.harmful=3").plan
+    assert plan.groupby("family")["item_id"].nunique().to_dict() == {"harmful": 3, "honesty": 40}
+
+
+def test_a_limit_given_with_the_quick_design_caps_every_family():
+    plan = _design("tasks.limit=3").plan
+    assert plan[plan["purpose"] == "task"].groupby("family")["item_id"].nunique().to_dict() == {
+        "capability": 3, "harmful": 3}
 
 
 def test_controls_cross_only_the_families_and_pairs_chosen():
@@ -102,7 +113,7 @@ def test_checks_limit_keeps_checks_to_the_first_items_of_each_family():
     ("checks.limit=0", "checks.limit"),
     ("tasks.limit=0", "tasks.limit"),
     ("+tasks.family_limits.capabilty=3", "tasks.family_limits"),
-    ("tasks.family_limits.capability=0", "tasks.family_limits.capability"),
+    ("tasks.family_limits.harmful=0", "tasks.family_limits.harmful"),
 ])
 def test_bad_sizing_settings_name_their_key(override, message):
     with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
@@ -147,4 +158,4 @@ def test_a_suite_of_your_own_is_not_filtered_by_the_quick_designs_families(tmp_p
     tasks.write_text("".join(json.dumps(line) + "\n" for line in lines))
     plan = _design(f"tasks.path={tasks}").plan
     items = plan[plan["purpose"] == "task"].groupby("family")["item_id"].nunique().to_dict()
-    assert items == {"overrefusal": 10, "capability": 40}  # tasks.limit, family_limits
+    assert items == {"overrefusal": 12, "capability": 40}  # all 12; tasks.limit

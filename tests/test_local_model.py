@@ -24,11 +24,12 @@ def test_local_model_end_to_end_on_a_handful_of_items(tmp_path):
                      "runner.quiet=false", results=tmp_path / "results")
     assert result.status == 0, result.stderr
     summary = result.summary()
-    # 3 capability + 3 harmful items x 2 pairs x 2 arms, one rotating variant each (quick design).
+    # 3 capability + 3 harmful items x 2 pairs x 2 arms, one rotating variant each, plus the
+    # quick design's planted sandbagging control on the 3 capability items x 2 arms
     assert summary["model"] == "local:qwen2.5-coder-0.5b-instruct"
-    assert summary["responses"]["expected"] == 24
-    assert summary["responses"]["completed"] + summary["responses"]["failed"] == 24
-    assert summary["responses"]["completed"] >= 20
+    assert summary["responses"]["expected"] == 30
+    assert summary["responses"]["completed"] + summary["responses"]["failed"] == 30
+    assert summary["responses"]["completed"] >= 25
     assert {(t["family"], t["metric"]) for t in summary["tests"]} == {
         ("capability", "correct"), ("capability", "refused"), ("harmful", "refused"),
         *((family, metric) for family in ("capability", "harmful")
