@@ -127,6 +127,11 @@ def test_items_needed_is_none_when_the_difference_reaches_the_margin():
     assert stats.items_needed_for_equivalence(0.2, 0.05, 0.05) is None
     assert stats.items_needed_for_equivalence(0.2, -0.07, 0.05) is None
     assert stats.items_needed_for_equivalence(math.nan, 0.0, 0.05) is None
+    # a rate difference equal to the margin but for float rounding (0.7 - 0.6 = 0.0999...)
+    # is on the margin: no count, not 10^33 items
+    assert 0.7 - 0.6 < 0.1
+    assert stats.items_needed_for_equivalence(0.4, 0.7 - 0.6, 0.1) is None
+    assert stats.items_needed_for_equivalence(0.4, 0.6 - 0.7, 0.1) is None
 
 
 def test_items_needed_grows_with_sd_and_never_drops_below_two():

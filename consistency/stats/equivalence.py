@@ -127,6 +127,10 @@ def equivalence(result: PairedResult, margin: float, alpha: float = 0.05) -> Equ
     return EquivalenceResult(equivalent, margin, alpha, low, high, pvalue, result.method)
 
 
+#: Differences within this of the margin count as on it (float rounding of rate differences).
+_AT_MARGIN = 1e-9
+
+
 def items_needed_for_equivalence(
     sd_difference: float,
     difference: float,
@@ -154,7 +158,8 @@ def items_needed_for_equivalence(
         power: target probability of showing equivalence, in (0, 1).
 
     Returns:
-        The item count, or None if ``|difference| >= margin`` (no sample size suffices) or if
+        The item count, or None if ``|difference| >= margin`` (no sample size suffices; a
+        difference within 1e-9 of the margin counts as on it) or if
         the SD or difference is NaN (nothing to plan from).
     """
     margin, alpha = _check_margin(margin), _check_alpha(alpha)
@@ -166,7 +171,9 @@ def items_needed_for_equivalence(
         return None
     if not math.isfinite(sd_difference) or sd_difference < 0:
         raise ValueError(f"sd_difference must be finite and >= 0, got {sd_difference!r}")
-    if abs(difference) >= margin:
+    # a difference equal to the margin up to rounding (0.7 - 0.6 against 0.1) is at the margin:
+    # no sample size suffices, rather than one of 10^33 items
+    if abs(difference) >= margin - _AT_MARGIN:
         return None
     z_alpha = float(norm_isf(alpha))
     z_beta = float(norm_isf((1.0 - power) / 2.0))
