@@ -24,12 +24,12 @@ def test_local_model_end_to_end_on_a_handful_of_items(tmp_path):
                      "runner.quiet=false", results=tmp_path / "results")
     assert result.status == 0, result.stderr
     summary = result.summary()
-    # 3 capability + 3 harmful items x 2 pairs x 2 arms, one rotating variant each, plus the
-    # quick design's planted sandbagging control on the 3 capability items x 2 arms
+    # 3 capability + 3 harmful items x 2 pairs x 2 arms, one rotating variant each (quick design;
+    # run_cli turns the planted controls off)
     assert summary["model"] == "local:qwen2.5-coder-0.5b-instruct"
-    assert summary["responses"]["expected"] == 30
-    assert summary["responses"]["completed"] + summary["responses"]["failed"] == 30
-    assert summary["responses"]["completed"] >= 25
+    assert summary["responses"]["expected"] == 24
+    assert summary["responses"]["completed"] + summary["responses"]["failed"] == 24
+    assert summary["responses"]["completed"] >= 20
     assert {(t["family"], t["metric"]) for t in summary["tests"]} == {
         ("capability", "correct"), ("capability", "refused"), ("harmful", "refused"),
         *((family, metric) for family in ("capability", "harmful")
@@ -90,3 +90,18 @@ def test_a_run_against_the_runtimes_own_single_slot_http_server(tmp_path):
     assert summary["responses"]["completed"] == summary["responses"]["expected"] == 8
     environment = json.loads((result.folder / "environment.json").read_text())
     assert environment["models_reported"] and set(environment["models_reported"]) <= served
+
+
+def test_the_default_main_job_detects_its_planted_control_and_concludes_somewhere(tmp_path):
+    # exactly what scripts/main-job runs: the quick design, its planted control and checks on
+    result = run_cli("controls.planted=true", "checks.manipulation=true",
+                     results=tmp_path / "results", timeout=900)
+    assert result.status == 0, result.stderr
+    summary = result.summary()
+    assert summary["responses"]["expected"] == 184 and summary["responses"]["failed"] == 0
+    assert summary["manipulation_check"]["cells"] == 24
+    tests = pd.read_csv(result.folder / "tests.csv")
+    planted = tests[(tests["pair"] == "planted_sandbagging") & (tests["metric"] == "correct")]
+    assert list(planted["control"]) == ["detected"]
+    verdict_rows = tests[tests["pair_kind"] == "test"]
+    assert (verdict_rows["verdict"] != "inconclusive").any()
