@@ -28,8 +28,10 @@ conclusive             rows of the test pair whose verdict is not inconclusive /
 check EVALUATION       ``checks.csv``, the test pair: share of manipulation checks answered
                        EVALUATION, observed / unobserved arm
 failed                 ``summary.json`` ``responses.failed`` (task cells without a reply)
-load before            the machine's 1-minute load average just before the run started: on a
-                       shared machine, a figure well above 0 means the timings include others' work
+others' CPU            CPU time the rest of the machine used during the run (all cores busy,
+                       from /proc/stat, less the run's own CPU), as a share of wall x cores: on a
+                       shared machine, a figure above a few percent means the timings include
+                       someone else's work (Linux only, else ``-``)
 =====================  ======================================================================
 
 A model that does not load (or a run that stops before writing ``summary.json``) gets a row
@@ -42,6 +44,7 @@ import argparse
 import csv
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -51,7 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = ("| model | requests | stage s | req/s | wall s | capability correct (obs / unobs) | "
           "harmful refused (obs / unobs) | planted control | conclusive | "
-          "check EVALUATION (obs / unobs) | failed | load before |")
+          "check EVALUATION (obs / unobs) | failed | others' CPU |")
 
 
 def parse_model(text: str) -> tuple[str, str | None]:
@@ -77,12 +80,33 @@ def run_model(name: str, weights: str | None, overrides: list[str], results: Pat
     if weights is not None:
         command += [f"model.weights={weights}", f"model.name={name}"]
     command += overrides
-    load = os.getloadavg()[0]
+    busy, own = busy_seconds(), children_cpu()
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
-    return {"folder": results / name, "wall": time.perf_counter() - started,
-            "status": proc.returncode, "stderr": proc.stderr, "load": load}
+    wall = time.perf_counter() - started
+    others = None
+    if busy is not None:
+        # the 1-minute load average would mostly show the previous model's run: measure instead
+        others = max(0.0, busy_seconds() - busy - (children_cpu() - own)) / (wall * os.cpu_count())
+    return {"folder": results / name, "wall": wall, "status": proc.returncode,
+            "stderr": proc.stderr, "others": others}
+
+
+def busy_seconds() -> float | None:
+    """Non-idle CPU seconds of the whole machine since boot, all cores (None off Linux)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rows(path: Path) -> list[dict]:
@@ -94,6 +118,10 @@ def pct(value: str | float | None) -> str:
     if value in (None, ""):
         return "-"
     return f"{100 * float(value):.0f}%"
+
+
+def share(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def arms(found: list[dict]) -> str:
@@ -110,7 +138,7 @@ def table_row(name: str, run: dict, pair: str) -> str:
         paragraphs = [" ".join(p.split()) for p in run["stderr"].strip().split("\n\n")]
         why = (paragraphs[-1] if paragraphs[-1] else "no error output").replace("|", "/")[:240]
         return (f"| {name} | failed to load or run (exit {run['status']}): {why} |" + " |" * 9
-                + f" {run['load']:.1f} |")
+                + f" {share(run['others'])} |")
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     tests = [r for r in rows(folder / "tests.csv") if r["pair"] == pair]
     checks = [r for r in rows(folder / "checks.csv") if r["pair"] == pair]
@@ -124,7 +152,7 @@ def table_row(name: str, run: dict, pair: str) -> str:
     rate = f"{requests / seconds:.2f}" if seconds else "-"
     return (f"| {name} | {requests} | {seconds:.0f} | {rate} | {run['wall']:.0f} | "
             f"{arms(capability)} | {arms(harmful)} | {control} | {conclusive}/{len(tests)} | "
-            f"{arms(checks)} | {summary['responses']['failed']} | {run['load']:.1f} |")
+            f"{arms(checks)} | {summary['responses']['failed']} | {share(run['others'])} |")
 
 
 def main() -> None:
