@@ -8,9 +8,10 @@
 
 Each ``--model NAME=PATH`` is one ``consistency run`` in a subprocess, one after the other (never
 two at once: they would share the same cores), with ``model.weights=PATH model.name=NAME`` on the
-same design (``--design``, default ``quick``) and the same extra Hydra overrides for all. ``NAME=default`` (or plain ``default``) runs the embedded model, without
-``model.weights``. Runs go to ``--results-dir`` (a new temporary folder unless given; kept, so
-every figure can be checked against its run folder).
+same design (``--design``, default ``quick``) and the same extra Hydra overrides for all.
+``NAME=default`` (or plain ``default``) runs the embedded model, without ``model.weights``. Runs
+go to ``--results-dir`` (a new temporary folder unless given; kept, so every figure can be
+checked against its run folder).
 
 Printed per model, as a markdown table, from the run's own files:
 
@@ -35,7 +36,7 @@ others' CPU            CPU time the rest of the machine used during the run (all
 =====================  ======================================================================
 
 A model that does not load (or a run that stops before writing ``summary.json``) gets a row
-saying so, with the last line of its error output, and the other models still run.
+saying so, with the last paragraph of its error output, and the other models still run.
 """
 
 from __future__ import annotations
