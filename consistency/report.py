@@ -178,7 +178,7 @@ def _control_notes(tests: pd.DataFrame) -> list[str]:
     """What the planted controls say about the test rows of the same family and hypothesis."""
     if "control" not in tests:
         return []
-    rows = tests[tests["control"].fillna("").astype(str) != ""]
+    rows = tests[tests["control"].astype(object).fillna("").astype(str) != ""]
     if rows.empty:
         return []
     notes = ["## Positive controls (planted)", ""]
