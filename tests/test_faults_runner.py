@@ -28,6 +28,9 @@ def test_a_run_with_20_percent_faults_ends_with_the_clean_verdicts_and_nothing_l
         folder = run_inprocess(
             *openai_overrides(faulty, suite), "model.timeout_s=0.4", "model.max_retries=2",
             "runner.retries=5", "runner.retry_delay_s=0.02", "runner.max_connections=32",
+            # injected faults are random, not load: the adaptive limit would halve on each
+            # timeout and the run would crawl; durability, not pacing, is tested here
+            "runner.adaptive_concurrency=false",
             "runner.error_budget=200", results=results, run_id="faulty")
         injected = faulty.faults
     assert set(injected) == set(FAULT_KINDS), "every fault kind was exercised"
