@@ -62,6 +62,14 @@ def _unknown_key(full_key: str, parent: Any, options: Mapping[str, Mapping[str, 
     key = full_key.rsplit(".", 1)[-1]
     group = full_key.rsplit(".", 1)[0] if "." in full_key else None
     schema = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
+    if isinstance(parent, DictConfig) and not dataclasses.is_dataclass(schema):
+        # a mapping of the user's own keys (tasks.family_limits): name what it holds now and
+        # how to add a key, not a schema it does not have
+        present = [str(name) for name in parent.keys()]
+        near = difflib.get_close_matches(key, present, n=1, cutoff=0.6)
+        hint = f"did you mean {_prefix(group)}{near[0]}? " if near else ""
+        return (f"{full_key}: unknown key; {hint}{group} holds "
+                f"{', '.join(present) or 'nothing'}; add a key with +{full_key}=VALUE")
     known = _field_names(schema) if dataclasses.is_dataclass(schema) else []
     near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     owners = [f"{group}={name}" for name, other in options.get(group or "", {}).items()
@@ -73,14 +81,6 @@ def _unknown_key(full_key: str, parent: Any, options: Mapping[str, Mapping[str, 
     else:
         elsewhere = _close_anywhere(key, full_key, parent)
         hint = f"did you mean {elsewhere}?" if elsewhere else "it is not a setting."
-    if not dataclasses.is_dataclass(schema) and isinstance(parent, DictConfig):
-        # a mapping of the user's own keys (tasks.family_limits): name what it holds now and
-        # how to add a key, not a schema it does not have
-        present = [str(name) for name in parent.keys()]
-        near = difflib.get_close_matches(key, present, n=1, cutoff=0.6)
-        hint = f"did you mean {_prefix(group)}{near[0]}? " if near else ""
-        return (f"{full_key}: unknown key; {hint}{group} holds "
-                f"{', '.join(present) or 'nothing'}; add a key with +{full_key}=VALUE")
     where = f"{group} ({schema.__name__})" if group and schema else "the root config"
     return (f"{full_key}: unknown key; {hint} The keys of {where} are {', '.join(known)} "
             "(`consistency run --cfg job` prints them with their values)")

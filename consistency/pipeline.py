@@ -388,15 +388,19 @@ def _load_items(tasks: TasksSettings) -> list[Item]:
             items = [item for item in items if item.family in families]
     else:
         items = builtin_items(families)
-    limits = {family: min(n for n in (tasks.limit, tasks.family_limits.get(family))
-                          if n is not None) if tasks.limit or family in tasks.family_limits
-              else None for family in {item.family for item in items}}
-    if any(limit is not None for limit in limits.values()):
-        items = _first_per_family(items, limits)
+    if tasks.limit is not None or tasks.family_limits:
+        items = _first_per_family(items, {family: _family_limit(tasks, family)
+                                          for family in {item.family for item in items}})
     if not items:
         raise InputError(f"no task items of the families {families} in {tasks.path}",
                          where="tasks.families")
     return items
+
+
+def _family_limit(tasks: TasksSettings, family: str) -> int | None:
+    """The tighter of ``tasks.limit`` and ``tasks.family_limits[family]`` (None: no limit)."""
+    bounds = [n for n in (tasks.limit, tasks.family_limits.get(family)) if n is not None]
+    return min(bounds) if bounds else None
 
 
 def _first_per_family(items: list[Item], limits: dict[str, int | None]) -> list[Item]:
