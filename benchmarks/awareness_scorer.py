@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from consistency.scoring.awareness import is_aware, is_training_reasoning  # noqa: E402
+from consistency.measure.scoring.awareness import is_aware, is_training_reasoning  # noqa: E402
 
 LABELLED = ROOT / "tests" / "data" / "awareness_labelled.jsonl"
 RULES = {"aware": is_aware, "training_reasoning": is_training_reasoning}

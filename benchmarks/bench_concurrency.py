@@ -67,7 +67,7 @@ from conftest import CONDITIONS  # noqa: E402
 from provider_server import PolicyFault, ProviderServer, answer_key_policy  # noqa: E402
 from runner_support import run_inprocess  # noqa: E402
 
-from consistency.runner import RunAborted  # noqa: E402
+from consistency.run.runner import RunAborted  # noqa: E402
 
 
 @dataclass

@@ -116,7 +116,7 @@ def main() -> None:
         print(f"{args.samples} samples in {len(files)} Inspect logs ({size:.1f} MB), "
               f"inspect-ai from {python}, {os.cpu_count()} cores, load "
               f"{os.getloadavg()[0]:.1f}")
-        reader = [python, str(ROOT / "consistency/inspect_reader.py"), "--", *map(str, big)]
+        reader = [python, str(ROOT / "consistency/interop/inspect_reader.py"), "--", *map(str, big)]
         rows = [("reader alone, 1 process", timed(reader[:2] + ["--jobs=1"] + reader[2:])),
                 ("reader alone, 1 per core", timed(reader))]
         modes = [("import-inspect (summaries)", [])]

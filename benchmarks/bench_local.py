@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from consistency.cli import CONF_DIR  # noqa: E402
-from consistency.config import run_config  # noqa: E402
+from consistency.design.config import run_config  # noqa: E402
 from consistency.pipeline import load_design  # noqa: E402
 from consistency.providers.local import SENT_PARAMS, LocalProvider  # noqa: E402
-from consistency.runner import run_cells  # noqa: E402
-from consistency.store import Journal  # noqa: E402
+from consistency.run.runner import run_cells  # noqa: E402
+from consistency.run.store import Journal  # noqa: E402
 
 
 def quick_plan(cells: int, slots: int):

@@ -1,12 +1,12 @@
 """How long ``consistency report`` takes over many runs: 100 run folders of 10^4 responses each.
 
 Builds the run folders once (synthetic scored responses with a planted effect in some models,
-analysed by the real :func:`consistency.analysis.analyse`, written as a run folder is), then
+analysed by the real :func:`consistency.analyse.battery.analyse`, written as a run folder is), then
 times, each as the median of ``--repeat`` runs:
 
-- reading: :func:`consistency.crossrun.load` (summary.json, tests.csv, config.yaml,
+- reading: :func:`consistency.publish.crossrun.load` (summary.json, tests.csv, config.yaml,
   environment.json of every run, report-wide q values) plus
-  :func:`consistency.crossrun.load_scores` of every ``scores.parquet`` (10^6 responses);
+  :func:`consistency.publish.crossrun.load_scores` of every ``scores.parquet`` (10^6 responses);
 - writing Markdown, LaTeX, CSV and the forest plot (PNG and SVG) for all runs;
 - the HTML report (with the per-item drill-down) over the first ``--html-runs`` runs.
 
@@ -33,11 +33,11 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consistency import crossrun  # noqa: E402
-from consistency.analysis import analyse  # noqa: E402
-from consistency.publish import write_report  # noqa: E402
-from consistency.report import build_summary  # noqa: E402
-from consistency.settings import AnalysisSettings  # noqa: E402
+from consistency.publish import crossrun  # noqa: E402
+from consistency.analyse.battery import analyse  # noqa: E402
+from consistency.publish.report_command import write_report  # noqa: E402
+from consistency.publish.report import build_summary  # noqa: E402
+from consistency.design.settings import AnalysisSettings  # noqa: E402
 
 PAIRS = [("eval_vs_deploy", "test"), ("monitored", "test"), ("wording", "placebo")]
 

@@ -255,12 +255,12 @@ MEMORY_CHILD = """
 import asyncio, json, sys, tempfile, threading, time
 sys.path.insert(0, {root!r})
 from omegaconf import OmegaConf
-from consistency.framing import load_pairs
-from consistency.plan import build_plan
+from consistency.design.framing import load_pairs
+from consistency.design.plan import build_plan
 from consistency.providers import make_provider
-from consistency.runner import run_cells
-from consistency.store import Journal
-from consistency.tasks import load_items
+from consistency.run.runner import run_cells
+from consistency.run.store import Journal
+from consistency.design.tasks import load_items
 
 def rss_mb():
     with open("/proc/self/statm") as f:
@@ -316,7 +316,7 @@ def synthetic_responses(rows: int) -> tuple:
     import numpy as np
     import pandas as pd
 
-    from consistency.tasks import Item
+    from consistency.design.tasks import Item
 
     rng = np.random.default_rng(0)
     n_items = max(2, min(10_000, rows // 4)) // 2 * 2  # even: half capability, half harmful
@@ -346,9 +346,9 @@ def synthetic_responses(rows: int) -> tuple:
 
 
 def run_offline(rows: int, folder: Path) -> dict:
-    from consistency.analysis import AnalysisSettings, analyse
-    from consistency.report import build_summary, write_outputs
-    from consistency.scoring import score_frame
+    from consistency.analyse.battery import AnalysisSettings, analyse
+    from consistency.publish.report import build_summary, write_outputs
+    from consistency.measure.scoring import score_frame
 
     frame, items = synthetic_responses(rows)
     timings = {"rows": len(frame)}

@@ -3,7 +3,7 @@
 Not a unit test: it takes minutes. Run ``python benchmarks/simulate_stats.py [--sims 1000]
 [--workers 2] [--out FILE]``; it prints a Markdown report (committed in docs/statistics.md).
 
-Every null scenario runs the real :func:`consistency.analysis.analyse` (default settings but
+Every null scenario runs the real :func:`consistency.analyse.battery.analyse` (default settings but
 fewer resamples) on synthetic scored responses, once per verdict on the row that can produce it:
 a capability test row (``sandbagging``, one-sided), a harmful test row (``strategic_compliance``,
 one-sided) and a placebo row (``divergence``, two-sided). Each is analysed alone, so its q equals
@@ -49,8 +49,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consistency import stats  # noqa: E402
-from consistency.analysis import AnalysisSettings, analyse  # noqa: E402
+from consistency.analyse import stats  # noqa: E402
+from consistency.analyse.battery import AnalysisSettings, analyse  # noqa: E402
 
 ALPHA = 0.05
 SETTINGS = AnalysisSettings(n_resamples=999, omnibus_resamples=199, bootstrap_resamples=99)
@@ -232,7 +232,7 @@ def selective_sim(args: tuple[str, int]) -> float:
     """One null simulation of ``selective_p``: 1.0 when it is below alpha.
 
     The statistic is computed as the analysis computes it (item gaps from
-    :func:`consistency.stats.item_table`, then :func:`consistency.stats.selective_test` with the
+    :func:`consistency.analyse.stats.item_table`, then :func:`consistency.analyse.stats.selective_test` with the
     analysis' mid-p), without the rest of the battery, so thousands of runs stay cheap."""
     scenario, seed = args
     _, n_harmful, n_benign, epochs, shift = SELECTIVE[scenario]

@@ -15,8 +15,8 @@ import textwrap
 import threading
 from pathlib import Path
 
-from consistency.errors import EXIT_INPUT_ERROR, InputError
-from consistency.sanitise import for_terminal
+from consistency.common.errors import EXIT_INPUT_ERROR, InputError
+from consistency.common.sanitise import for_terminal
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -54,9 +54,9 @@ usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired
 """
 
 #: Commands with plain argument parsing: module and function called with the arguments.
-_PLAIN_COMMANDS = {"monitor": ("consistency.monitoring", "main"),
-                   "report": ("consistency.publish", "main"),
-                   "compare": ("consistency.compare", "main")}
+_PLAIN_COMMANDS = {"monitor": ("consistency.analyse.monitoring", "main"),
+                   "report": ("consistency.publish.report_command", "main"),
+                   "compare": ("consistency.publish.compare", "main")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "run":
         return _hydra_run(rest)
     if command == "plan":
-        from consistency.planner import run_plan
+        from consistency.analyse.planner import run_plan
 
         status, text = run_plan(rest)
         print(text, file=sys.stderr if status else sys.stdout)
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             print(for_terminal(f"consistency: error: {exc}"), file=sys.stderr)
             return EXIT_INPUT_ERROR
     if command == "import-inspect":
-        from consistency.inspect_import import main as import_main
+        from consistency.interop.inspect_import import main as import_main
 
         try:
             return import_main(rest)
@@ -116,12 +116,12 @@ def entry() -> None:
 
 def _hydra_run(overrides: list[str]) -> int:
     """``consistency run``: Hydra composes the config against the schemas of
-    :mod:`consistency.config`; a config it cannot compose (misspelt key, wrong type, unknown
+    :mod:`consistency.design.config`; a config it cannot compose (misspelt key, wrong type, unknown
     option) is an input error, exit 2, not Hydra's exit 1 (which means a stopped run here)."""
     import hydra
     from omegaconf import DictConfig
 
-    from consistency.config import config_error
+    from consistency.design.config import config_error
 
     if not CONF_DIR.is_dir():
         print(f"consistency: config folder {CONF_DIR} is missing; install the project in editable "
@@ -131,7 +131,7 @@ def _hydra_run(overrides: list[str]) -> int:
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def _app(cfg: DictConfig) -> None:
         _redact_sweep_record()
-        from consistency.sweep_ids import job_run_id
+        from consistency.design.sweep_ids import job_run_id
 
         swept = job_run_id(cfg.run_id)  # a sweep's jobs resume by ids derived from overrides
         if swept is not None:
@@ -171,7 +171,7 @@ def _redact_sweep_record() -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from consistency.sanitise import redact
+    from consistency.common.sanitise import redact
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return
@@ -211,7 +211,7 @@ class _Aborted(Exception):
 
 def _execute(cfg: "DictConfig") -> Path:  # noqa: F821 - imported lazily for a fast --help
     from consistency.pipeline import execute
-    from consistency.runner import RunAborted
+    from consistency.run.runner import RunAborted
 
     try:
         return execute(cfg)

@@ -10,19 +10,19 @@ file                   what
 =====================  =================================================================
 config.yaml            the resolved config (keys are never in it: only env var names)
 environment.json       package versions, Python, provider-reported model ids
-journal.sqlite         every attempt, committed as it arrives (see :mod:`consistency.store`)
+journal.sqlite         every attempt, committed as it arrives (see :mod:`consistency.run.store`)
 responses.parquet      plan x journal: ids, request, response text, status, tokens
 responses.parquet      (also ``purpose``, task/check, and ``reasoning``, ``reasoning_kind``,
-                       ``reasoning_chars``: see :mod:`consistency.measurements`)
-scores.parquet         responses plus metric columns (see :mod:`consistency.scoring`,
-                       :mod:`consistency.checks`, :mod:`consistency.judge`)
-checks.csv             manipulation check per pair (:mod:`consistency.situation`), when on
+                       ``reasoning_chars``: see :mod:`consistency.measure.measurements`)
+scores.parquet         responses plus metric columns (see :mod:`consistency.measure.scoring`,
+                       :mod:`consistency.measure.checks`, :mod:`consistency.measure.judge`)
+checks.csv             manipulation check per pair (:mod:`consistency.analyse.situation`), when on
 beliefs.csv            task outcomes by stated belief (observational), when checks are on
 judge.sqlite           the judge's journal, when a judge is configured
-tests.csv              one row per family x pair x metric (see :mod:`consistency.analysis`)
+tests.csv              one row per family x pair x metric (see :mod:`consistency.analyse.battery`)
 summary.json           machine-readable counts and test rows (schema version 1)
 report.md              the human report
-.lock                  held by the process running the run (see :func:`consistency.store.run_lock`)
+.lock                  held by the process running the run (see :func:`consistency.run.store.run_lock`)
 =====================  =================================================================
 """
 
@@ -43,23 +43,23 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from consistency import measurements
-from consistency.breakdown import severity_breakdown
-from consistency.cache import ResponseCache
-from consistency.checks import check_rows, task_rows
-from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
-from consistency.errors import InputError
-from consistency.framing import PLANTED_CONDITIONS, Pair, load_pairs
-from consistency.judge_stage import check_judge, run_judge
-from consistency.plan import build_plan
+from consistency.measure import measurements
+from consistency.analyse.breakdown import severity_breakdown
+from consistency.run.cache import ResponseCache
+from consistency.measure.checks import check_rows, task_rows
+from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
+from consistency.common.errors import InputError
+from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
+from consistency.measure.judge_stage import check_judge, run_judge
+from consistency.design.plan import build_plan
 from consistency.providers import make_provider
-from consistency.ratelimit import RateLimiter
-from consistency.report import build_summary, print_table, response_counts, write_outputs
-from consistency.runner import RunAborted, RunStats, run_cells
-from consistency.sanitise import for_terminal, redact
-from consistency.settings import AnalysisSettings
-from consistency.store import Journal, run_lock, write_parquet_atomic, write_text_atomic
-from consistency.tasks import FAMILIES, Item, builtin_items, load_items
+from consistency.run.ratelimit import RateLimiter
+from consistency.publish.report import build_summary, print_table, response_counts, write_outputs
+from consistency.run.runner import RunAborted, RunStats, run_cells
+from consistency.common.sanitise import for_terminal, redact
+from consistency.design.settings import AnalysisSettings
+from consistency.run.store import Journal, run_lock, write_parquet_atomic, write_text_atomic
+from consistency.design.tasks import FAMILIES, Item, builtin_items, load_items
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
 #: Version of :func:`design_fingerprint`'s layout; journals of an older layout are not resumed.
@@ -116,7 +116,7 @@ def design_fingerprint(items: list[Item], pairs: list[Pair], plan: pd.DataFrame,
     verdict's direction (kind, ``overseer_prefers``). Report-only fields (an item's ``kind`` and
     metadata, a pair's description) and the analysis settings stay out, so a finished run can be
     re-analysed under other settings. ``layout`` versions this dict (see
-    :meth:`consistency.store.Journal.bind`).
+    :meth:`consistency.run.store.Journal.bind`).
     """
     return {
         "layout": FINGERPRINT_LAYOUT, "model": model, "params": params, "epochs": epochs,
@@ -139,7 +139,7 @@ def execute(cfg: RunConfig | DictConfig) -> Path:
     design = load_design(config)
     check_judge(config.judge)  # the judge's key and server: a bad judge costs no request either
     if config.runner.mode == "batch":
-        from consistency.batch import execute_batch
+        from consistency.run.batch import execute_batch
 
         return execute_batch(config, design)
     runner = config.runner
@@ -248,7 +248,7 @@ def _runner_section(stats: RunStats, limiter: RateLimiter) -> dict[str, Any]:
             "served_from_cache": stats.cache_hits, "already_done": stats.skipped_done,
             "rate_limit_pauses": limiter.pauses, "seconds": round(stats.seconds, 3),
             "cpu_seconds": round(stats.cpu_seconds, 3),
-            # the in-flight limit and its history (consistency.concurrency); null: nothing sent
+            # the in-flight limit and its history (consistency.run.concurrency); null: nothing sent
             "concurrency": stats.concurrency or None}
 
 
@@ -263,7 +263,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     scores, judge = run_judge(config, design, scores)
     write_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
-    from consistency.analysis import analyse  # scipy: imported only once the responses are in
+    from consistency.analyse.battery import analyse  # scipy: imported only once the responses are in
 
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
@@ -304,7 +304,7 @@ def cost_section(responses: pd.DataFrame, model: ModelSettings,
                                "output_tokens": tokens_out,
                                "responses_from_cache": int(len(responses) - len(paid)),
                                "batch_discount": batch_discount}
-    # only hosted models have prices (consistency.config.HostedModel)
+    # only hosted models have prices (consistency.design.config.HostedModel)
     price_in = getattr(model, "price_input_per_mtok", None)
     price_out = getattr(model, "price_output_per_mtok", None)
     if price_in is not None and price_out is not None:

@@ -10,7 +10,7 @@ import pytest
 from provider_server import PolicyFault, ProviderServer, answer_key_policy
 from runner_support import openai_overrides, run_inprocess, summary
 
-from consistency.concurrency import HISTORY_HEAD, MAX_HISTORY, Controller, Gate
+from consistency.run.concurrency import HISTORY_HEAD, MAX_HISTORY, Controller, Gate
 
 
 class Clock:
@@ -394,7 +394,7 @@ def test_adaptive_off_keeps_every_worker_sending_and_records_no_history(suite, t
 
 
 def test_start_connections_below_one_is_a_config_error(suite, tmp_path):
-    from consistency.errors import InputError
+    from consistency.common.errors import InputError
 
     with ProviderServer() as server:
         with pytest.raises(InputError, match="runner.start_connections"):

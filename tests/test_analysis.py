@@ -1,4 +1,4 @@
-"""Specification of consistency.analysis: the battery per row, verdict families, margins, sweep."""
+"""Specification of consistency.analyse.battery: the battery per row, verdict families, margins, sweep."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from consistency import stats
-from consistency.analysis import TEST_COLUMNS, AnalysisSettings, analyse, sweep_q_values
-from consistency.report import markdown_report
+from consistency.analyse import stats
+from consistency.analyse.battery import TEST_COLUMNS, AnalysisSettings, analyse, sweep_q_values
+from consistency.publish.report import markdown_report
 
 PAIRS = (("eval", "test", "refusal"), ("tier", "test", "compliance"),
          ("wording", "placebo", "refusal"))
@@ -165,7 +165,7 @@ def test_report_names_the_correction_the_rows_used():
 def test_summary_json_stays_strict_json_with_an_infinite_odds_ratio():
     import json
 
-    from consistency.report import build_summary
+    from consistency.publish.report import build_summary
 
     tests = analyse(scores(sandbag=-0.6, variants=1, seed=4))  # observed-only wins: c may be 0
     tests.loc[0, "odds_ratio"] = math.inf
@@ -204,7 +204,7 @@ def test_items_needed_never_claims_fewer_items_than_failed_to_show_equivalence()
 
 
 def test_settings_reject_values_outside_their_range():
-    from consistency.settings import AnalysisSettings as Settings
+    from consistency.design.settings import AnalysisSettings as Settings
 
     for bad in ({"alpha": 0}, {"confidence": 1.0}, {"power": True}, {"margin_floor": -0.1},
                 {"bootstrap_resamples": 2.5}, {"seed": -1}, {"sign_flip_midp": "yes"}):

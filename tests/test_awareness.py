@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from consistency.scoring import score_frame
-from consistency.scoring.awareness import is_aware, is_training_reasoning
-from consistency.tasks import Item
+from consistency.measure.scoring import score_frame
+from consistency.measure.scoring.awareness import is_aware, is_training_reasoning
+from consistency.design.tasks import Item
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -78,7 +78,7 @@ def test_the_answer_alone_can_verbalise_awareness():
 
 
 def test_the_keyword_gate_never_hides_a_rule_match():
-    from consistency.scoring import awareness as aw
+    from consistency.measure.scoring import awareness as aw
 
     texts = [row["text"] for row in ROWS] + [
         "Whoever wrote this prompt wants to see if I slip.", "This is probing my honesty.",

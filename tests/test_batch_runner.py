@@ -103,7 +103,7 @@ def test_kill_9_while_waiting_then_resume_polls_the_stored_batch(suite, tmp_path
 
 
 def test_batch_runner_refuses_the_local_model_before_any_request(tmp_path):
-    from consistency.errors import InputError
+    from consistency.common.errors import InputError
 
     with pytest.raises(InputError, match="runner=batch needs model=openai or model=anthropic"):
         run_inprocess("model=local", "runner=batch", results=tmp_path / "results")

@@ -10,8 +10,8 @@ from fractions import Fraction
 
 import pytest
 
-from consistency.suites import dangerous_capability_items, honesty_items
-from consistency.tasks import FAMILIES, builtin_items, data_items
+from consistency.design.suites import dangerous_capability_items, honesty_items
+from consistency.design.tasks import FAMILIES, builtin_items, data_items
 
 
 @pytest.fixture(scope="module")

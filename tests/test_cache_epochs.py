@@ -10,7 +10,7 @@ import pandas as pd
 from provider_server import ChatRequest, ProviderServer
 from runner_support import openai_overrides, run_inprocess, summary
 
-from consistency.cache import ResponseCache, sample_key
+from consistency.run.cache import ResponseCache, sample_key
 
 DESIGN = ["model.temperature=0.7", "model.seed=null", "conditions.pairs=[wording]",
           "tasks.limit=3"]

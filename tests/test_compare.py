@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from consistency import compare
+from consistency.publish import compare
 from publishing_support import Published, cli, published_runs
 
 

@@ -9,11 +9,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 
-from consistency import config
+from consistency.design import config
 from consistency.cli import CONF_DIR, literal_run_id
-from consistency.errors import InputError
+from consistency.common.errors import InputError
 from consistency.providers import model_settings
-from consistency.settings import AnalysisSettings
+from consistency.design.settings import AnalysisSettings
 
 
 def _compose(*overrides):

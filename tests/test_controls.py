@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from consistency.analysis import TEST_COLUMNS, analyse
-from consistency.breakdown import severity_breakdown
-from consistency.report import markdown_report
-from consistency.tasks import Item
+from consistency.analyse.battery import TEST_COLUMNS, analyse
+from consistency.analyse.breakdown import severity_breakdown
+from consistency.publish.report import markdown_report
+from consistency.design.tasks import Item
 
 
 def frame(pairs, n_items=30, seed=0):

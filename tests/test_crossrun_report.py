@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from consistency import crossrun, escaping, tables
+from consistency.publish import crossrun, tables
+
+from consistency.common import escaping
 from publishing_support import Published, cli, published_runs
 
 FORMATS = "md,latex,csv,html"
@@ -221,7 +223,7 @@ def test_forest_plot_is_one_column_wide_and_not_blank(report):
 def test_forest_svg_keeps_hostile_names_as_text(hostile, tmp_path):
     from xml.etree import ElementTree
 
-    from consistency import forest
+    from consistency.publish import forest
 
     _, svg = forest.draw(hostile, tmp_path / "forest")
     root = ElementTree.parse(svg).getroot()   # well-formed XML whatever the names held

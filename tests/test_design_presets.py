@@ -11,10 +11,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from consistency.cli import CONF_DIR
-from consistency.errors import InputError
+from consistency.common.errors import InputError
 from consistency.pipeline import load_design
-from consistency.runner import _todo
-from consistency.tasks import FAMILIES
+from consistency.run.runner import _todo
+from consistency.design.tasks import FAMILIES
 
 
 def _design(*overrides):

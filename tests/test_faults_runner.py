@@ -9,7 +9,7 @@ from provider_server import (FAULT_KINDS, PolicyFault, ProviderServer, Withheld,
                              cue_present)
 from runner_support import journal_rows, openai_overrides, run_inprocess, summary, verdicts
 
-from consistency.runner import RunAborted
+from consistency.run.runner import RunAborted
 
 EXPECTED = 800  # 80 items x 10 cells per item over the three pairs of the test conditions
 

@@ -1,10 +1,10 @@
-"""Verdict rules, one behaviour per test (the table in consistency/flags.py)."""
+"""Verdict rules, one behaviour per test (the table in consistency/analyse/flags.py)."""
 
 import math
 
 import pytest
 
-from consistency.flags import declared_direction, verdict
+from consistency.analyse.flags import declared_direction, verdict
 
 
 def v(**kwargs):

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from consistency.errors import InputError
-from consistency.framing import Framing, load_pairs
+from consistency.common.errors import InputError
+from consistency.design.framing import Framing, load_pairs
 
 GOOD = """\
 pairs:

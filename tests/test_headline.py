@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from consistency import stats
-from consistency.report import build_summary, markdown_report
+from consistency.analyse import stats
+from consistency.publish.report import build_summary, markdown_report
 
 ALPHA = 0.05
 
@@ -101,7 +101,7 @@ def test_nothing_testable_is_untested_not_a_pass():
 
 
 def test_summary_and_first_line_of_the_report_carry_the_headline():
-    from consistency.analysis import AnalysisSettings, analyse
+    from consistency.analyse.battery import AnalysisSettings, analyse
 
     rng = np.random.default_rng(4)
     rows = [{"item_id": f"i{i}", "family": "capability", "pair": pair, "pair_kind": kind,

@@ -18,7 +18,7 @@ from provider_server import ChatRequest, ProviderServer, RawReply, answer_key_po
 from runner_support import journal_rows, openai_overrides, run_inprocess, summary
 
 from consistency.providers import Completion, ProviderError, make_provider
-from consistency.store import RAW_LIMIT, ResponseRecord, raw_json_text
+from consistency.run.store import RAW_LIMIT, ResponseRecord, raw_json_text
 
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
 PARAMS = {"temperature": 0.0, "max_tokens": 16}
@@ -153,7 +153,7 @@ def test_storing_any_raw_body_never_raises_and_is_capped() -> None:
 
 
 def test_a_record_with_lone_surrogates_and_huge_counts_is_stored(tmp_path) -> None:
-    from consistency.store import Journal
+    from consistency.run.store import Journal
 
     with Journal(tmp_path / "j.sqlite") as journal:
         journal.record(ResponseRecord("c", "h", "ok", text="a\ud800b", model_reported="\udfff",
@@ -286,7 +286,7 @@ def test_odd_anthropic_batch_results_are_recorded_as_malformed(suite, tmp_path, 
 @pytest.mark.parametrize("protocol", ["openai", "anthropic"])
 def test_unreadable_batch_results_stop_the_run_and_a_resume_reads_them_again(
         suite, tmp_path, protocol, monkeypatch):
-    from consistency.runner import RunAborted
+    from consistency.run.runner import RunAborted
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")
     results = tmp_path / "results"

@@ -24,10 +24,10 @@ from provider_server import PolicyFault, ProviderServer, answer_key_policy, cue_
 
 import inspect_logs as task
 from consistency import cli
-from consistency.errors import InputError
-from consistency.inspect_import import CHECKOUT_VENV, READER, TESTED_INSPECT, read_logs
-from consistency.inspect_mapping import ImportMapping
-from consistency.inspect_run import build_frames
+from consistency.common.errors import InputError
+from consistency.interop.inspect_import import CHECKOUT_VENV, READER, TESTED_INSPECT, read_logs
+from consistency.interop.inspect_mapping import ImportMapping
+from consistency.interop.inspect_run import build_frames
 
 FLAGS = {"sandbagging", "strategic_compliance", "divergence"}
 ITEMS = 40

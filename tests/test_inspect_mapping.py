@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from consistency.errors import InputError
-from consistency.inspect_mapping import ImportMapping, as_text, printable
-from consistency.inspect_run import build_frames, counts, escape
+from consistency.common.errors import InputError
+from consistency.interop.inspect_mapping import ImportMapping, as_text, printable
+from consistency.interop.inspect_run import build_frames, counts, escape
 
 LOGS = [{"log": 0, "source": 0, "path": "obs.eval", "model": "openai/m",
          "task_args": {"condition": "observed"}},

@@ -10,10 +10,10 @@ import pytest
 from conftest import run_cli
 from provider_server import ProviderServer, answer_key_policy
 
-from consistency.checks import CHECK_QUESTION, parse_check, with_check_cells
-from consistency.framing import PLANTED_CONDITIONS, load_pairs
-from consistency.plan import build_plan
-from consistency.tasks import Item
+from consistency.measure.checks import CHECK_QUESTION, parse_check, with_check_cells
+from consistency.design.framing import PLANTED_CONDITIONS, load_pairs
+from consistency.design.plan import build_plan
+from consistency.design.tasks import Item
 
 PAIRS = "conditions.pairs=[eval_vs_deploy,wording]"
 

@@ -12,9 +12,9 @@ from conftest import run_cli
 from provider_server import ChatRequest, PolicyFault, ProviderServer, answer_key_policy
 from rich.console import Console
 
-from consistency.analysis import TEST_COLUMNS
-from consistency.report import markdown_report, print_table
-from consistency.sanitise import for_rich, for_terminal, md_cell, printable, redact
+from consistency.analyse.battery import TEST_COLUMNS
+from consistency.publish.report import markdown_report, print_table
+from consistency.common.sanitise import for_rich, for_terminal, md_cell, printable, redact
 
 HOSTILE = "a[/x]|b`c`<script>x</script>\x1b]0;owned\x07\x1b[2J\r\nz"
 

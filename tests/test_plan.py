@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from consistency.errors import InputError
-from consistency.framing import Framing, Pair
-from consistency.plan import build_plan
-from consistency.tasks import Item
+from consistency.common.errors import InputError
+from consistency.design.framing import Framing, Pair
+from consistency.design.plan import build_plan
+from consistency.design.tasks import Item
 
 ITEMS = [Item(id=f"i{n}", family="capability", prompt=f"What is {n}+1?", answer=str(n + 1))
          for n in range(4)]

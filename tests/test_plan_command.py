@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from consistency import stats
+from consistency.analyse import stats
 from consistency.cli import main
 
 

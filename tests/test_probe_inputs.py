@@ -10,9 +10,9 @@ import pytest
 from conftest import run_cli
 from provider_server import ProviderServer
 
-from consistency.errors import InputError
-from consistency.framing import Framing, load_pairs
-from consistency.tasks import FAMILIES, load_items
+from consistency.common.errors import InputError
+from consistency.design.framing import Framing, load_pairs
+from consistency.design.tasks import FAMILIES, load_items
 
 FIVE = [
     {"id": "c1", "family": "capability", "prompt": "What is 2 + 2?", "answer": "4"},
@@ -73,7 +73,7 @@ def test_matched_placebo_must_name_a_placebo_pair(tmp_path):
 
 
 def test_builtin_library_and_controls_load_with_matched_placebos():
-    from consistency.framing import PLANTED_CONDITIONS
+    from consistency.design.framing import PLANTED_CONDITIONS
 
     pairs = load_pairs()
     kinds = [pair.kind for pair in pairs]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from provider_server import ProviderServer, answer_key_policy, failing_for
 from runner_support import openai_overrides, run_inprocess
 
-from consistency.progress import ProgressBar, _short
+from consistency.run.progress import ProgressBar, _short
 
 
 def test_progress_line_reports_failures_and_tokens(suite, tmp_path, capsys):

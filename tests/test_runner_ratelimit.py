@@ -9,8 +9,8 @@ import pytest
 from provider_server import ProviderServer, answer_key_policy
 from runner_support import openai_overrides, run_inprocess
 
-from consistency.errors import InputError
-from consistency.ratelimit import MAX_PAUSE_S, RateLimiter, estimate_tokens, retry_after_seconds
+from consistency.common.errors import InputError
+from consistency.run.ratelimit import MAX_PAUSE_S, RateLimiter, estimate_tokens, retry_after_seconds
 
 
 class Clock:

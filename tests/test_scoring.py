@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from consistency.errors import InputError
-from consistency.scoring import METRICS, metrics_for_family, score_frame
-from consistency.scoring import refusal as refusal_module
-from consistency.scoring.answers import extract_answer, is_correct
-from consistency.scoring.refusal import is_refusal, refusal_rule
-from consistency.tasks import Item, builtin_items, items_by_id
+from consistency.common.errors import InputError
+from consistency.measure.scoring import METRICS, metrics_for_family, score_frame
+from consistency.measure.scoring import refusal as refusal_module
+from consistency.measure.scoring.answers import extract_answer, is_correct
+from consistency.measure.scoring.refusal import is_refusal, refusal_rule
+from consistency.design.tasks import Item, builtin_items, items_by_id
 
 LABELLED = Path(__file__).resolve().parent / "data" / "refusal_labelled.jsonl"
 

@@ -1,4 +1,4 @@
-"""Specification of consistency.stats.binary: Newcombe's method 10 and the discordant odds ratio."""
+"""Specification of consistency.analyse.stats.binary: Newcombe's method 10 and the discordant odds ratio."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from consistency import stats
+from consistency.analyse import stats
 
 FAST = settings(max_examples=50, deadline=None)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from consistency import stats
+from consistency.analyse import stats
 
 FAST = settings(max_examples=40, deadline=None)
 MIRROR = {"less": "greater", "greater": "less", "two-sided": "two-sided"}

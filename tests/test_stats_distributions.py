@@ -1,4 +1,4 @@
-"""Specification of consistency.stats.distributions: the scipy.special-based stand-ins for the
+"""Specification of consistency.analyse.stats.distributions: the scipy.special-based stand-ins for the
 scipy.stats methods the package used to call, checked against scipy.stats itself.
 
 Tolerances: the normal and t functions call the very kernels scipy.stats calls (ndtr, ndtri,
@@ -20,7 +20,7 @@ import pytest
 from scipy import special
 from scipy import stats as sps
 
-from consistency.stats import distributions as dist
+from consistency.analyse.stats import distributions as dist
 
 TINY = 1e-300  # below this (subnormals) relative error is meaningless; compare absolutely
 
@@ -161,7 +161,7 @@ def test_scalars_in_give_numpy_scalars_out_and_arrays_give_arrays():
 
 def test_importing_the_analysis_does_not_import_scipy_stats():
     # scipy.stats added ~0.4 s to every start-up; this keeps it from creeping back in.
-    code = "import consistency.analysis, sys; print('scipy.stats' in sys.modules)"
+    code = "import consistency.analyse.battery, sys; print('scipy.stats' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False", out.stderr

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from consistency import stats
-from consistency.analysis import AnalysisSettings, analyse
-from consistency.errors import InputError
+from consistency.analyse import stats
+from consistency.analyse.battery import AnalysisSettings, analyse
+from consistency.common.errors import InputError
 
 FAST = AnalysisSettings(n_resamples=999, omnibus_resamples=199, bootstrap_resamples=199)
 
@@ -247,7 +247,7 @@ def _supports(row: pd.Series) -> bool:
 
 @pytest.mark.parametrize("divergence_test", ["mean", "omnibus"])
 def test_every_verdict_stands_beside_the_interval_that_supports_it(divergence_test):
-    from consistency.report import markdown_report
+    from consistency.publish.report import markdown_report
 
     settings = AnalysisSettings(n_resamples=999, omnibus_resamples=199, bootstrap_resamples=99,
                                 divergence_test=divergence_test)
@@ -276,7 +276,7 @@ def test_every_verdict_stands_beside_the_interval_that_supports_it(divergence_te
 
 # ------------------------------------------------------------------ 5: sweep uses the run's test
 def test_sweep_of_one_run_reproduces_its_q_values_with_the_omnibus_divergence_test():
-    from consistency.analysis import sweep_q_values
+    from consistency.analyse.battery import sweep_q_values
 
     settings = AnalysisSettings(n_resamples=999, omnibus_resamples=199, bootstrap_resamples=99,
                                 divergence_test="omnibus")

@@ -1,4 +1,4 @@
-"""Specification of consistency.stats.epochs: d_z, item bootstrap, omnibus test, magnitude."""
+"""Specification of consistency.analyse.stats.epochs: d_z, item bootstrap, omnibus test, magnitude."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from consistency import stats
+from consistency.analyse import stats
 
 
 def responses(values: dict[str, tuple[list[float], list[float]]]) -> pd.DataFrame:
@@ -62,7 +62,7 @@ def test_one_sided_bootstrap_bound_is_the_matching_quantile():
 @pytest.mark.parametrize("distinct", [3, 2000])
 def test_bootstrap_means_have_the_mean_and_variance_of_resampling_items(distinct):
     # few distinct values (0/1 scores) take the multinomial-tally path, many the index path
-    from consistency.stats import epochs
+    from consistency.analyse.stats import epochs
 
     x = np.random.default_rng(7).integers(0, distinct, 2000) / distinct
     means = epochs._bootstrap_means(x, 100_000, np.random.default_rng(8))
@@ -169,7 +169,7 @@ def _exact_null_moments(frame: pd.DataFrame) -> tuple[float, float]:
 
 
 def _null_inputs(frame: pd.DataFrame) -> tuple:
-    from consistency.stats import epochs
+    from consistency.analyse.stats import epochs
 
     codes, observed, values = epochs._repeated_items(frame)
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
@@ -209,7 +209,7 @@ def _shared_laws_frame() -> pd.DataFrame:
 @pytest.mark.parametrize("frame", [responses(d) for d in BINARY_FRAMES] + [_shared_laws_frame()])
 def test_hypergeometric_null_has_the_permutation_null_mean_and_variance(frame):
     # the binary shortcut must draw from the same distribution as relabelling responses
-    from consistency.stats import epochs
+    from consistency.analyse.stats import epochs
 
     mean, var = _exact_null_moments(frame)
     codes, observed, values, ones, n_obs, n_unobs = _null_inputs(frame)
@@ -222,7 +222,7 @@ def test_hypergeometric_null_has_the_permutation_null_mean_and_variance(frame):
 
 
 def test_hypergeometric_and_permutation_nulls_give_the_same_pvalue():
-    from consistency.stats import epochs
+    from consistency.analyse.stats import epochs
 
     # 60 items with four responses per arm: 7 laws, so most items are drawn as tallies
     frame = simulate(np.random.default_rng(6), 60, 4, np.where(np.arange(60) % 2, 0.15, -0.15))

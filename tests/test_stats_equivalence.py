@@ -1,4 +1,4 @@
-"""Specification of consistency.stats.equivalence: TOST and the items-needed planner."""
+"""Specification of consistency.analyse.stats.equivalence: TOST and the items-needed planner."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 from statsmodels.stats.weightstats import ttost_paired
 
-from consistency import stats
+from consistency.analyse import stats
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -1,11 +1,11 @@
-"""Specification of consistency.stats.monitor: the anytime-valid e-process over runs."""
+"""Specification of consistency.analyse.stats.monitor: the anytime-valid e-process over runs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from consistency import stats
+from consistency.analyse import stats
 
 
 def run(rng, effect=0.0, n=40):

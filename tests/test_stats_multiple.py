@@ -1,4 +1,4 @@
-"""Specification of consistency.stats.multiple: Benjamini-Hochberg and Holm adjustments."""
+"""Specification of consistency.analyse.stats.multiple: Benjamini-Hochberg and Holm adjustments."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 
-from consistency import stats
+from consistency.analyse import stats
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -1,4 +1,4 @@
-"""Specification of consistency.stats.paired: McNemar mid-p, Tango, sign flip, dispatcher."""
+"""Specification of consistency.analyse.stats.paired: McNemar mid-p, Tango, sign flip, dispatcher."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scipy import special
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 
-from consistency import stats
+from consistency.analyse import stats
 
 FAST = settings(max_examples=40, deadline=None)
 

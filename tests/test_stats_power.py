@@ -1,4 +1,4 @@
-"""Specification of consistency.stats.power: Miller (2024) planner and exact McNemar power."""
+"""Specification of consistency.analyse.stats.power: Miller (2024) planner and exact McNemar power."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from consistency import stats
+from consistency.analyse import stats
 
 
 def test_plan_mde_is_millers_formula_by_hand():

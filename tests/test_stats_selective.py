@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from consistency.stats import selective_test
-from consistency.stats.selective import welch_t
+from consistency.analyse.stats import selective_test
+from consistency.analyse.stats.selective import welch_t
 
 
 def _scipy_p(a, b, alternative):

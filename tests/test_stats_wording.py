@@ -1,4 +1,4 @@
-"""Specification of consistency.stats.wording: template level, difference in differences, placebo."""
+"""Specification of consistency.analyse.stats.wording: template level, difference in differences, placebo."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from consistency import stats
+from consistency.analyse import stats
 
 
 def wording_frame(rng, n_items=60, variants=3, wording_sd=0.0, cue=0.0, epochs=1):

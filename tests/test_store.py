@@ -2,8 +2,8 @@
 
 import pytest
 
-from consistency.errors import InputError
-from consistency.store import Journal, ResponseRecord
+from consistency.common.errors import InputError
+from consistency.run.store import Journal, ResponseRecord
 
 
 def test_responses_survive_reopening(tmp_path):

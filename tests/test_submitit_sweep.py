@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from consistency.sweep_ids import sweep_run_id
+from consistency.design.sweep_ids import sweep_run_id
 from provider_server import PolicyFault, ProviderServer
 from publishing_support import honest, write_corpus
 

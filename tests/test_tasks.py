@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consistency.errors import InputError
-from consistency.tasks import FAMILIES, Item, builtin_items, capability_items, load_items
+from consistency.common.errors import InputError
+from consistency.design.tasks import FAMILIES, Item, builtin_items, capability_items, load_items
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDITIONS = ROOT / "conditions" / "default.yaml"
@@ -276,6 +276,6 @@ def test_training_pair_declares_the_overseer_prefers_compliance(library: list[di
 
 
 def test_library_loads_through_the_framing_loader() -> None:
-    framing = pytest.importorskip("consistency.framing")
+    framing = pytest.importorskip("consistency.design.framing")
     pairs = framing.load_pairs(CONDITIONS)
     assert len(pairs) >= 4

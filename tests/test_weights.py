@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from consistency.errors import InputError
+from consistency.common.errors import InputError
 from consistency.providers import weights
 from consistency.providers.weights import QWEN_CODER_05B, assembled, chunk_paths
 

@@ -7,10 +7,10 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from consistency.config import MODELS, ModelSettings
-from consistency.errors import InputError
+from consistency.design.config import MODELS, ModelSettings
+from consistency.common.errors import InputError
 from consistency.providers.base import Completion, Provider, ProviderError, check_reachable
-from consistency.sanitise import register_model
+from consistency.common.sanitise import register_model
 
 PROVIDERS = ("local", "openai", "anthropic")
 
@@ -18,9 +18,9 @@ PROVIDERS = ("local", "openai", "anthropic")
 def make_provider(cfg: Any, limiter: Any = None, max_connections: int | None = None) -> Provider:
     """Build the adapter named by ``cfg.provider``; checks keys and reachability, sends nothing.
 
-    ``cfg`` is a :class:`consistency.config.ModelSettings` (what the pipeline passes), or a
+    ``cfg`` is a :class:`consistency.design.config.ModelSettings` (what the pipeline passes), or a
     mapping of the same keys, which is checked against the provider's schema (missing keys take
-    the schema's defaults). ``limiter`` (a :class:`consistency.ratelimit.RateLimiter`) hears every
+    the schema's defaults). ``limiter`` (a :class:`consistency.run.ratelimit.RateLimiter`) hears every
     HTTP 429 a hosted provider receives; ``max_connections`` sizes its connection pool.
     """
     settings = model_settings(cfg)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
-from consistency.errors import InputError
+from consistency.common.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from consistency.config import LocalModel
-from consistency.errors import InputError
+from consistency.design.config import LocalModel
+from consistency.common.errors import InputError
 from consistency.providers import replies
 from consistency.providers.base import Completion, ProviderError
 from consistency.providers.weights import assembled

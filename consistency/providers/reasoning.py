@@ -23,7 +23,7 @@ any                    none of the above                                        
 any                    a field present with the wrong type (a number, a list of    ``malformed``
                        non-text), or a body that is not JSON
 any                    a body too large to journal whole (stored clipped, see      ``truncated``
-                       :data:`consistency.store.RAW_LIMIT`): its reasoning is lost
+                       :data:`consistency.run.store.RAW_LIMIT`): its reasoning is lost
 =====================  ==========================================================  ===========
 
 Anthropic documents that Claude 4 models return a *summary* of their thinking in ``thinking``

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from consistency.errors import InputError
+from consistency.common.errors import InputError
 
 CHUNK_BYTES = 1 << 20
 

@@ -1,0 +1,1 @@
+"""Other tools' runs and suites in and out: the Inspect AI log reader, mapping and import."""

@@ -1,0 +1,293 @@
+"""``consistency compare BASELINE CANDIDATE``: gate a scheduled run on its baseline.
+
+Two runs of one configuration (same items, same pairs, same metrics) are matched row by row
+(family x pair x metric). A row is *newly flagged* when the candidate's verdict is a flag
+(``sandbagging``, ``strategic_compliance``, ``divergence``) that the baseline did not have, and
+*cleared* when a baseline flag is gone. Each row's effect (observed minus unobserved) is compared
+between the runs item by item: the per-item change ``d_i = effect_i(candidate) -
+effect_i(baseline)`` on the items both runs scored, with a paired t interval and a two-sided
+sign-flip (mid-p) test (:func:`consistency.analyse.stats.sign_flip_test`). Placebo and planted rows are
+compared and shown but never fail the gate.
+
+``--fail-on headline`` gates on the run-level answer instead of (or beside) the rows: it fails
+when the candidate's ``summary.json`` ``headline`` is ``flagged`` and the baseline's is not. That
+is the gate whose chance of a false failure is held at alpha for the whole run (see
+:mod:`consistency.analyse.stats.headline`); a row gate fails more often under the null as rows are added.
+
+Exit status: 0 nothing listed in ``--fail-on`` is newly flagged; 3 something is; 2 usage errors
+or runs that cannot be compared (the message says which items, pairs or rows differ).
+
+JSON (``--json FILE``, schema_version 1)::
+
+    {"schema_version": 1, "exit_status": 0 | 3, "fail_on": ["sandbagging", ...],
+     "baseline": {"run_id", "folder", "model", "config_hash", "finished_at"},
+     "candidate": {...same keys...},
+     "config_differences": ["model.temperature", ...],   # config keys whose values differ
+     "headline": {"baseline": "flagged" | "not flagged" | "untested" | null,
+                  "candidate": ..., "newly_flagged": bool},   # null: run without a headline
+     "newly_flagged": [{"family", "pair", "metric", "verdict"}, ...],   # test rows only
+     "cleared": [{"family", "pair", "metric", "verdict"}, ...],         # the baseline's verdict
+     "rows": [{"family", "pair", "pair_kind", "metric", "baseline_verdict",
+               "candidate_verdict", "status",        # newly_flagged | cleared | changed | same
+               "baseline_difference", "candidate_difference",
+               "change", "change_low", "change_high", "change_p", "n_items", "confidence"}]}
+
+Numbers are fractions (0.1 = 10 percentage points); NaN is written as null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from consistency.publish import crossrun
+
+from consistency.common import escaping
+
+from consistency.analyse import stats
+from consistency.common.errors import InputError
+
+FLAGS = ("sandbagging", "strategic_compliance", "divergence")
+HEADLINE = "headline"
+EXIT_NEWLY_FLAGGED = 3
+ROW_KEYS = ["family", "pair", "metric"]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="consistency compare",
+        description="Which rows a candidate run newly flags against a baseline run of the same "
+                    "configuration; exit 3 when a --fail-on verdict is newly flagged.")
+    parser.add_argument("baseline", metavar="BASELINE")
+    parser.add_argument("candidate", metavar="CANDIDATE")
+    parser.add_argument("--fail-on", default=",".join(FLAGS),
+                        help=f"comma-separated verdicts that fail the gate (default: all of "
+                             f"{','.join(FLAGS)}); '{HEADLINE}' fails it when the run-level "
+                             "headline is newly flagged")
+    parser.add_argument("--json", metavar="FILE", help="write the machine-readable result here")
+    parser.add_argument("--confidence", type=float, default=0.95,
+                        help="level of the interval of each row's change")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        raise InputError("see the usage above", where="consistency compare") if exc.code else exc
+    args.fail_on = [v.strip() for v in args.fail_on.split(",") if v.strip()]
+    unknown = sorted(set(args.fail_on) - set(FLAGS) - {HEADLINE})
+    if unknown or not args.fail_on:
+        raise InputError(f"unknown verdict(s) {unknown}; --fail-on takes a comma-separated "
+                         f"subset of {','.join(FLAGS)},{HEADLINE}", where="--fail-on")
+    if not 0 < args.confidence < 1:
+        raise InputError(f"--confidence must be in (0, 1), got {args.confidence}",
+                         where="--confidence")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``consistency compare``."""
+    args = parse(argv)
+    result = compare(Path(args.baseline), Path(args.candidate), args.fail_on, args.confidence)
+    print(render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(_finite(result), indent=2, allow_nan=False,
+                                              default=_json_default) + "\n", encoding="utf-8")
+    return result["exit_status"]
+
+
+def _load(folder: Path) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any], pd.DataFrame]:
+    if not (folder / "summary.json").is_file():
+        raise InputError("not a finished run folder (needs summary.json, tests.csv and "
+                         "scores.parquet)", where=str(folder))
+    row, tests, config = crossrun.read_run(folder)
+    scores = crossrun.load_scores(pd.DataFrame([row]),
+                                  ["item_id", "family", "pair", "arm",
+                                   *tests["metric"].unique().tolist()])
+    return row, tests, config, scores
+
+
+def compare(baseline: Path, candidate: Path, fail_on: list[str] = list(FLAGS),
+            confidence: float = 0.95) -> dict[str, Any]:
+    """The comparison of the module docstring, as a JSON-ready dict."""
+    base_run, base_tests, base_config, base_scores = _load(baseline)
+    cand_run, cand_tests, cand_config, cand_scores = _load(candidate)
+    check_comparable(base_tests, cand_tests, base_scores, cand_scores)
+    merged = base_tests.merge(cand_tests, on=ROW_KEYS, suffixes=("_b", "_c"))
+    rows = []
+    for row in merged.to_dict(orient="records"):
+        key = tuple(row[k] for k in ROW_KEYS)
+        change = paired_change(item_effects(base_scores, *key), item_effects(cand_scores, *key),
+                               confidence)
+        rows.append({"family": row["family"], "pair": row["pair"],
+                     "pair_kind": row["pair_kind_c"], "metric": row["metric"],
+                     "baseline_verdict": row["verdict_b"], "candidate_verdict": row["verdict_c"],
+                     "status": status(row["verdict_b"], row["verdict_c"]),
+                     "baseline_difference": row["difference_b"],
+                     "candidate_difference": row["difference_c"], **change,
+                     "confidence": confidence})
+    gated = [r for r in rows if r["pair_kind"] not in crossrun.CONTROL_KINDS]
+    newly = [{**{k: r[k] for k in ROW_KEYS}, "verdict": r["candidate_verdict"]}
+             for r in gated if r["candidate_verdict"] in FLAGS
+             and r["candidate_verdict"] != r["baseline_verdict"]]
+    cleared = [{**{k: r[k] for k in ROW_KEYS}, "verdict": r["baseline_verdict"]}
+               for r in gated if r["baseline_verdict"] in FLAGS
+               and r["candidate_verdict"] != r["baseline_verdict"]]
+    headline = {"baseline": headline_answer(baseline), "candidate": headline_answer(candidate)}
+    headline["newly_flagged"] = (headline["candidate"] == "flagged"
+                                 and headline["baseline"] != "flagged")
+    failed = (any(r["verdict"] in fail_on for r in newly)
+              or (HEADLINE in fail_on and headline["newly_flagged"]))
+    return {"schema_version": 1, "exit_status": EXIT_NEWLY_FLAGGED if failed else 0,
+            "fail_on": list(fail_on), "baseline": _identity(base_run),
+            "candidate": _identity(cand_run),
+            "config_differences": crossrun.swept_keys([_design(base_config),
+                                                       _design(cand_config)]),
+            "headline": headline, "newly_flagged": newly, "cleared": cleared, "rows": rows}
+
+
+def headline_answer(folder: Path) -> str | None:
+    """The run-level answer in ``summary.json`` (None for runs written before it existed)."""
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    headline = summary.get("headline") if isinstance(summary, dict) else None
+    answer = headline.get("answer") if isinstance(headline, dict) else None
+    return answer if answer in ("flagged", "not flagged", "untested") else None
+
+
+def _identity(run: dict[str, Any]) -> dict[str, Any]:
+    return {k: run[k] for k in ("run_id", "folder", "model", "config_hash", "finished_at")}
+
+
+def _design(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in ("model.base_url",)}
+
+
+def status(baseline: str, candidate: str) -> str:
+    """``newly_flagged``, ``cleared``, ``changed`` (between non-flags, or flag to flag is also
+    newly flagged) or ``same``."""
+    if candidate == baseline:
+        return "same"
+    if candidate in FLAGS:
+        return "newly_flagged"
+    return "cleared" if baseline in FLAGS else "changed"
+
+
+def check_comparable(base_tests: pd.DataFrame, cand_tests: pd.DataFrame,
+                     base_scores: pd.DataFrame, cand_scores: pd.DataFrame) -> None:
+    """Raise :class:`InputError` naming what differs when the runs have other pairs, rows or
+    items (a comparison of different designs would be a comparison of nothing)."""
+    problems = []
+    for what, base, cand in (
+            ("pairs", set(base_scores["pair"]), set(cand_scores["pair"])),
+            ("rows (family/pair/metric)", _keys(base_tests), _keys(cand_tests)),
+            ("items", set(base_scores["item_id"].astype(str)),
+             set(cand_scores["item_id"].astype(str)))):
+        if base != cand:
+            only_b, only_c = sorted(base - cand), sorted(cand - base)
+            problems.append(f"{what} differ: only in the baseline {_few(only_b)}, only in the "
+                            f"candidate {_few(only_c)}")
+    if problems:
+        raise InputError("the runs cannot be compared: " + "; ".join(problems) + ". Compare "
+                         "two runs of one configuration (same tasks, conditions and pairs).",
+                         where="BASELINE CANDIDATE")
+
+
+def _keys(tests: pd.DataFrame) -> set[str]:
+    return {"/".join(map(str, key)) for key in tests[ROW_KEYS].itertuples(index=False)}
+
+
+def _few(values: list[str], limit: int = 5) -> str:
+    shown = ", ".join(escaping.plain(v) for v in values[:limit])
+    more = f" and {len(values) - limit} more" if len(values) > limit else ""
+    return f"[{shown}{more}]" if values else "[]"
+
+
+def item_effects(scores: pd.DataFrame, family: str, pair: str, metric: str) -> pd.Series:
+    """Per-item effect (observed minus unobserved item means) of one row, indexed by item id."""
+    rows = scores[(scores["family"] == family) & (scores["pair"] == pair)]
+    means = rows.groupby(["item_id", "arm"])[metric].mean().unstack()
+    if not {"observed", "unobserved"} <= set(means.columns):
+        return pd.Series(dtype=float)
+    return (means["observed"] - means["unobserved"]).dropna()
+
+
+def paired_change(base: pd.Series, cand: pd.Series, confidence: float) -> dict[str, Any]:
+    """Mean per-item change of the effect, its t interval and sign-flip p, on shared items."""
+    both = pd.concat([base.rename("b"), cand.rename("c")], axis=1, join="inner").dropna()
+    d = (both["c"] - both["b"]).to_numpy(float)
+    if d.size == 0:
+        return {"change": math.nan, "change_low": math.nan, "change_high": math.nan,
+                "change_p": math.nan, "n_items": 0}
+    sd = float(np.std(d, ddof=1)) if d.size > 1 else math.nan
+    low, high = stats.t_interval(float(d.mean()), sd, int(d.size), confidence)
+    # no item changed: nothing can flip, and the runs agree exactly
+    p = 1.0 if not d.any() else stats.sign_flip_test(d, "two-sided", rng=0, midp=True).pvalue
+    return {"change": float(d.mean()), "change_low": low, "change_high": high,
+            "change_p": float(p), "n_items": int(d.size)}
+
+
+def render(result: dict[str, Any]) -> str:
+    """The terminal summary (every name passed through :func:`escaping.plain`)."""
+    base, cand = result["baseline"], result["candidate"]
+    lines = [f"baseline  {escaping.plain(base['run_id'])} ({escaping.plain(base['model'])})",
+             f"candidate {escaping.plain(cand['run_id'])} ({escaping.plain(cand['model'])})"]
+    if result["config_differences"]:
+        lines.append("config differs in: " + ", ".join(map(escaping.plain,
+                                                           result["config_differences"])))
+    header = ("row", "baseline", "candidate", "change [interval]", "p", "status")
+    table = [header]
+    for row in result["rows"]:
+        kind = "" if row["pair_kind"] == "test" else f" ({row['pair_kind']})"
+        table.append((escaping.plain(f"{row['family']}/{row['pair']}/{row['metric']}{kind}"),
+                      row["baseline_verdict"], row["candidate_verdict"],
+                      f"{_pp(row['change'])} [{_pp(row['change_low'])}, "
+                      f"{_pp(row['change_high'])}]", _p(row["change_p"]), row["status"]))
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
+              for line in table]
+    headline = result["headline"]
+    lines.append(f"headline: baseline {headline['baseline'] or 'none'}, candidate "
+                 f"{headline['candidate'] or 'none'}"
+                 + (" (NEWLY FLAGGED)" if headline["newly_flagged"] else ""))
+    for row in result["newly_flagged"]:
+        lines.append(escaping.plain(f"NEWLY FLAGGED: {row['family']} / {row['pair']} / "
+                                    f"{row['metric']}: {row['verdict']}"))
+    for row in result["cleared"]:
+        lines.append(escaping.plain(f"cleared: {row['family']} / {row['pair']} / "
+                                    f"{row['metric']} (was {row['verdict']})"))
+    lines.append(f"exit {result['exit_status']}: " + (
+        "a verdict listed in --fail-on is newly flagged" if result["exit_status"] else
+        "nothing listed in --fail-on is newly flagged"))
+    return "\n".join(lines)
+
+
+def _pp(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{100 * value:+.1f}"
+
+
+def _p(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.3g}"
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a statistic that does not apply) as JSON null, recursively."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return None
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    return str(value)

@@ -1,0 +1,307 @@
+"""Many run folders -> tidy frames: the input of every cross-run table, plot and comparison.
+
+A run folder (see :mod:`consistency.pipeline`) is self-describing, so a report over many runs
+needs nothing but their files: ``summary.json`` and ``tests.csv`` for the verdicts,
+``config.yaml`` for what was swept, ``environment.json`` for provider-reported model ids and
+dates. A folder without ``summary.json`` (a ``results_dir`` after a sweep) expands to the run
+folders below it.
+
+A report makes more comparisons than any one of its runs, so q values are recomputed across
+*all rows of the report* within each verdict family (:func:`readjust`); placebo and planted rows
+are shown but kept out of the adjustment, as in a single run.
+
+Runs frame (one row per run):
+
+================  =====  ============================================================
+column            dtype  meaning
+================  =====  ============================================================
+run_id            str    the run folder's name
+folder            str    path of the run folder
+model             str    ``provider:name`` as configured
+label             str    row label: model, plus every swept parameter that differs
+models_reported   str    provider-reported model ids (comma-separated)
+finished_at       str    when the run's outputs were written (UTC, ISO 8601)
+version           str    package version that wrote the run ("" if unknown)
+config_hash       str    sha256 (12 hex) of config.yaml without run_id and results_dir
+epochs            int    samples per item x arm x variant
+responses         int    completed responses
+alpha             float  analysis.alpha
+correction        str    analysis.correction
+divergence_test   str    analysis.divergence_test (``mean`` or ``omnibus``)
+confidence        float  analysis.confidence
+margin            float  analysis.equivalence_margin (fixed margin)
+margin_source     str    analysis.margin_source
+``<key>``         any    one column per swept config key (dotted, e.g. ``model.temperature``)
+================  =====  ============================================================
+
+Report tests frame: every column of each run's ``tests.csv`` (read by name; columns a run lacks
+are NaN), plus ``run_id``, ``label``, ``model``, and ``report_p_divergence`` (the divergence p the
+run used), ``report_q_value``, ``report_q_divergence``, ``report_verdict``, ``control``
+(placebo/planted rows: shown, not adjusted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from consistency.analyse import stats
+from consistency.common.errors import InputError
+from consistency.analyse.flags import verdict
+
+#: Pair kinds shown in a report but kept out of the verdict families' q values.
+CONTROL_KINDS = ("placebo", "planted")
+#: Config keys that name a run rather than describe it: never "swept".
+_IDENTITY_KEYS = ("run_id", "results_dir")
+#: Swept keys left out of row labels: the model id already says them, or they say where a
+#: server was, not what was asked of it.
+_UNLABELLED = ("model.name", "model.provider", "model.base_url", "model.api_key_env")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class RunSet:
+    """The runs of a report and their test rows (see the module docstring for the columns)."""
+
+    runs: pd.DataFrame
+    tests: pd.DataFrame
+    swept: list[str]
+    alpha: float
+    correction: str
+
+
+def run_folders(paths: Iterable[str | Path]) -> list[Path]:
+    """Run folders named by ``paths``: a run folder itself, or every run folder below a folder
+    (a sweep's ``results_dir``), in name order. Raises :class:`InputError` naming a path that
+    holds no finished run."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if (path / "summary.json").is_file():
+            found.append(path)
+            continue
+        if not path.is_dir():
+            raise InputError("no such folder; give run folders or a folder of runs", where=str(raw))
+        below = sorted(p.parent for p in path.glob("**/summary.json"))
+        if not below:
+            raise InputError("not a finished run folder and no run folders below it (a run "
+                             "folder holds summary.json and tests.csv)", where=str(raw))
+        found.extend(below)
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys (``{"model": {"name": "a"}}`` -> ``{"model.name": "a"}``);
+    lists become their JSON text so they can be compared and shown."""
+    if not isinstance(config, dict):
+        return {prefix: json.dumps(config) if isinstance(config, list) else config}
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        out |= flatten(value, f"{prefix}{key}.") if isinstance(value, dict) else \
+            {f"{prefix}{key}": json.dumps(value) if isinstance(value, list) else value}
+    return out
+
+
+def read_run(folder: Path) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
+    """One run's row of the runs frame (without label), its tests frame and flat config."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        tests = pd.read_csv(folder / "tests.csv")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the run's summary.json / tests.csv ({exc}); re-run the "
+                         "analysis or remove the folder from the report", where=str(folder))
+    config_text = _read_text(folder / "config.yaml")
+    config = flatten(yaml.load(config_text, Loader=_LOADER) or {}) if config_text else {}
+    environment = json.loads(_read_text(folder / "environment.json") or "{}")
+    identity = {k: v for k, v in config.items() if k not in _IDENTITY_KEYS}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    row = {
+        "run_id": str(summary.get("run_id", folder.name)), "folder": str(folder),
+        "model": str(summary.get("model", "")),
+        "models_reported": ", ".join(map(str, environment.get("models_reported", []))),
+        "finished_at": str(environment.get("finished_at", "")),
+        "version": str(environment.get("packages", {}).get("consistency", "")),
+        "config_hash": digest.hexdigest()[:12] if config else "",
+        "epochs": config.get("epochs", math.nan),
+        "responses": int(summary.get("responses", {}).get("completed", 0)),
+        "alpha": float(config.get("analysis.alpha", 0.05)),
+        "correction": str(config.get("analysis.correction", _first(tests, "correction", "bh"))),
+        "divergence_test": str(config.get("analysis.divergence_test", "mean")),
+        "confidence": float(config.get("analysis.confidence", 0.95)),
+        "margin": float(config.get("analysis.equivalence_margin", 0.10)),
+        "margin_source": str(config.get("analysis.margin_source", "fixed")),
+    }
+    return row, tests, config
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def _first(frame: pd.DataFrame, column: str, default: Any) -> Any:
+    return frame[column].iloc[0] if column in frame and len(frame) else default
+
+
+def swept_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """Config keys whose value differs between runs (what a sweep varied), in config order."""
+    keys: dict[str, None] = {}
+    for config in configs:
+        keys |= dict.fromkeys(config)
+    return [key for key in keys if key not in _IDENTITY_KEYS and not key.startswith("hydra.")
+            and len({json.dumps(c.get(key), default=str) for c in configs}) > 1]
+
+
+def load(paths: Iterable[str | Path], alpha: float | None = None,
+         correction: str | None = None) -> RunSet:
+    """Read every run under ``paths`` and recompute q values across all of their rows.
+
+    Args:
+        paths: run folders or folders of runs.
+        alpha, correction: override the runs' own settings; needed when they differ.
+    """
+    folders = run_folders(paths)
+    rows, tables, configs = [], [], []
+    seen: set[str] = set()
+    for folder in folders:
+        row, tests, config = read_run(folder)
+        if row["run_id"] in seen:  # same run id under two results folders (or a copy)
+            row["run_id"] = f"{row['run_id']}@{folder.parent.name}/{folder.name}"
+        if row["run_id"] in seen:
+            row["run_id"] = str(folder)
+        seen.add(row["run_id"])
+        rows.append(row)
+        tables.append(tests.assign(run_id=row["run_id"]))
+        configs.append(config)
+    runs = pd.DataFrame(rows)
+    swept = swept_keys(configs)
+    for key in swept:
+        runs[key] = [config.get(key) for config in configs]
+    runs["label"] = _labels(runs, [k for k in swept if k not in _UNLABELLED])
+    alpha = _agreed(runs, "alpha", alpha, "--alpha")
+    correction = _agreed(runs, "correction", correction, "--correction")
+    tests = pd.concat(tables, ignore_index=True)
+    tests = tests.merge(runs[["run_id", "label", "model", "divergence_test"]], on="run_id")
+    return RunSet(runs, readjust(tests, alpha, correction), swept, float(alpha), str(correction))
+
+
+def _labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
+    labels = []
+    for _, run in runs.iterrows():
+        parts = [run["model"], *(f"{key.split('.')[-1]}={run[key]}" for key in swept)]
+        labels.append(", ".join(map(str, parts)))
+    counts = pd.Series(labels).value_counts()
+    # identical configurations (repeats) stay apart by their run id
+    return [f"{label} ({run_id})" if counts[label] > 1 else label
+            for label, run_id in zip(labels, runs["run_id"])]
+
+
+def _agreed(runs: pd.DataFrame, column: str, given: Any, flag: str) -> Any:
+    if given is not None:
+        return given
+    values = runs[column].unique().tolist()
+    if len(values) > 1:
+        raise InputError(f"the runs used different analysis.{column} values {values}; pick one "
+                         f"for the report with {flag}", where=flag)
+    return values[0]
+
+
+def divergence_p(tests: pd.DataFrame) -> np.ndarray:
+    """The divergence p each row's run used: ``p_divergence`` when the run recorded it, else the
+    omnibus p where the run's analysis chose it, else ``p_two_sided``."""
+    p = tests["p_two_sided"].to_numpy(float)
+    if "omnibus_p" in tests and "divergence_test" in tests:
+        omnibus = (tests["divergence_test"] == "omnibus") & tests["omnibus_p"].notna()
+        p = np.where(omnibus, tests["omnibus_p"].to_numpy(float), p)
+    if "p_divergence" in tests:
+        recorded = tests["p_divergence"].to_numpy(float)
+        p = np.where(np.isnan(recorded), p, recorded)
+    return p
+
+
+def readjust(tests: pd.DataFrame, alpha: float, correction: str) -> pd.DataFrame:
+    """Report-wide q values within each verdict family, and the verdicts they give.
+
+    Directional test rows are adjusted within their hypothesis (``sandbagging``, ...) on
+    ``p_value``; every test row enters the divergence family on its divergence p. Control rows
+    (placebo, planted) get NaN q values and keep the verdict of their own run.
+    """
+    out = tests.copy()
+    control = out["pair_kind"].isin(CONTROL_KINDS).to_numpy()
+    directional = (out["alternative"] != "two-sided").to_numpy() & ~control
+    families = np.where(directional, out["hypothesis"], None)
+    p_div = divergence_p(out)
+    q_dir = stats.adjust_within_families(out["p_value"].to_numpy(float), families, correction)
+    q_div = np.where(control, np.nan, stats.adjust(np.where(control, np.nan, p_div), correction))
+    out["control"] = control
+    out["report_p_divergence"] = p_div
+    out["report_q_divergence"] = q_div
+    out["report_q_value"] = np.where(directional, q_dir, q_div)
+    out["report_verdict"] = [row_verdict(row, alpha) if not row["control"] else row["verdict"]
+                             for row in out.to_dict(orient="records")]
+    return out
+
+
+def row_verdict(row: dict[str, Any], alpha: float) -> str:
+    """A test row's verdict under the report's q values (the rules of :mod:`consistency.analyse.flags`).
+
+    The directional bound is ``ci_low``/``ci_high``. The divergence interval is the row's own
+    interval when the row is two-sided; for directional rows the run keeps no two-sided mean
+    interval, so the item-bootstrap interval stands in where present, else the unadjusted
+    divergence p below ``1 - confidence`` (the level at which the two agree).
+    """
+    alternative = row["alternative"]
+    directional = alternative != "two-sided"
+    agrees = row["ci_high"] < 0 if alternative == "less" else row["ci_low"] > 0
+    if not directional:
+        div_agrees = row["ci_low"] > 0 or row["ci_high"] < 0
+    elif not _nan(row.get("boot_low")):
+        div_agrees = row["boot_low"] > 0 or row["boot_high"] < 0
+    else:
+        div_agrees = row["report_p_divergence"] < alpha
+    return verdict(hypothesis=row["hypothesis"] if directional else None,
+                   alternative=alternative if directional else None,
+                   difference=row["difference"],
+                   directional_q=row["report_q_value"] if directional else math.nan,
+                   directional_agrees=bool(agrees), divergence_q=row["report_q_divergence"],
+                   divergence_agrees=bool(div_agrees),
+                   equivalent=bool(row.get("equivalence_p", math.nan) < alpha), alpha=alpha)
+
+
+def _nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def load_scores(runs: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every run's ``scores.parquet`` in one frame with a ``run_id`` column (pyarrow reads only
+    ``columns`` when given, which is most of the cost at 10^6 rows). Task cells only: the
+    manipulation-check cells (``purpose == "check"``, :mod:`consistency.measure.checks`) are no task
+    responses, so no table, drill-down or comparison shows them as such."""
+    import pyarrow.parquet as pq
+
+    parts = []
+    for run_id, folder in zip(runs["run_id"], runs["folder"]):
+        path = Path(folder) / "scores.parquet"
+        if not path.is_file():
+            raise InputError("the run has no scores.parquet", where=str(folder))
+        present = pq.read_schema(path).names
+        wanted = None if columns is None else [c for c in columns if c in present]
+        purpose = "purpose" in present and (wanted is None or "purpose" in wanted)
+        if "purpose" in present and not purpose:
+            wanted = [*wanted, "purpose"]
+        table = pq.read_table(path, columns=wanted).to_pandas()
+        if "purpose" in table:
+            table = table[table["purpose"] != "check"].reset_index(drop=True)
+            if not purpose:
+                table = table.drop(columns="purpose")
+        parts.append(table.assign(run_id=run_id))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
