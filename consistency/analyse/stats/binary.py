@@ -1,4 +1,4 @@
-"""Intervals for one binary response per item per arm beyond Tango's: Newcombe and odds ratio.
+"""Tests and intervals for one binary response per item per arm: McNemar mid-p, Newcombe, odds ratio.
 
 The paired 2x2 table of items (rows: observed arm 1/0, columns: unobserved arm 1/0) is
 
@@ -9,6 +9,8 @@ observed = 1      ``n11``          ``n12`` (= b)
 observed = 0      ``n21`` (= c)    ``n22``
 ================  ===============  ===============
 
+* :func:`mcnemar_midp`: the McNemar exact conditional test with the mid-p correction (here,
+  not in :mod:`consistency.analyse.stats.paired`, so the two modules do not import each other).
 * :func:`newcombe_ci`: Newcombe's (1998) hybrid score interval (his method 10) for the difference
   of the marginal rates, offered beside Tango's because reviewers know it and it has a closed
   form (Fagerland, Lydersen & Laake 2014, Stat Med 33:2850-2875 rank both among the recommended).
@@ -27,7 +29,61 @@ from scipy import optimize
 
 from consistency.analyse.stats.checks import check_alternative, check_count, check_level
 from consistency.analyse.stats.distributions import beta_ppf, binom_cdf, binom_pmf, binom_sf, norm_isf
-from consistency.analyse.stats.paired import mcnemar_midp
+
+
+@dataclass(frozen=True)
+class BinaryTestResult:
+    """Result of :func:`mcnemar_midp`.
+
+    Attributes:
+        statistic: ``b``, the observed-only count; under H0 it is Binomial(b + c, 1/2).
+        pvalue: the mid-p value (the one to report).
+        pvalue_exact: the exact conditional p value (conservative; kept for comparison).
+        b, c: discordant counts (observed-only, unobserved-only).
+        alternative: ``"two-sided"``, ``"greater"`` (b > c) or ``"less"``.
+    """
+
+    statistic: int
+    pvalue: float
+    pvalue_exact: float
+    b: int
+    c: int
+    alternative: str
+
+
+# ----------------------------------------------------------------------------- McNemar mid-p
+def mcnemar_midp(b: int, c: int, alternative: str = "two-sided") -> BinaryTestResult:
+    """McNemar exact conditional test with the mid-p correction, on discordant counts.
+
+    Conditional on the ``b + c`` discordant items, ``b`` is Binomial(b + c, 1/2) under equal
+    marginal rates. The exact conditional p value is conservative for small counts; the mid-p
+    value (count half the probability of the observed outcome) keeps close to the nominal level
+    with more power, and is the version Fagerland, Lydersen & Laake (2013, BMC Med Res Methodol
+    13:91) recommend. Two-sided: ``2*P(X <= min(b, c)) - P(X = min(b, c))``; when ``b == c``
+    their tie convention gives ``1 - P(X = b)/2``. ``b + c == 0`` gives p = 1.
+
+    Args:
+        b: items with outcome 1 observed and 0 unobserved.
+        c: items with outcome 0 observed and 1 unobserved.
+        alternative: ``"greater"`` means the observed rate exceeds the unobserved rate.
+    """
+    b, c = check_count("b", b), check_count("c", c)
+    check_alternative(alternative)
+    n = b + c
+    if n == 0:
+        return BinaryTestResult(0, 1.0, 1.0, b, c, alternative)
+    point = float(binom_pmf(b, n, 0.5))
+    if alternative == "greater":
+        exact, mid = float(binom_sf(b - 1, n, 0.5)), float(binom_sf(b, n, 0.5)) + 0.5 * point
+    elif alternative == "less":
+        exact, mid = float(binom_cdf(b, n, 0.5)), float(binom_cdf(b - 1, n, 0.5)) + 0.5 * point
+    elif b == c:
+        exact, mid = 1.0, 1.0 - 0.5 * point
+    else:
+        k = min(b, c)
+        exact = min(1.0, 2.0 * float(binom_cdf(k, n, 0.5)))
+        mid = exact - float(binom_pmf(k, n, 0.5))
+    return BinaryTestResult(b, min(1.0, mid), min(1.0, exact), b, c, alternative)
 
 
 def _wilson(successes: int, n: int, z: float) -> tuple[float, float]:

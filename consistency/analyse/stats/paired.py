@@ -42,8 +42,9 @@ import pandas as pd
 from scipy import optimize
 
 from consistency.design.settings import INTERVALS
+from consistency.analyse.stats.binary import BinaryTestResult, mcnemar_midp, newcombe_ci
 from consistency.analyse.stats.checks import check_alternative, check_count, check_level
-from consistency.analyse.stats.distributions import binom_cdf, binom_pmf, binom_sf, norm_isf, t_ppf
+from consistency.analyse.stats.distributions import norm_isf, t_ppf
 from consistency.analyse.stats.frames import item_table
 from consistency.analyse.stats.signflip import TestResult, sign_flip_test
 from consistency.analyse.stats.variance import floored_sd
@@ -58,26 +59,6 @@ _BOUNDARY = 1e-12  # keeps Tango's root search off the degenerate points delta0 
 
 
 # ----------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class BinaryTestResult:
-    """Result of :func:`mcnemar_midp`.
-
-    Attributes:
-        statistic: ``b``, the observed-only count; under H0 it is Binomial(b + c, 1/2).
-        pvalue: the mid-p value (the one to report).
-        pvalue_exact: the exact conditional p value (conservative; kept for comparison).
-        b, c: discordant counts (observed-only, unobserved-only).
-        alternative: ``"two-sided"``, ``"greater"`` (b > c) or ``"less"``.
-    """
-
-    statistic: int
-    pvalue: float
-    pvalue_exact: float
-    b: int
-    c: int
-    alternative: str
-
-
 @dataclass(frozen=True)
 class PairedResult:
     """One paired comparison of the observed arm against the unobserved arm.
@@ -143,8 +124,6 @@ class PairedResult:
     def _two_sided(self, level: float) -> tuple[float, float]:
         if self.method == METHOD_MCNEMAR and self.b is not None and self.c is not None:
             if self.interval == "newcombe" and self.n11 is not None:
-                from consistency.analyse.stats.binary import newcombe_ci  # binary imports this module
-
                 n22 = self.n_items - self.n11 - self.b - self.c
                 return newcombe_ci(self.n11, self.b, self.c, n22, level)
             return tango_ci(self.b, self.c, self.n_items, level)
@@ -152,41 +131,6 @@ class PairedResult:
             sd = floored_sd(self.sd_difference, self.difference, self.n_items)
             return t_interval(self.difference, sd, self.n_items, level)
         return (math.nan, math.nan)
-
-
-# ----------------------------------------------------------------------------- McNemar mid-p
-def mcnemar_midp(b: int, c: int, alternative: str = "two-sided") -> BinaryTestResult:
-    """McNemar exact conditional test with the mid-p correction, on discordant counts.
-
-    Conditional on the ``b + c`` discordant items, ``b`` is Binomial(b + c, 1/2) under equal
-    marginal rates. The exact conditional p value is conservative for small counts; the mid-p
-    value (count half the probability of the observed outcome) keeps close to the nominal level
-    with more power, and is the version Fagerland, Lydersen & Laake (2013, BMC Med Res Methodol
-    13:91) recommend. Two-sided: ``2*P(X <= min(b, c)) - P(X = min(b, c))``; when ``b == c``
-    their tie convention gives ``1 - P(X = b)/2``. ``b + c == 0`` gives p = 1.
-
-    Args:
-        b: items with outcome 1 observed and 0 unobserved.
-        c: items with outcome 0 observed and 1 unobserved.
-        alternative: ``"greater"`` means the observed rate exceeds the unobserved rate.
-    """
-    b, c = check_count("b", b), check_count("c", c)
-    check_alternative(alternative)
-    n = b + c
-    if n == 0:
-        return BinaryTestResult(0, 1.0, 1.0, b, c, alternative)
-    point = float(binom_pmf(b, n, 0.5))
-    if alternative == "greater":
-        exact, mid = float(binom_sf(b - 1, n, 0.5)), float(binom_sf(b, n, 0.5)) + 0.5 * point
-    elif alternative == "less":
-        exact, mid = float(binom_cdf(b, n, 0.5)), float(binom_cdf(b - 1, n, 0.5)) + 0.5 * point
-    elif b == c:
-        exact, mid = 1.0, 1.0 - 0.5 * point
-    else:
-        k = min(b, c)
-        exact = min(1.0, 2.0 * float(binom_cdf(k, n, 0.5)))
-        mid = exact - float(binom_pmf(k, n, 0.5))
-    return BinaryTestResult(b, min(1.0, mid), min(1.0, exact), b, c, alternative)
 
 
 # ----------------------------------------------------------------------------- Tango interval
