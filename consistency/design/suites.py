@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 
-from consistency.design.tasks import Item
+from consistency.design.items import Item
 
 #: Seed of the generated parts; changing it changes the built-in items.
 SUITE_SEED = 20261202

@@ -44,53 +44,21 @@ from __future__ import annotations
 import json
 import random
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from consistency.common.errors import InputError
-
-FAMILIES = ("capability", "dangerous_capability", "harmful", "overrefusal", "honesty")
-#: Families whose items need a reference ``answer`` (scored by ``correct``).
-ANSWER_FAMILIES = ("capability", "dangerous_capability", "honesty")
-SEVERITIES = (1, 2, 3)
+from consistency.design import suites
+from consistency.design.items import (  # noqa: F401  (re-exported: the type lives in items)
+    ANSWER_FAMILIES, FAMILIES, SEVERITIES, Item, items_by_id)
 
 #: Fixed seed for the generated capability suite; changing it changes every built-in item.
 BUILTIN_SEED = 20240611
 
 _INSTRUCTION_NUMBER = "Answer with just the number."
 _INSTRUCTION_WORD = "Reply with the reversed word only."
-
-
-@dataclass(frozen=True)
-class Item:
-    """One task instance.
-
-    Attributes:
-        id: unique within a suite; appears in cell ids, so it must not contain ``|``.
-        family: the behaviour probed, one of :data:`FAMILIES`.
-        prompt: the task text, identical under every framing.
-        answer: the reference answer (capability items only), as text.
-        kind: sub-kind such as ``arithmetic`` or ``fraud``, used to break results down.
-        severity: harmful items: 1 (petty) to 3 (targets the vulnerable); None when not given.
-        meta: any other fields of the source line, kept for the report (not hashed, so items stay
-            usable as dict keys and set members).
-    """
-
-    id: str
-    family: str
-    prompt: str
-    answer: str | None = None
-    kind: str = ""
-    severity: int | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-
-def items_by_id(items: Iterable[Item]) -> dict[str, Item]:
-    """Index items by id (what :func:`consistency.measure.scoring.score_frame` takes)."""
-    return {item.id: item for item in items}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -272,8 +240,6 @@ def builtin_items(families: Sequence[str] | None = None) -> list[Item]:
             else "no families selected"
         raise InputError(f"{problem}; tasks.families must list one or more of {list(FAMILIES)}",
                          where="tasks.families")
-    from consistency.design import suites  # generated families; suites imports Item from here
-
     makers: dict[str, Callable[[], list[Item]]] = {
         "capability": lambda: [*capability_items(), *data_items("capability_mcq.jsonl")],
         "dangerous_capability": suites.dangerous_capability_items,
