@@ -25,14 +25,10 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +38,9 @@ import yaml
 from consistency.interop import inspect_mapping as mapping_rules
 from consistency.common.errors import InputError
 from consistency.analyse.flags import ROLES
+from consistency.interop.inspect_environment import TESTED_INSPECT  # noqa: F401  (re-exported)
 from consistency.interop.inspect_mapping import ImportMapping
 
-#: Inspect versions the import was tested with (tests/test_inspect_import.py checks the one used).
-TESTED_INSPECT = ("0.3.285", "0.3.285")
 READER = Path(__file__).resolve().parent / "inspect_reader.py"
 CHECKOUT_VENV = Path(__file__).resolve().parents[2] / ".venv-inspect" / "bin" / "python"
 PAIR_KINDS = ("test", "placebo", "planted")
@@ -253,23 +248,3 @@ def _reader_records(python: str, paths: list[str], fields: list[str], text: bool
             raise InputError(f"the log reader failed under {python} (exit {status}): {message}. "
                              "The interpreter must have inspect_ai installed",
                              where="--inspect-python")
-
-
-def environment(python: str, logs: list[dict]) -> dict[str, Any]:
-    """``environment.json`` of an imported run: this side's versions and the logs' models."""
-    packages = {}
-    for name in ("consistency", "pandas", "scipy", "numpy"):
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return {"python": platform.python_version(), "platform": platform.platform(),
-            "packages": packages, "inspect_python": python,
-            "models_reported": sorted({log.get("model") or "" for log in logs}),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-
-def mapping_record(mapping: ImportMapping) -> dict[str, Any]:
-    record = asdict(mapping)
-    record.pop("sources")
-    return record

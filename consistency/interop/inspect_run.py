@@ -18,6 +18,7 @@ import yaml
 
 from consistency.interop import inspect_mapping as rules
 from consistency.common.errors import InputError
+from consistency.interop.inspect_environment import TESTED_INSPECT, environment, mapping_record
 from consistency.interop.inspect_mapping import ImportMapping
 from consistency.design.settings import AnalysisSettings
 from consistency.run.store import write_parquet_atomic, write_text_atomic
@@ -87,7 +88,6 @@ def counts(frame: pd.DataFrame) -> dict[str, Any]:
 def import_section(logs: Sequence[Mapping[str, Any]], frame: pd.DataFrame,
                    roles: Mapping[str, str], mapping: ImportMapping, notes: Mapping[str, Any],
                    extra: Mapping[str, Any]) -> dict[str, Any]:
-    from consistency.interop.inspect_import import TESTED_INSPECT, mapping_record
 
     unmatched = rules.unmatched_list(frame)
     per_log = frame.groupby("source_log")["arm"].agg(lambda a: sorted(set(a))).to_dict()
@@ -129,7 +129,6 @@ def write_run(out: Path, logs: list[dict], samples: pd.DataFrame, keys: Sequence
               quiet: bool = False) -> None:
     """Map, analyse and write every file of the run folder ``out``."""
     from consistency.analyse.battery import analyse
-    from consistency.interop.inspect_import import environment
     from consistency.publish.report import build_summary, print_table, write_outputs
 
     frame, roles, notes = build_frames(samples, logs, keys, mapping)
