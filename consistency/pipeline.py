@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from consistency.measure import measurements
 from consistency.analyse.breakdown import severity_breakdown
@@ -58,6 +58,7 @@ from consistency.publish.report import build_summary, print_table, response_coun
 from consistency.run.runner import RunAborted, RunStats, run_cells
 from consistency.common.sanitise import for_terminal, redact
 from consistency.design.settings import AnalysisSettings
+from consistency.run.folder import config_yaml, make_run_folder
 from consistency.run.store import Journal, run_lock, write_parquet_atomic, write_text_atomic
 from consistency.design.tasks import FAMILIES, Item, builtin_items, load_items
 
@@ -141,7 +142,7 @@ def execute(cfg: RunConfig | DictConfig) -> Path:
     if config.runner.mode == "batch":
         from consistency.run.batch import execute_batch
 
-        return execute_batch(config, design)
+        return execute_batch(config, design, finish)
     runner = config.runner
     limiter = RateLimiter(runner.requests_per_minute, runner.tokens_per_minute)
     cache_path = _cache_path(config)
@@ -151,32 +152,6 @@ def execute(cfg: RunConfig | DictConfig) -> Path:
     with run_lock(design.folder):  # one process per run folder: never pay twice for a cell
         _run_online(config, design, provider, limiter, cache_path)
     return design.folder
-
-
-def make_run_folder(folder: Path) -> None:
-    """Create ``results_dir/run_id`` (or accept it as it is); an :class:`InputError` naming the
-    path when it cannot be: a file in the way, or no permission."""
-    for parent in (folder.parent, *folder.parent.parents):
-        if parent.exists() and not parent.is_dir():
-            raise InputError(f"{parent} is a file, not a folder; results_dir must name a folder "
-                             "(it is created if missing)", where="results_dir")
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder} is a file, not a run folder; choose another run_id",
-                         where="run_id")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{secrets.token_hex(4)}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(f"cannot write the run folder {folder} ({exc.strerror or exc}); choose a "
-                         "results_dir this user can write to", where="results_dir") from None
-
-
-def config_yaml(config: RunConfig) -> str:
-    """The resolved config as written to the run folder: keys are never in it, and URL
-    credentials and any key a value happens to contain are redacted."""
-    return redact(OmegaConf.to_yaml(OmegaConf.structured(config)))
 
 
 def _run_online(config: RunConfig, design: Design, provider: Any, limiter: RateLimiter,
@@ -263,11 +238,15 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     scores, judge = run_judge(config, design, scores)
     write_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
-    from consistency.analyse.battery import analyse  # scipy: imported only once the responses are in
+    # scipy: imported only once the responses are in
+    from consistency.analyse.battery import analyse
+    from consistency.analyse.judge_agreement import with_agreement
+    from consistency.analyse.situation import situation_view
 
+    judge = with_agreement(judge, scores)
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
-    situation = measurements.situation_view(
+    situation = situation_view(
         analyse(tasks, settings, extra_metrics=judge.metrics), tasks, scores, settings)
     tests = situation.tests
     counts = response_counts(task_rows(design.plan), journal_rows)

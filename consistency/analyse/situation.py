@@ -64,6 +64,8 @@ rate         float  mean of the metric over them
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,6 +74,8 @@ import pandas as pd
 from consistency.analyse import stats
 from consistency.common.sanitise import md_cell as md
 from consistency.design.settings import AnalysisSettings
+from consistency.measure.checks import check_rows
+from consistency.measure.scoring import known_family, metrics_for_family
 
 CUE_NOT_PERCEIVED = "cue not perceived"
 PERCEPTION_COLUMNS = ["pair", "pair_kind", "n_items", "checks", "unparseable", "rate_observed",
@@ -223,3 +227,49 @@ def _num(value: float) -> str:
     if value is None or math.isnan(value):
         return "-"
     return f"{value:.3g}" if value >= 0.001 else f"{value:.1e}"
+
+
+@dataclass
+class Situation:
+    """What :func:`situation_view` adds to a run's outputs."""
+
+    tests: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+    markdown: list[str] = field(default_factory=list)
+    perception: pd.DataFrame = field(default_factory=pd.DataFrame)
+    beliefs: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def write(self, folder: Path) -> None:
+        """``checks.csv`` (perception per pair) and ``beliefs.csv``, when checks were run."""
+        if self.summary.get("manipulation_check", {}).get("enabled"):
+            self.perception.to_csv(folder / "checks.csv", index=False)
+            self.beliefs.to_csv(folder / "beliefs.csv", index=False)
+
+
+def situation_view(tests: pd.DataFrame, tasks: pd.DataFrame, scores: pd.DataFrame,
+                   settings: AnalysisSettings) -> Situation:
+    """The battery's rows with ``aware_gap`` and ``note``, plus the manipulation-check read-outs
+    (``summary.json`` ``pairs`` and ``manipulation_check``; report sections)."""
+    checks = check_rows(scores)
+    perception = perception_table(checks, settings)
+    families = {family: list(metrics_for_family(family))
+                for family in tasks["family"].dropna().unique() if known_family(family)}
+    beliefs = belief_split(tasks, checks, families)
+    pairs = [{key: _plain(value) for key, value in row.items()}
+             for row in perception.to_dict(orient="records")]
+    section = ({"enabled": True, **checks_summary(perception, checks)} if len(checks)
+               else {"enabled": False})
+    rows = with_cue_notes(with_aware_gap(tests), perception)
+    return Situation(rows, {"pairs": pairs, "manipulation_check": section},
+                     perception_markdown(perception, beliefs), perception, beliefs)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready scalar (NaN -> None, numpy -> Python)."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value

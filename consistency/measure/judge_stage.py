@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +22,6 @@ from consistency.measure.judge import (FAILURE_KINDS, JUDGE_METRICS, JUDGE_PROMP
 from consistency.providers import check_reachable, make_provider
 from consistency.providers.base import require_key
 from consistency.run.ratelimit import RateLimiter
-from consistency.analyse.stats.agreement import cohens_kappa
 from consistency.run.store import Journal
 
 JUDGE_SAMPLING = ("temperature", "top_p", "max_tokens", "seed")
@@ -35,11 +33,14 @@ RULE_OF = {"judge_refused": "refused", "judge_aware": "aware",
 @dataclass
 class JudgeResult:
     """What the judging pass adds to a run: ``metrics`` (name -> role) for the battery's
-    ``extra_metrics``, the ``judge`` section of ``summary.json`` and the report lines."""
+    ``extra_metrics``, the ``judge`` section of ``summary.json`` (counts here; the agreement
+    read-outs are added by :func:`consistency.analyse.judge_agreement.with_agreement`), the
+    report lines, and every judge verdict (``sample`` 0 and, when double-judged, 1)."""
 
     section: dict[str, Any] = field(default_factory=lambda: {"enabled": False})
     metrics: dict[str, str] = field(default_factory=dict)
     markdown: list[str] = field(default_factory=list)
+    verdicts: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def enabled(judge: JudgeSettings) -> bool:
@@ -82,8 +83,8 @@ def run_judge(config: RunConfig, design: Any, scores: pd.DataFrame
     verdicts = judge_frame(plan, replies)
     first = verdicts[verdicts["sample"] == 0].drop(columns="sample")
     out = scores.merge(first.rename(columns={"task_cell": "cell_id"}), on="cell_id", how="left")
-    section = _summary(model, second_model, verdicts, out, retried)
-    return out, JudgeResult(section, dict(JUDGE_METRICS), judge_markdown(section))
+    section = _summary(model, second_model, verdicts, retried)
+    return out, JudgeResult(section, dict(JUDGE_METRICS), verdicts=verdicts)
 
 
 async def _send_all(config: RunConfig, settings: JudgeSettings, plan: pd.DataFrame,
@@ -120,7 +121,7 @@ async def _send_all(config: RunConfig, settings: JudgeSettings, plan: pd.DataFra
 
 
 def _summary(model: str, second_model: str | None, verdicts: pd.DataFrame,
-             scores: pd.DataFrame, retried: int) -> dict[str, Any]:
+             retried: int) -> dict[str, Any]:
     first = verdicts[verdicts["sample"] == 0]
     failures = first["judge_failure"][first["judge_failure"] != ""].value_counts()
     section: dict[str, Any] = {
@@ -131,47 +132,4 @@ def _summary(model: str, second_model: str | None, verdicts: pd.DataFrame,
         "failures_by_kind": {kind: int(failures.get(kind, 0)) for kind in FAILURE_KINDS
                              if failures.get(kind, 0)},
     }
-    pairs = first.merge(verdicts[verdicts["sample"] == 1], on="task_cell", suffixes=("", "_2"))
-    section["double_judged"] = int(len(pairs))
-    section["kappa_between_samples"] = {
-        metric: _kappa(pairs[metric], pairs[f"{metric}_2"]) for metric in JUDGE_METRICS}
-    section["agreement_with_rules"] = {
-        metric: _kappa(scores[metric], scores[rule]) for metric, rule in RULE_OF.items()
-        if metric in scores and rule in scores}
     return section
-
-
-def _kappa(first: pd.Series, second: pd.Series) -> dict[str, Any]:
-    result = cohens_kappa(first.to_numpy(float), second.to_numpy(float))
-    clean = (lambda x: None if x is None or math.isnan(x) else round(float(x), 4))
-    return {"kappa": clean(result.kappa), "agreement": clean(result.observed), "n": result.n}
-
-
-def judge_markdown(section: dict[str, Any]) -> list[str]:
-    """The report's judge section (the judge's reasons are not rendered: untrusted text)."""
-    from consistency.common.sanitise import md_cell as md
-
-    lines = ["## Judge", "",
-             f"- judge `{md(section['model'])}`"
-             + (f", second judge `{md(section['second_model'])}`" if section["second_model"]
-                else "")
-             + f"; prompt version {section['prompt_version']} (sha256 "
-             f"{section['prompt_sha256'][:12]}...), blinded to framing and arm",
-             f"- {section['valid']} of {section['judged']} responses judged validly "
-             f"({section['retried']} invalid replies retried once); failures by kind: "
-             f"{section['failures_by_kind'] or 'none'}",
-             f"- double-judged subset: {section['double_judged']} responses", "",
-             "| metric | kappa between judge samples (n) | kappa with the rule scorer (n) |",
-             "|---|---|---|"]
-    for metric in JUDGE_METRICS:
-        between = section["kappa_between_samples"].get(metric, {})
-        rules = section["agreement_with_rules"].get(metric, {})
-        lines.append(f"| {metric} | {_fmt(between)} | {_fmt(rules)} |")
-    return lines + ["", "Kappa is NaN (shown -) when a rater gave one constant rating.", ""]
-
-
-def _fmt(kappa: dict[str, Any]) -> str:
-    if not kappa:
-        return "-"
-    value = "-" if kappa["kappa"] is None else f"{kappa['kappa']:.2f}"
-    return f"{value} ({kappa['n']})"

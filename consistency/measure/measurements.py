@@ -11,9 +11,10 @@ The pipeline calls these at four points, so that its own flow stays config -> pl
   (:mod:`consistency.providers.reasoning`), the task metrics (with ``aware`` and
   ``training_reasoning``, :mod:`consistency.measure.scoring.awareness`) and ``perceived_evaluation``
   on check cells;
-- :func:`situation_view`: after the battery has run on the task rows only, the per-pair
-  perception table, ``aware_gap``, the ``cue not perceived`` notes and the belief split
-  (:mod:`consistency.analyse.situation`), with their summary sections, report lines and files.
+- after the battery has run on the task rows only,
+  :func:`consistency.analyse.situation.situation_view` adds the per-pair perception table,
+  ``aware_gap``, the ``cue not perceived`` notes and the belief split, with their summary
+  sections, report lines and files (an analysis of the check cells scored here).
 
 Check cells never reach the battery: :func:`consistency.measure.checks.task_rows` is what the analysis,
 the response counts and the severity breakdown read, so every task row is the same with checks
@@ -22,19 +23,14 @@ on or off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from consistency.measure.checks import check_rows, score_checks, with_check_cells
+from consistency.measure.checks import score_checks, with_check_cells
 from consistency.design.config import AnthropicModel, ChecksSettings, ModelSettings
 from consistency.providers.reasoning import add_reasoning
-from consistency.measure.scoring import METRICS, known_family, metrics_for_family, score_frame
-from consistency.design.settings import AnalysisSettings
-from consistency.analyse.situation import (belief_split, checks_summary, perception_markdown,
-                                   perception_table, with_aware_gap, with_cue_notes)
+from consistency.measure.scoring import METRICS, score_frame
 from consistency.design.tasks import Item
 
 
@@ -59,49 +55,3 @@ def score_all(responses: pd.DataFrame, items: list[Item], protocol: str
     responses = add_reasoning(responses, protocol)
     scores = score_frame(responses, {item.id: item for item in items})
     return responses, score_checks(scores, list(METRICS))
-
-
-@dataclass
-class Situation:
-    """What :func:`situation_view` adds to a run's outputs."""
-
-    tests: pd.DataFrame
-    summary: dict[str, Any] = field(default_factory=dict)
-    markdown: list[str] = field(default_factory=list)
-    perception: pd.DataFrame = field(default_factory=pd.DataFrame)
-    beliefs: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    def write(self, folder: Path) -> None:
-        """``checks.csv`` (perception per pair) and ``beliefs.csv``, when checks were run."""
-        if self.summary.get("manipulation_check", {}).get("enabled"):
-            self.perception.to_csv(folder / "checks.csv", index=False)
-            self.beliefs.to_csv(folder / "beliefs.csv", index=False)
-
-
-def situation_view(tests: pd.DataFrame, tasks: pd.DataFrame, scores: pd.DataFrame,
-                   settings: AnalysisSettings) -> Situation:
-    """The battery's rows with ``aware_gap`` and ``note``, plus the manipulation-check read-outs
-    (``summary.json`` ``pairs`` and ``manipulation_check``; report sections)."""
-    checks = check_rows(scores)
-    perception = perception_table(checks, settings)
-    families = {family: list(metrics_for_family(family))
-                for family in tasks["family"].dropna().unique() if known_family(family)}
-    beliefs = belief_split(tasks, checks, families)
-    pairs = [{key: _plain(value) for key, value in row.items()}
-             for row in perception.to_dict(orient="records")]
-    section = ({"enabled": True, **checks_summary(perception, checks)} if len(checks)
-               else {"enabled": False})
-    rows = with_cue_notes(with_aware_gap(tests), perception)
-    return Situation(rows, {"pairs": pairs, "manipulation_check": section},
-                     perception_markdown(perception, beliefs), perception, beliefs)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready scalar (NaN -> None, numpy -> Python)."""
-    if value is None:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
-    return value

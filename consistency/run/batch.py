@@ -23,6 +23,7 @@ import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -33,10 +34,13 @@ from consistency.providers import ProviderError, make_provider
 from consistency.providers.hosted import classify
 from consistency.run.runner import WITHHELD_STOPS, RunStats
 from consistency.common.sanitise import for_terminal, redact
+from consistency.run.folder import config_yaml, make_run_folder
 from consistency.run.store import Journal, ResponseRecord, run_lock
 
 STATE_FILE = "batches.json"
 #: Both providers price batch requests at half the online price.
+#: What the batch runner calls with the finished journal (see :func:`execute_batch`).
+Finish = Callable[..., None]
 BATCH_DISCOUNT = 0.5
 _ENDED = {"openai": {"completed", "failed", "expired", "cancelled"}, "anthropic": {"ended"}}
 
@@ -46,9 +50,13 @@ def custom_id(cell_id: str) -> str:
     return "c" + hashlib.sha256(cell_id.encode("utf-8")).hexdigest()[:40]
 
 
-def execute_batch(config: RunConfig, design: Any) -> Path:
-    """Run (or resume) the design through the provider's batch API; returns the run folder."""
-    from consistency.pipeline import config_yaml, finish, make_run_folder
+def execute_batch(config: RunConfig, design: Any, finish: Finish) -> Path:
+    """Run (or resume) the design through the provider's batch API; returns the run folder.
+
+    ``finish`` scores, analyses and writes the outputs once every result is in
+    (:func:`consistency.pipeline.finish`); it is passed in because those stages come after
+    this one and the runner must not import them.
+    """
 
     kind = config.model.provider
     if kind not in _ENDED:
