@@ -128,3 +128,18 @@ def test_the_public_api_keeps_its_names():
     assert set(stats.__all__) == set(staged.__all__)
     assert all(getattr(stats, name) is getattr(staged, name) for name in staged.__all__)
     assert callable(analyse) and AnalysisSettings().alpha == 0.05
+
+
+def test_the_architecture_document_names_every_module():
+    """docs/architecture.md's package map is kept with the tree: a new module is listed there."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = []
+    for name, path in modules().items():
+        if path.name == "__init__.py" and name.count(".") > 1:
+            continue  # a sub-package is listed by its folder
+        stem = path.stem
+        listed = (f"`{stem}.py`" in doc or f"/{stem}.py`" in doc or f"`{stem}`" in doc
+                  or (path.name == "__init__.py" and f"`{path.parent.name}/`" in doc))
+        if not listed:
+            missing.append(str(path.relative_to(PACKAGE)))
+    assert not missing, f"modules missing from docs/architecture.md: {missing}"
