@@ -53,7 +53,7 @@ from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
 from consistency.design.plan import build_plan
 from consistency.providers import make_provider
-from consistency.run.ratelimit import RateLimiter
+from consistency.providers.ratelimit import RateLimiter
 from consistency.publish.report import build_summary, print_table, response_counts, write_outputs
 from consistency.run.runner import RunAborted, RunStats, run_cells
 from consistency.common.sanitise import for_terminal, redact

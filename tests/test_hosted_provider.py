@@ -15,7 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from consistency.providers import Completion, ProviderError, make_provider
-from consistency.run.ratelimit import RateLimiter
+from consistency.providers.ratelimit import RateLimiter
 from provider_server import ChatRequest, PolicyFault, ProviderServer
 
 MESSAGES = [{"role": "system", "content": "This is an evaluation."},

@@ -15,19 +15,21 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "consistency"
 
-#: Stage of each top-level part of the package, in the order data flows. ``providers`` is the
-#: run stage's edge (the adapters the runner sends through). The face (the CLI, the one-run
-#: pipeline that calls every stage, and the thin public re-exports) sits above all of them.
+#: Stage of each top-level part of the package, in the order data flows. ``providers`` (one
+#: adapter per API family, with the client-side pacing its HTTP hooks feed) sits below the
+#: runner that sends through it. The face (the CLI, the one-run pipeline that calls every
+#: stage, and the thin public re-exports) sits above all of them.
 STAGES = {
     "__init__": 0,  # the package root: ``__version__`` only, it imports nothing
     "common": 0,
     "design": 1,
-    "run": 2, "providers": 2,
-    "measure": 3,
-    "analyse": 4,
-    "publish": 5,
-    "interop": 6,
-    "cli": 7, "pipeline": 7, "stats": 7, "analysis": 7, "settings": 7,
+    "providers": 2,
+    "run": 3,
+    "measure": 4,
+    "analyse": 5,
+    "publish": 6,
+    "interop": 7,
+    "cli": 8, "pipeline": 8, "stats": 8, "analysis": 8, "settings": 8,
 }
 #: Top-level modules that are not stage packages: the face. Anything else must live in a stage.
 FACE = {"__init__", "cli", "pipeline", "stats", "analysis", "settings"}

@@ -10,7 +10,7 @@ from provider_server import ProviderServer, answer_key_policy
 from runner_support import openai_overrides, run_inprocess
 
 from consistency.common.errors import InputError
-from consistency.run.ratelimit import MAX_PAUSE_S, RateLimiter, estimate_tokens, retry_after_seconds
+from consistency.providers.ratelimit import MAX_PAUSE_S, RateLimiter, estimate_tokens, retry_after_seconds
 
 
 class Clock:

@@ -21,7 +21,7 @@ from consistency.measure.judge import (FAILURE_KINDS, JUDGE_METRICS, JUDGE_PROMP
                                JUDGE_PROMPT_VERSION, judge_frame, judge_plan, retry_cells)
 from consistency.providers import check_reachable, make_provider
 from consistency.providers.base import require_key
-from consistency.run.ratelimit import RateLimiter
+from consistency.providers.ratelimit import RateLimiter
 from consistency.run.store import Journal
 
 JUDGE_SAMPLING = ("temperature", "top_p", "max_tokens", "seed")

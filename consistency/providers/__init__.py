@@ -20,7 +20,7 @@ def make_provider(cfg: Any, limiter: Any = None, max_connections: int | None = N
 
     ``cfg`` is a :class:`consistency.design.config.ModelSettings` (what the pipeline passes), or a
     mapping of the same keys, which is checked against the provider's schema (missing keys take
-    the schema's defaults). ``limiter`` (a :class:`consistency.run.ratelimit.RateLimiter`) hears every
+    the schema's defaults). ``limiter`` (a :class:`consistency.providers.ratelimit.RateLimiter`) hears every
     HTTP 429 a hosted provider receives; ``max_connections`` sizes its connection pool.
     """
     settings = model_settings(cfg)

@@ -30,7 +30,7 @@ import openai
 from consistency.providers import replies
 from consistency.design.config import AnthropicModel, OpenAIModel
 from consistency.providers.base import Completion, ProviderError, check_reachable, require_key
-from consistency.run.ratelimit import RateLimiter, response_hook
+from consistency.providers.ratelimit import RateLimiter, response_hook
 
 
 def classify(exc: Exception) -> ProviderError:
@@ -167,7 +167,7 @@ def _http_client(base: type[httpx2.AsyncClient], provider: Any, limiter: RateLim
     """The SDK's own HTTP client (``base``, its default class) with the pool sized to the runner's
     connection bound (keeping every connection alive between requests) and, given a limiter,
     reporting every overload the SDK may retry: the 429 hook that lets one rate-limited request
-    pause all workers (see :mod:`consistency.run.ratelimit`), and timeouts and dropped connections."""
+    pause all workers (see :mod:`consistency.providers.ratelimit`), and timeouts and dropped connections."""
     size = max(1, min(int(max_connections or provider.max_concurrency), provider.max_concurrency))
     options: dict[str, Any] = {"limits": httpx2.Limits(max_connections=size,
                                                        max_keepalive_connections=size)}

@@ -1,3 +1,3 @@
-"""Running the plan: the async runner, its journal (store), the shared cache, the batch runner, concurrency and rate limits, progress.
+"""Running the plan: the async runner, its journal (store), the shared cache, the batch runner, concurrency, progress.
 
-The provider adapters in :mod:`consistency.providers` are this stage's edge."""
+It sends through the provider adapters of :mod:`consistency.providers`, the stage below."""

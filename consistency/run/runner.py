@@ -38,7 +38,7 @@ from consistency.run.cache import ResponseCache, sample_keys
 from consistency.run.concurrency import DEFAULT_START, Controller, Gate
 from consistency.run.progress import ProgressBar
 from consistency.providers import Completion, Provider, ProviderError
-from consistency.run.ratelimit import RateLimiter, estimate_tokens
+from consistency.providers.ratelimit import RateLimiter, estimate_tokens
 from consistency.run.store import Journal, ResponseRecord
 
 #: Error kinds worth sending again: the same request may well succeed a moment later.
