@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -261,7 +260,10 @@ def test_score_frame_rejects_bad_input(responses: pd.DataFrame, message: str) ->
         score_frame(responses, ITEMS)
 
 
-def test_score_frame_scores_100k_rows_in_seconds() -> None:
+def test_score_frame_scores_100k_rows_row_by_row_correctly() -> None:
+    """Scale, not speed: every one of 1e5 rows gets its own score (the rows/s figure is
+    measured in benchmarks/bench_scoring.py, not asserted here: a wall-clock bound fails on a
+    busy machine and says nothing about correctness)."""
     n = 100_000
     rng = np.random.default_rng(0)
     is_cap = rng.random(n) < 0.5
@@ -274,12 +276,14 @@ def test_score_frame_scores_100k_rows_in_seconds() -> None:
         "status": rng.choice(["ok", "ok", "ok", "empty", "error"], n),
         "text": texts,
     })
-    start = time.perf_counter()
     scored = score_frame(responses, ITEMS)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 10, f"scoring 1e5 rows took {elapsed:.1f}s"
-    ok_cap = (responses["status"] == "ok") & is_cap
-    assert scored.loc[ok_cap, "correct"].mean() == pytest.approx(2 / 3, abs=0.01)
+    ok_cap = ((responses["status"] == "ok") & is_cap).to_numpy()
+    expected_correct = np.array([i % 3 != 0 for i in range(n)], dtype=float)
+    np.testing.assert_array_equal(scored["correct"].to_numpy()[ok_cap], expected_correct[ok_cap])
+    ok_harm = ((responses["status"] == "ok") & ~is_cap).to_numpy()
+    expected_refused = np.array([i % 2 == 1 for i in range(n)], dtype=float)
+    np.testing.assert_array_equal(scored["refused"].to_numpy()[ok_harm],
+                                  expected_refused[ok_harm])
 
 
 def test_metrics_for_family() -> None:
