@@ -138,9 +138,9 @@ def caveats(row: Mapping[str, Any], moves: str = "", verdict: str = "verdict") -
 
 
 # ------------------------------------------------------------------ text
-def pp(value: Any) -> str:
+def pp(value: Any, unit: str = "pp") -> str:
     """A signed effect in percentage points (``+3.0pp``), ``-`` when missing."""
-    return "-" if missing(value) else f"{100 * float(value):+.1f}pp"
+    return "-" if missing(value) else f"{100 * float(value):+.1f}{unit}"
 
 
 def pct(value: Any) -> str:
@@ -155,7 +155,7 @@ def pnum(value: Any) -> str:
     return f"{value:.3g}" if value >= 0.001 else f"{value:.1e}"
 
 
-def bounds(row: Mapping[str, Any], le: str = "<=", ge: str = ">=") -> str:
+def bounds(row: Mapping[str, Any], le: str = "<=", ge: str = ">=", unit: str = "pp") -> str:
     """The published interval's bounds: ``[-8.0pp, +8.0pp]``, ``[<= +6.3pp]``,
     ``[RMS 1.0pp, 5.0pp]``; ``[-]`` when it has none."""
     low, high = row.get("interval_low"), row.get("interval_high")
@@ -163,12 +163,12 @@ def bounds(row: Mapping[str, Any], le: str = "<=", ge: str = ">=") -> str:
     if missing(low) or missing(high):
         return "[-]"
     if kind.startswith("RMS"):
-        return f"[RMS {100 * float(low):.1f}pp, {100 * float(high):.1f}pp]"
+        return f"[RMS {100 * float(low):.1f}{unit}, {100 * float(high):.1f}{unit}]"
     if kind.startswith("one-sided") and float(low) <= -1.0:
-        return f"[{le} {pp(high)}]"
+        return f"[{le} {pp(high, unit)}]"
     if kind.startswith("one-sided") and float(high) >= 1.0:
-        return f"[{ge} {pp(low)}]"
-    return f"[{pp(low)}, {pp(high)}]"
+        return f"[{ge} {pp(low, unit)}]"
+    return f"[{pp(low, unit)}, {pp(high, unit)}]"
 
 
 def kind_text(row: Mapping[str, Any]) -> str:
