@@ -37,6 +37,9 @@ FORMATS = ("png", "svg", "pdf")
 #: Characters per line of a header in a column-wide figure at 6.5 pt.
 HEADER_CHARS = 62
 LABEL_CHARS = 22
+#: Matplotlib settings for drawing and saving (text stays text in SVG and PDF).
+STYLE = {"font.size": 6.5, "svg.fonttype": "none", "pdf.fonttype": 42, "axes.linewidth": 0.6,
+         "xtick.major.width": 0.6, "ytick.major.size": 0}
 
 
 @dataclass
@@ -90,9 +93,7 @@ def figure(runset: RunSet) -> tuple[Any, list[Drawn]]:
     longest = max((len(line) for label in labels for line in label.split("\n")), default=8)
     legend_in, axis_in = 0.62, 0.34
     height = legend_in + axis_in + 0.15 + ROW_HEIGHT_IN * len(rows)
-    with plt.rc_context({"font.size": 6.5, "svg.fonttype": "none", "pdf.fonttype": 42,
-                         "axes.linewidth": 0.6, "xtick.major.width": 0.6,
-                         "ytick.major.size": 0}):
+    with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, height))
         # margins set by hand, not by constrained layout: with hundreds of tick labels the
         # layout engine's repeated text measurement cost more than drawing
@@ -111,12 +112,13 @@ def draw(runset: RunSet, out_base: Path, formats: tuple[str, ...] = ("png", "svg
     fig, _ = figure(runset)
     height = fig.get_size_inches()[1]
     paths = []
-    for fmt in formats:
-        path = out_base.with_suffix(f".{fmt}")
-        # 300 dpi for print; a plot of hundreds of rows is capped at 8000 px tall (a PNG of
-        # 30000 px took most of a 100-run report's time and no viewer shows it whole)
-        fig.savefig(path, dpi=min(300, max(72, 8000 / height)) if fmt == "png" else 300)
-        paths.append(path)
+    with plt.rc_context(STYLE):
+        for fmt in formats:
+            path = out_base.with_suffix(f".{fmt}")
+            # 300 dpi for print; a plot of hundreds of rows is capped at 8000 px tall (a PNG
+            # of 30000 px took most of a 100-run report's time and no viewer shows it whole)
+            fig.savefig(path, dpi=min(300, max(72, 8000 / height)) if fmt == "png" else 300)
+            paths.append(path)
     plt.close(fig)
     return paths
 

@@ -10,7 +10,7 @@ report.md          comparison table, per-pair detail, run metadata (GitHub Markd
 report.tex         the same two tables as booktabs LaTeX, metadata as comments
 report.csv         tidy: one row per model x pair x family x metric x statistic
 report.html        one self-contained page with per-item drill-down (``html``)
-forest.png/.svg    the forest plot (``png``, ``svg``; ``pdf`` writes forest.pdf)
+forest.png/.svg    the forest plot (always; ``--format`` naming png, svg or pdf writes those)
 =================  ==============================================================
 
 Every format opens with each run's headline and manipulation-check result and prints the
@@ -95,10 +95,11 @@ def write_report(runset: crossrun.RunSet, out: Path, formats: list[str]) -> list
     """Write the requested formats and the forest plot into ``out``; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     runset = tables.prepared(runset)
-    images = tuple(f for f in forest.FORMATS if f in formats)
+    # the plot is always written: as the image formats asked for, else as PNG and SVG
+    images = tuple(f for f in forest.FORMATS if f in formats) or ("png", "svg")
     if "html" in formats and "png" not in images:
         images += ("png",)  # the page embeds it
-    written = forest.draw(runset, out / "forest", images) if images else []
+    written = forest.draw(runset, out / "forest", images)
     if "md" in formats:
         written.append(_write(out / "report.md", tables.markdown(runset)))
     if "latex" in formats:

@@ -75,7 +75,7 @@ def rows(tests: pd.DataFrame, verdict: str = "verdict", p: str | None = None,
         out["interval_low"], out["interval_high"] = out["ci_low"], out["ci_high"]
         out["interval_kind"] = [_legacy_kind(a) for a in out.get("alternative", [])] \
             if "alternative" in out else "two-sided"
-    kind = out["interval_kind"].astype(object)
+    kind = out["interval_kind"] = out["interval_kind"].astype(object)
     missing = kind.isna() | (kind.astype(str) == "")
     if missing.any():  # a row without a published interval keeps its own test's
         out.loc[missing, "interval_low"] = out.loc[missing, "ci_low"]

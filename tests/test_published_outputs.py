@@ -302,6 +302,8 @@ def test_report_format_writes_the_forest_plot_as_png_svg_or_pdf(published, tmp_p
     assert (out / "forest.pdf").read_bytes()[:5] == b"%PDF-"
     assert "<svg" in (out / "forest.svg").read_text()
     assert not (out / "forest.png").exists() and not (out / "report.md").exists()
+    proc = cli("report", str(published.baseline), "--out", str(tmp_path / "md"), "--format", "md")
+    assert proc.returncode == 0 and (tmp_path / "md" / "forest.svg").is_file()  # always a plot
     proc = cli("report", str(published.baseline), "--out", str(out), "--format", "md,jpg")
     assert proc.returncode == 2 and "unknown format jpg" in proc.stderr
     assert "['" not in proc.stderr
