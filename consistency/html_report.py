@@ -80,7 +80,8 @@ def run_summaries(runset: crossrun.RunSet) -> list[dict[str, str]]:
                                                 f"{counts.get('expected', '?')}"),
                     "date": escaping.plain(run["finished_at"] or "not recorded"),
                     "answer": escaping.plain(story.answer or "not recorded"),
-                    "answer_class": story.answer.replace(" ", "_") or "none",
+                    "answer_class": story.answer.replace(" ", "_") if story.answer in
+                    ("flagged", "not flagged", "untested") else "none",
                     "headline": escaping.plain(story.headline),
                     "check": escaping.plain(story.check.split(": ", 1)[-1]),
                     "check_class": story.check_status.replace(" ", "_")})
