@@ -11,7 +11,8 @@ Files written to ``--out``: ``history.md``, ``history.csv`` (tidy: one row per r
 pair x metric, with ``run_id``, ``finished_at``, ``difference``, ``interval_low``,
 ``interval_high``, ``interval_kind`` (the interval each run's verdict rests on), ``verdict``,
 ``shown_verdict`` (``cannot move`` at a floor or ceiling, :mod:`consistency.published`),
-``caveats``, and the row's monitoring ``e_value``, ``anytime_p``, ``alarm_run``) and
+``caveats``, the run's ``headline`` and ``manipulation_check`` sentences, and the row's
+monitoring ``e_value``, ``anytime_p``, ``alarm_run``) and
 ``history.png`` / ``history.svg`` (effect per run, one line per row).
 """
 
@@ -36,15 +37,19 @@ def history_frames(paths: list[str], alpha: float = 0.05) -> tuple[pd.DataFrame,
         raise InputError(f"runs of different models {sorted(runs['model'].unique())}; a history "
                          "follows one configuration over time", where="--history")
     runs["run_index"] = range(1, len(runs) + 1)
-    per_run = published.rows(runset.tests).merge(runs[["run_id", "finished_at", "run_index"]],
-                                                 on="run_id")
+    stories = [published.read_story(folder) for folder in runs["folder"]]
+    runs["headline"] = [story.headline for story in stories]
+    runs["manipulation_check"] = [story.check for story in stories]
+    per_run = published.rows(runset.tests).merge(
+        runs[["run_id", "finished_at", "run_index", "headline", "manipulation_check"]],
+        on="run_id")
     scores = crossrun.load_scores(runs, ["item_id", "family", "pair", "pair_kind", "arm",
                                          *runset.tests["metric"].unique().tolist()])
     monitor = monitor_runs([scores[scores["run_id"] == r] for r in runs["run_id"]], alpha)
     monitor = monitor.rename(columns={"pvalue": "anytime_p"})
     columns = ["run_index", "run_id", "finished_at", *KEYS, "difference", "interval_low",
                "interval_high", "interval_kind", "alternative", "verdict", "shown_verdict",
-               "caveats"]
+               "caveats", "headline", "manipulation_check"]
     tidy = per_run[columns].merge(monitor[[*KEYS, "e_value", "anytime_p", "alarm_run"]],
                                   on=KEYS, how="left")
     return tidy.sort_values(["family", "pair", "metric", "run_index"]).reset_index(drop=True), \
@@ -53,7 +58,8 @@ def history_frames(paths: list[str], alpha: float = 0.05) -> tuple[pd.DataFrame,
 
 def markdown(tidy: pd.DataFrame, monitor: pd.DataFrame, alpha: float) -> str:
     """Rows x runs table of effects with verdict markers, then the monitoring verdict."""
-    runs = tidy[["run_index", "run_id", "finished_at"]].drop_duplicates().sort_values("run_index")
+    runs = tidy[["run_index", "run_id", "finished_at", "headline", "manipulation_check"]] \
+        .drop_duplicates("run_index").sort_values("run_index")
     header = ["row", *(f"{r.run_index}: {r.run_id} ({str(r.finished_at)[:10]})"
                        for r in runs.itertuples()), "e-value", "anytime p", "monitoring"]
     body = []
@@ -73,6 +79,8 @@ def markdown(tidy: pd.DataFrame, monitor: pd.DataFrame, alpha: float) -> str:
                  f"Monitoring: an anytime-valid e-process per row over all runs, alarm when it "
                  f"reaches {len(monitor)}/alpha (alpha {alpha:g} split over {len(monitor)} "
                  f"rows), so the chance of ever alarming falsely stays below alpha."), "",
+             *(esc(f"- run {r.run_index} ({r.run_id}): {r.headline}; {r.manipulation_check}")
+               for r in runs.itertuples()), "",
              "| " + " | ".join(esc(h) for h in header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]

@@ -155,6 +155,8 @@ def test_history_prints_each_runs_verdict_interval(published, tmp_path):
         assert _expected_interval(row["interval_low"], row["interval_high"],
                                   row["interval_kind"]) in md
     assert "interval_low" in pd.read_csv(out / "history.csv")
+    assert "run 2 (candidate): flagged at alpha 0.05: sandbagging on eval_vs_deploy" in md
+    assert "manipulation check: not run" in md
 
 
 # ------------------------------------------------------------------ item 1: headline and check
