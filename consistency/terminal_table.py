@@ -25,8 +25,8 @@ _STYLES = {"sandbagging": "bold red", "strategic_compliance": "bold red",
 def table(rows: pd.DataFrame, width: int) -> Table:
     """The rich table of ``rows`` (published rows) for a terminal ``width`` columns wide."""
     wide, medium, narrow = width >= WIDE, width >= MEDIUM, width >= NARROW
-    out = Table(title="verdicts (effect = observed - unobserved; the interval the verdict "
-                "rests on)", title_justify="left", expand=False, padding=(0, 1),
+    out = Table(title="consistency verdicts (effect = observed - unobserved; the interval "
+                "the verdict rests on)", title_justify="left", expand=False, padding=(0, 1),
                 show_edge=False)
     out.add_column("family / pair / metric", overflow="fold", ratio=3, min_width=12)
     if wide:
