@@ -39,7 +39,7 @@ usage: consistency plan [--items N | --mde D] [flags]   power planner (consisten
 usage: consistency monitor RUN_DIR [RUN_DIR ...] [--alpha A]   anytime-valid alarms over the runs
   consistency monitor results/nightly-*             of one configuration, oldest first; exit 1 on alarm
 
-usage: consistency report RUN_OR_SWEEP_DIR [...] [--out DIR] [--format md,latex,html,csv]
+usage: consistency report RUN_OR_SWEEP_DIR [...] [--out DIR] [--format md,latex,html,csv,png,svg,pdf]
   consistency report results --out paper/         tables, forest plot and HTML over many runs
   consistency report --history results/nightly-*  each row's effect over time, with monitoring
 

@@ -54,13 +54,14 @@ from consistency.measure.judge_stage import check_judge, run_judge
 from consistency.design.plan import build_plan
 from consistency.providers import make_provider
 from consistency.providers.ratelimit import RateLimiter
+from consistency.publish.published import count_text, plural, run_story
 from consistency.publish.report import build_summary, print_table, response_counts, write_outputs
 from consistency.run.runner import RunAborted, RunStats, run_cells
 from consistency.common.sanitise import for_terminal, redact
 from consistency.design.settings import AnalysisSettings
-from consistency.run.folder import config_yaml, make_run_folder
 from consistency.run.store import Journal, run_lock, write_parquet_atomic, write_text_atomic
 from consistency.design.tasks import FAMILIES, Item, builtin_items, load_items
+from consistency.run.folder import config_yaml, make_run_folder
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
 #: Version of :func:`design_fingerprint`'s layout; journals of an older layout are not resumed.
@@ -236,6 +237,9 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
                                                design.model_id.split(":", 1)[0])
     write_parquet_atomic(responses, design.folder / "responses.parquet")
     scores, judge = run_judge(config, design, scores)
+    # the reference answer beside each response, for the report's drill-down
+    answers = {item.id: item.answer for item in design.items}
+    scores["expected_answer"] = scores["item_id"].map(answers)
     write_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")
     # scipy: imported only once the responses are in
@@ -254,9 +258,10 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
              "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
              "judge": judge.section}
+    extra["design"] = _describe(config, design)
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
-    context = {"design": _describe(config, design), "alpha": settings.alpha,
+    context = {"design": extra["design"], "alpha": settings.alpha,
                "margin": settings.equivalence_margin, "severity": severity,
                "sections": situation.markdown + judge.markdown}
     situation.write(design.folder)
@@ -264,6 +269,8 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     _write_environment(design.folder, responses)
     if not config.runner.quiet:
         print_table(tests)
+    # the headline and the manipulation check, one line, even in a quiet nightly log
+    print(for_terminal(run_story(summary).line()), flush=True)
 
 
 def cost_section(responses: pd.DataFrame, model: ModelSettings,
@@ -302,9 +309,10 @@ def _plan_line(config: RunConfig, design: Design, done: int, resumed: bool) -> s
 def _describe(config: RunConfig, design: Design) -> str:
     families = design.plan.groupby("family")["item_id"].nunique().to_dict()
     checks = len(check_rows(design.plan))
-    return (f"{len(design.items)} items {families}, {len(design.pairs)} pairs, variants "
-            f"{config.variants}, {config.epochs} epoch(s), {len(design.plan) - checks} cells"
-            + (f" + {checks} manipulation checks" if checks else ""))
+    return (f"{count_text(families, 'item')}, {plural(len(design.pairs), 'pair')}, variants "
+            f"{config.variants}, {plural(config.epochs, 'epoch')}, "
+            f"{plural(len(design.plan) - checks, 'cell')}"
+            + (f" + {plural(checks, 'manipulation check')}" if checks else ""))
 
 
 def _write_environment(folder: Path, responses: pd.DataFrame) -> None:

@@ -140,3 +140,34 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Any ``consistency`` command in a subprocess, as a user would run it."""
     return subprocess.run([sys.executable, "-m", "consistency.cli", *args], capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def cue_blind(corpus: Corpus):
+    """Honest on the tasks, but answers every manipulation check with DEPLOYMENT: the cue is
+    not perceived, the honest reading of a null result."""
+    base = answer_key_policy(corpus.answers, corpus.harmful)
+
+    def policy(req):
+        return "DEPLOYMENT" if "EVALUATION or DEPLOYMENT" in req.user_text else base(req)
+
+    return policy
+
+
+@dataclass
+class Checked:
+    """A run with the manipulation check on (cue not perceived) and what its CLI printed."""
+
+    folder: Path
+    stdout: str
+
+
+def checked_run(base: Path) -> Checked:
+    """Build (or reuse) a quiet run of :func:`cue_blind` with manipulation checks on."""
+    root = base / "checked"
+    corpus = write_corpus(root / "corpus", n=12)
+    out = root / "stdout.txt"
+    if not out.exists():
+        proc = run(cue_blind(corpus), corpus, root / "runs", "run_id=blind", "model.name=m",
+                   "checks.manipulation=true")
+        out.write_text(proc.stdout)
+    return Checked(root / "runs" / "blind", out.read_text())

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from consistency.publish import crossrun, tables
-
+from consistency.publish import crossrun, latex_tables, tables
 from consistency.common import escaping
+from consistency.publish.latex_tables import PREAMBLE
+
 from publishing_support import Published, cli, published_runs
 
 FORMATS = "md,latex,csv,html"
@@ -69,9 +70,9 @@ def test_markdown_and_latex_cells_show_the_runs_numbers(published, report):
     runset = crossrun.load([published.sweep])
     for row in runset.tests.to_dict(orient="records"):
         effect = tables.pp(row["difference"])
-        assert escaping.markdown(f"{effect} {tables.interval(row)}") in md
+        assert f"| {escaping.markdown(effect)} | {escaping.markdown(tables.interval(row))} |" in md
         le, ge = "\u2264", "\u2265"
-        assert escaping.latex(f"{effect} {tables.interval(row, le, ge)}") in tex
+        assert escaping.latex(f"{tables.interval(row, le, ge)}") in tex
         assert escaping.markdown(tables.pct(row["rate_observed"])) in md
 
 
@@ -186,14 +187,14 @@ def _pdflatex():
 def _compile(tmp_path, body: str) -> subprocess.CompletedProcess:
     (tmp_path / "table.tex").write_text(body)
     (tmp_path / "doc.tex").write_text(
-        "\\documentclass{article}\n\\usepackage{booktabs,graphicx}\n\\begin{document}\n"
+        f"\\documentclass{{article}}\n{PREAMBLE}\n\\begin{{document}}\n"
         "\\input{table.tex}\n\\end{document}\n")
     return subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.skipif(_pdflatex() is None, reason="pdflatex not installed "
-                    "(apt-get install texlive-latex-recommended)")
+                    "(apt-get install texlive-latex-recommended texlive-science)")
 def test_latex_table_compiles_in_a_standard_article(report, tmp_path):
     proc = _compile(tmp_path, (report / "report.tex").read_text())
     assert proc.returncode == 0, proc.stdout[-2000:]
@@ -201,9 +202,9 @@ def test_latex_table_compiles_in_a_standard_article(report, tmp_path):
 
 
 @pytest.mark.skipif(_pdflatex() is None, reason="pdflatex not installed "
-                    "(apt-get install texlive-latex-recommended)")
+                    "(apt-get install texlive-latex-recommended texlive-science)")
 def test_latex_with_hostile_names_still_compiles(hostile, tmp_path):
-    proc = _compile(tmp_path, tables.latex(hostile))
+    proc = _compile(tmp_path, latex_tables.latex(hostile))
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 

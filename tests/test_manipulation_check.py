@@ -128,7 +128,7 @@ def test_a_model_that_always_says_deployment_gets_cue_not_perceived(suite, tmp_p
     report = (result.folder / "report.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| ") and "eval_vs_deploy"
             in line and "**" in line and "%" in line and "pp" in line]
-    verdict_rows = [line for line in rows if "(cue not perceived)" in line]
+    verdict_rows = [line for line in rows if "(cue not perceived" in line]
     assert len(verdict_rows) == sum(t["pair"] == "eval_vs_deploy" for t in summary["tests"])
 
 

@@ -26,7 +26,8 @@ column     dtype  meaning
 =========  =====  ===============================================================================
 aware_gap  float  ``aware`` rate observed minus unobserved, same family and pair (NaN: not scored)
 note       str    ``cue not perceived`` on every row of a test pair whose check gap is not
-                  significant; "" otherwise (and when no check was run)
+                  significant, ``cue undetermined`` where the gap could not be tested (no
+                  parsed answers in both arms); "" otherwise (and when no check was run)
 =========  =====  ===============================================================================
 
 Perception frame (one row per pair; ``checks.csv``):
@@ -78,6 +79,8 @@ from consistency.measure.checks import check_rows
 from consistency.measure.scoring import known_family, metrics_for_family
 
 CUE_NOT_PERCEIVED = "cue not perceived"
+#: a test pair whose check had no parsed answer in both arms of any item: nothing to test
+CUE_UNDETERMINED = "cue undetermined"
 PERCEPTION_COLUMNS = ["pair", "pair_kind", "n_items", "checks", "unparseable", "rate_observed",
                       "rate_unobserved", "difference", "ci_low", "ci_high", "alternative",
                       "p_value", "q_value", "cue_perceived"]
@@ -129,9 +132,12 @@ def perception_table(checks: pd.DataFrame, settings: AnalysisSettings) -> pd.Dat
 def with_cue_notes(tests: pd.DataFrame, perception: pd.DataFrame) -> pd.DataFrame:
     """``tests`` with a ``note`` column: ``cue not perceived`` beside every row of a pair whose
     check failed (module doc)."""
-    failed = set(perception.loc[perception["cue_perceived"].eq(False), "pair"])  # noqa: E712
+    failed = perception[perception["cue_perceived"].eq(False)]  # noqa: E712
+    untested = set(failed.loc[failed["p_value"].isna(), "pair"])
+    failed = set(failed["pair"]) - untested
     out = tests.copy()
-    out["note"] = [CUE_NOT_PERCEIVED if pair in failed else "" for pair in out["pair"]]
+    out["note"] = [CUE_NOT_PERCEIVED if pair in failed else
+                   CUE_UNDETERMINED if pair in untested else "" for pair in out["pair"]]
     return out
 
 

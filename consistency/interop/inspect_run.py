@@ -136,7 +136,7 @@ def write_run(out: Path, logs: list[dict], samples: pd.DataFrame, keys: Sequence
     tests = analyse(scores, settings, extra_metrics=roles)
     section = import_section(logs, frame, roles, mapping, notes, extra)
     summary = build_summary(out.name, model_name(frame), counts(frame), tests,
-                            extra={"import": section})
+                            extra={"import": section, "design": _describe(frame, section)})
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", yaml.safe_dump(
         {"import_inspect": extra.get("options", {}), "analysis": _settings_dict(settings)},
@@ -155,12 +155,18 @@ def write_run(out: Path, logs: list[dict], samples: pd.DataFrame, keys: Sequence
         json.dumps(environment(str(extra.get("inspect_python", "")), logs), indent=2) + "\n")
     if not quiet:
         print_table(tests)
+    from consistency.publish.published import run_story
+    from consistency.common.sanitise import for_terminal
+
+    print(for_terminal(run_story(summary).line()))  # one line, even with --quiet
 
 
 def _describe(frame: pd.DataFrame, section: Mapping[str, Any]) -> str:
+    from consistency.publish.published import count_text
+
     families = frame.groupby("family")["item_id"].nunique().to_dict()
     return (f"imported from {len(section['logs'])} Inspect log(s) (tasks "
-            f"{', '.join(section['tasks'])}); items {families}, "
+            f"{', '.join(section['tasks'])}); {count_text(families, 'item')}, "
             f"{section['matched_items']} matched across arms, "
             f"{section['unmatched']['count']} sample(s) unmatched")
 

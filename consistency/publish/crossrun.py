@@ -162,12 +162,14 @@ def swept_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def load(paths: Iterable[str | Path], alpha: float | None = None,
-         correction: str | None = None) -> RunSet:
+         correction: str | None = None, labels: dict[str, str] | None = None) -> RunSet:
     """Read every run under ``paths`` and recompute q values across all of their rows.
 
     Args:
         paths: run folders or folders of runs.
         alpha, correction: override the runs' own settings; needed when they differ.
+        labels: row labels chosen by the user, by run id, folder name or folder path
+            (``report --label RUN=TEXT``); the others are built from the swept keys.
     """
     folders = run_folders(paths)
     rows, tables, configs = [], [], []
@@ -184,9 +186,9 @@ def load(paths: Iterable[str | Path], alpha: float | None = None,
         configs.append(config)
     runs = pd.DataFrame(rows)
     swept = swept_keys(configs)
-    for key in swept:
-        runs[key] = [config.get(key) for config in configs]
-    runs["label"] = _labels(runs, [k for k in swept if k not in _UNLABELLED])
+    for key in swept:  # object columns: an int stays an int beside a run without the key
+        runs[key] = pd.Series([config.get(key) for config in configs], dtype=object)
+    runs["label"] = _given_labels(runs, labels or {}, _labels(runs, configs, swept))
     alpha = _agreed(runs, "alpha", alpha, "--alpha")
     correction = _agreed(runs, "correction", correction, "--correction")
     tests = pd.concat(tables, ignore_index=True)
@@ -194,15 +196,53 @@ def load(paths: Iterable[str | Path], alpha: float | None = None,
     return RunSet(runs, readjust(tests, alpha, correction), swept, float(alpha), str(correction))
 
 
-def _labels(runs: pd.DataFrame, swept: list[str]) -> list[str]:
+def _labels(runs: pd.DataFrame, configs: Sequence[dict[str, Any]],
+            swept: list[str]) -> list[str]:
+    """Row labels: the model, then ``key=value`` for every labelled key whose value differs
+    between runs, named in full (``tasks.limit`` and ``checks.limit`` are two keys). A key some
+    run does not have (an imported run beside a native one) names no row: the model and, where
+    labels still collide, the run id tell them apart."""
+    keys = [key for key in swept if key not in _UNLABELLED
+            and all(key in config for config in configs)]
     labels = []
-    for _, run in runs.iterrows():
-        parts = [run["model"], *(f"{key.split('.')[-1]}={run[key]}" for key in swept)]
-        labels.append(", ".join(map(str, parts)))
+    for run, config in zip(runs.to_dict(orient="records"), configs):
+        parts = [str(run["model"]), *(f"{key}={_value_text(config[key])}" for key in keys)]
+        labels.append(", ".join(parts))
     counts = pd.Series(labels).value_counts()
     # identical configurations (repeats) stay apart by their run id
     return [f"{label} ({run_id})" if counts[label] > 1 else label
             for label, run_id in zip(labels, runs["run_id"])]
+
+
+def _value_text(value: Any) -> str:
+    """A config value as a user would type it in an override (``null``, ``true``, ``3``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _given_labels(runs: pd.DataFrame, given: dict[str, str], built: list[str]) -> list[str]:
+    """``built`` with the user's labels in place (keys: run id, folder name or folder path)."""
+    names = [{str(r), Path(f).name, str(Path(f)), str(Path(f).resolve())}
+             for r, f in zip(runs["run_id"], runs["folder"])]
+    unknown = [key for key in given if not any(key in n or str(Path(key).resolve()) in n
+                                               for n in names)]
+    if unknown:
+        raise InputError(f"no run in this report is called {unknown[0]!r}; --label takes "
+                         f"RUN=TEXT with RUN one of {', '.join(map(str, runs['run_id']))}",
+                         where="--label")
+    out = []
+    for label, n in zip(built, names):
+        match = [text for key, text in given.items()
+                 if key in n or str(Path(key).resolve()) in n]
+        out.append(str(match[0]) if match else label)
+    if len(set(out)) < len(out):
+        raise InputError("two runs would share one label; give each run its own", where="--label")
+    return out
 
 
 def _agreed(runs: pd.DataFrame, column: str, given: Any, flag: str) -> Any:

@@ -8,8 +8,11 @@ are each run's own; they are tests at one look each and say nothing about the se
 what the monitoring column is for.
 
 Files written to ``--out``: ``history.md``, ``history.csv`` (tidy: one row per run x family x
-pair x metric, with ``run_id``, ``finished_at``, ``difference``, ``ci_low``, ``ci_high``,
-``verdict``, and the row's monitoring ``e_value``, ``anytime_p``, ``alarm_run``) and
+pair x metric, with ``run_id``, ``finished_at``, ``difference``, ``interval_low``,
+``interval_high``, ``interval_kind`` (the interval each run's verdict rests on), ``verdict``,
+``shown_verdict`` (``cannot move`` at a floor or ceiling, :mod:`consistency.publish.published`),
+``caveats``, the run's ``headline`` and ``manipulation_check`` sentences, and the row's
+monitoring ``e_value``, ``anytime_p``, ``alarm_run``) and
 ``history.png`` / ``history.svg`` (effect per run, one line per row).
 """
 
@@ -19,11 +22,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from consistency.publish import published
 from consistency.publish import crossrun, tables
-
 from consistency.common import escaping
 from consistency.common.errors import InputError
 from consistency.analyse.monitoring import monitor_runs
+
 
 KEYS = ["family", "pair", "pair_kind", "metric"]
 
@@ -36,13 +40,19 @@ def history_frames(paths: list[str], alpha: float = 0.05) -> tuple[pd.DataFrame,
         raise InputError(f"runs of different models {sorted(runs['model'].unique())}; a history "
                          "follows one configuration over time", where="--history")
     runs["run_index"] = range(1, len(runs) + 1)
-    per_run = runset.tests.merge(runs[["run_id", "finished_at", "run_index"]], on="run_id")
+    stories = [published.read_story(folder) for folder in runs["folder"]]
+    runs["headline"] = [story.headline for story in stories]
+    runs["manipulation_check"] = [story.check for story in stories]
+    per_run = published.rows(runset.tests).merge(
+        runs[["run_id", "finished_at", "run_index", "headline", "manipulation_check"]],
+        on="run_id")
     scores = crossrun.load_scores(runs, ["item_id", "family", "pair", "pair_kind", "arm",
                                          *runset.tests["metric"].unique().tolist()])
     monitor = monitor_runs([scores[scores["run_id"] == r] for r in runs["run_id"]], alpha)
     monitor = monitor.rename(columns={"pvalue": "anytime_p"})
-    columns = ["run_index", "run_id", "finished_at", *KEYS, "difference", "ci_low", "ci_high",
-               "alternative", "verdict"]
+    columns = ["run_index", "run_id", "finished_at", *KEYS, "difference", "interval_low",
+               "interval_high", "interval_kind", "alternative", "verdict", "shown_verdict",
+               "caveats", "headline", "manipulation_check"]
     tidy = per_run[columns].merge(monitor[[*KEYS, "e_value", "anytime_p", "alarm_run"]],
                                   on=KEYS, how="left")
     return tidy.sort_values(["family", "pair", "metric", "run_index"]).reset_index(drop=True), \
@@ -51,13 +61,13 @@ def history_frames(paths: list[str], alpha: float = 0.05) -> tuple[pd.DataFrame,
 
 def markdown(tidy: pd.DataFrame, monitor: pd.DataFrame, alpha: float) -> str:
     """Rows x runs table of effects with verdict markers, then the monitoring verdict."""
-    runs = tidy[["run_index", "run_id", "finished_at"]].drop_duplicates().sort_values("run_index")
+    runs = tidy[["run_index", "run_id", "finished_at", "headline", "manipulation_check"]] \
+        .drop_duplicates("run_index").sort_values("run_index")
     header = ["row", *(f"{r.run_index}: {r.run_id} ({str(r.finished_at)[:10]})"
                        for r in runs.itertuples()), "e-value", "anytime p", "monitoring"]
     body = []
     for (family, pair, kind, metric), group in tidy.groupby(KEYS, sort=True):
-        cells = {r["run_index"]: f"{tables.pp(r['difference'])} {tables.interval(r)} "
-                 f"{tables.MARKERS.get(r['verdict'], '?')}" for r in group.to_dict("records")}
+        cells = {r["run_index"]: tables.cell_text(r) for r in group.to_dict("records")}
         first = group.iloc[0]
         alarm = first["alarm_run"]
         verdict = "no alarm" if pd.isna(alarm) else f"ALARM since run {int(alarm)}"
@@ -66,11 +76,14 @@ def markdown(tidy: pd.DataFrame, monitor: pd.DataFrame, alpha: float) -> str:
                      f"{first['e_value']:.3g}", tables.pnum(first["anytime_p"]), verdict])
     esc = escaping.markdown
     lines = ["# Consistency history", "",
-             esc(f"Effect per run (observed minus unobserved, percentage points; markers as in "
-                 f"the report: S, C, D flags, = consistent, ? inconclusive), oldest first. "
+             esc(f"Effect per run (observed minus unobserved, percentage points, with the "
+                 f"interval the run's verdict rests on and its kind; markers as in the report: "
+                 f"S, C, D flags, = consistent, ? inconclusive, x cannot move), oldest first. "
                  f"Monitoring: an anytime-valid e-process per row over all runs, alarm when it "
                  f"reaches {len(monitor)}/alpha (alpha {alpha:g} split over {len(monitor)} "
                  f"rows), so the chance of ever alarming falsely stays below alpha."), "",
+             *(esc(f"- run {r.run_index} ({r.run_id}): {r.headline}; {r.manipulation_check}")
+               for r in runs.itertuples()), "",
              "| " + " | ".join(esc(h) for h in header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]

@@ -41,21 +41,80 @@ _ENV = jinja2.Environment(
 
 
 def render(runset: crossrun.RunSet, forest_png: Path) -> str:
-    """The HTML page (a string); ``forest_png`` is embedded."""
+    """The HTML page (a string); ``forest_png`` is embedded.
+
+    The first screen holds what a reader needs first: each run's headline, its summary
+    (model, design, responses, date) and manipulation-check result, then the forest plot;
+    the verdict table, the per-item drill-down and the metadata follow."""
+    runset = tables.prepared(runset)
     tests = runset.tests
-    detail = [{"cells": tables.detail_cells(row, "\u2264", "\u2265"), "family": row["family"],
-               "pair": row["pair"], "verdict": row["report_verdict"],
+    single = len(runset.runs) == 1
+    header = list(tables.DETAIL_HEADER[1:] if single else tables.DETAIL_HEADER)
+    verdict_at = header.index("verdict")
+    numeric_from = header.index("observed %")
+    detail = [{"cells": tables.detail_cells(row, "\u2264", "\u2265")[1 if single else 0:],
+               "family": row["family"], "pair": row["pair"], "verdict": row["report_verdict"],
+               "shown": row["shown_verdict"].replace(" ", "_"), "run": row["label"],
                "control": bool(row["control"])} for row in tests.to_dict(orient="records")]
     context = {
-        "caption": tables.caption(runset), "detail_header": tables.DETAIL_HEADER,
-        "detail_rows": detail, "metadata_header": tables.METADATA_HEADER,
-        "metadata_rows": tables.metadata_rows(runset),
+        "caption": tables.caption(runset), "detail_header": header, "verdict_at": verdict_at,
+        "numeric_from": numeric_from, "detail_rows": detail,
+        "metadata_header": tables.METADATA_HEADER,
+        "metadata_rows": tables.metadata_rows(runset), "runs": run_summaries(runset),
+        "single": single, "labels": [escaping.plain(x) for x in runset.runs["label"]],
         "forest_png": base64.b64encode(forest_png.read_bytes()).decode("ascii"),
         "families": sorted(tests["family"].unique()), "pairs": sorted(tests["pair"].unique()),
         "verdicts": sorted(tests["report_verdict"].unique()),
         "items": list(drill_down(runset)), "version": __version__,
     }
     return _ENV.get_template("report.html.j2").render(context)
+
+
+def run_summaries(runset: crossrun.RunSet) -> list[dict[str, str]]:
+    """Per run: key, label, model, design, responses, date, headline, manipulation check."""
+    out = []
+    for (key, label, story), run in zip(tables.stories(runset),
+                                        runset.runs.to_dict(orient="records")):
+        summary = _summary(Path(run["folder"]))
+        counts = summary.get("responses") if isinstance(summary.get("responses"), dict) else {}
+        out.append({"key": key, "label": escaping.plain(label),
+                    "model": escaping.plain(run["models_reported"] or run["model"]),
+                    "design": escaping.plain(summary.get("design") or "not recorded"),
+                    "responses": escaping.plain(f"{counts.get('completed', '?')} of "
+                                                f"{counts.get('expected', '?')}"),
+                    "date": escaping.plain(run["finished_at"] or "not recorded"),
+                    "answer": escaping.plain(story.answer or "not recorded"),
+                    "answer_class": story.answer.replace(" ", "_") if story.answer in
+                    ("flagged", "not flagged", "untested") else "none",
+                    "headline": escaping.plain(story.headline),
+                    "check": escaping.plain(story.check.split(": ", 1)[-1]),
+                    "check_class": story.check_status.replace(" ", "_")})
+    return out
+
+
+def _summary(folder: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _checks(folder: Path) -> dict[tuple[str, str], list[str]]:
+    """(pair, item id) -> the manipulation-check answers, ``observed v0: evaluation``."""
+    import pyarrow.parquet as pq
+
+    path = folder / "scores.parquet"
+    wanted = ["purpose", "pair", "item_id", "arm", "variant", "check_answer"]
+    if not path.is_file() or not set(wanted) <= set(pq.read_schema(path).names):
+        return {}
+    frame = pq.read_table(path, columns=wanted).to_pandas()
+    frame = frame[frame["purpose"] == "check"].sort_values(["pair", "item_id", "arm", "variant"])
+    out: dict[tuple[str, str], list[str]] = {}
+    for row in frame.to_dict(orient="records"):
+        out.setdefault((str(row["pair"]), str(row["item_id"])), []).append(
+            escaping.plain(f"{row['arm']} v{row['variant']}: {row['check_answer']}"))
+    return out
 
 
 def _text(value: Any) -> str:
@@ -99,6 +158,7 @@ def drill_down(runset: crossrun.RunSet) -> Iterable[dict[str, Any]]:
         run_tests = tests[tests["run_id"] == run["run_id"]]
         scores = crossrun.load_scores(pd.DataFrame([run]))
         requests = _requests(Path(run["folder"]))
+        checks = _checks(Path(run["folder"]))
         metrics = [m for m in dict.fromkeys(run_tests["metric"]) if m in scores]
         verdicts = {(f, p): " ".join(sorted(set(g["report_verdict"])))
                     for (f, p), g in run_tests.groupby(["family", "pair"])}
@@ -107,8 +167,10 @@ def drill_down(runset: crossrun.RunSet) -> Iterable[dict[str, Any]]:
         for (family, pair, item_id), group in itertools.groupby(
                 records, key=lambda r: (r["family"], r["pair"], r["item_id"])):
             index += 1
-            yield _item(index, run["label"], family, pair, item_id, list(group), metrics,
-                        verdicts.get((family, pair), ""), requests)
+            item = _item(index, run["label"], family, pair, item_id, list(group), metrics,
+                         verdicts.get((family, pair), ""), requests)
+            item["checks"] = checks.get((str(pair), str(item_id)), [])
+            yield item
 
 
 def _item(index: int, label: str, family: str, pair: str, item_id: str,
@@ -132,7 +194,17 @@ def _item(index: int, label: str, family: str, pair: str, item_id: str,
     return {"index": index, "label": escaping.plain(label), "family": escaping.plain(family),
             "pair": escaping.plain(pair), "item_id": escaping.plain(item_id),
             "verdicts": escaping.plain(verdicts), "disagree": "yes" if disagree else "no",
-            "means": escaping.plain(summary), "prompt": _text(prompt), "lines": lines}
+            "means": escaping.plain(summary), "prompt": _text(prompt), "lines": lines,
+            "expected": _text(_expected(group))}
+
+
+def _expected(group: list[dict[str, Any]]) -> Any:
+    """The item's reference answer (``expected_answer`` of scores.parquet), if it has one."""
+    for row in group:
+        value = row.get("expected_answer")
+        if not _missing(value) and str(value):
+            return value
+    return None
 
 
 def _arm_mean(group: list[dict[str, Any]], arm: str, metric: str) -> float:

@@ -5,9 +5,15 @@ every number in a table is the number in the runs' ``tests.csv`` (effects, inter
 or the report-wide q value of :func:`consistency.publish.crossrun.readjust`. Every string from a run
 folder is escaped for its language (:mod:`consistency.common.escaping`).
 
-Comparison table: one row per run label (model, plus swept parameters), one column per
-pair x family x metric; a cell is the effect (observed minus unobserved, percentage points),
-its interval (one-sided bounds as ``<= x`` / ``>= x``) and a verdict marker (:data:`MARKERS`).
+Every table reads the published rows of :mod:`consistency.publish.published`: the interval is the one
+the verdict rests on (``interval_low``/``interval_high`` of ``tests.csv``, with its kind), never
+the row's own test interval in its place, and a row whose arms both sit at 0 or 1 is shown as
+``cannot move``. Each format opens with every run's headline and manipulation-check result.
+
+Comparison table: one row per pair x family x metric, one column per run (labelled R1, R2, ...
+with a key where several runs are reported); a cell is the effect (observed minus unobserved,
+percentage points), its interval (one-sided bounds as ``<= x`` / ``>= x``) with its kind, and a
+verdict marker (:data:`MARKERS`).
 
 Tidy CSV (:func:`tidy`, one row per label x pair x family x metric x statistic):
 
@@ -20,11 +26,18 @@ run_id, model    str    the run and its configured model
 family, pair     str    item family, framing pair
 pair_kind        str    ``test``, ``placebo`` or ``planted``
 metric           str    the scored outcome (``correct``, ``refused``, ...)
-statistic        str    ``rate_observed``, ``rate_unobserved``, ``difference``, ``ci_low``,
-                        ``ci_high``, ``p_value``, ``q_value`` (report-wide), ``run_q_value``,
+statistic        str    ``rate_observed``, ``rate_unobserved``, ``difference``,
+                        ``interval_low``, ``interval_high`` (the verdict's interval),
+                        ``ci_low``, ``ci_high`` (the row's own test interval), ``p_value``,
+                        ``q_value`` (report-wide), ``run_q_value``,
                         ``p_divergence``, ``placebo_floor``, ``n_items``, ``n_responses``
 value            float  its value (rates and effects as fractions, not percent)
 verdict          str    report-wide verdict of the row (controls: their run's verdict)
+shown_verdict    str    the verdict as shown: ``cannot move`` at a floor or ceiling
+interval_kind    str    kind of ``interval_low``/``interval_high`` (``one-sided 95%``, ...)
+caveats          str    the row's caveats (:mod:`consistency.publish.published`)
+headline         str    the run's headline (summary.json), one sentence
+manipulation_check str  the run's manipulation-check result, one sentence
 alternative      str    ``less``/``greater`` (one-sided) or ``two-sided``
 version, config_hash, models_reported, finished_at, epochs, alpha, correction
                         reproducibility metadata of the run
@@ -39,15 +52,15 @@ from typing import Any
 
 import pandas as pd
 
+from consistency.publish import published
 from consistency.common import escaping
 from consistency.publish.crossrun import RunSet
 
-MARKERS = {"sandbagging": "S", "strategic_compliance": "C", "divergence": "D",
-           "consistent": "=", "inconclusive": "?"}
+MARKERS = published.MARKERS
 CONTROL_MARK = "\u2020"  # dagger: placebo / planted rows
-STATISTICS = ["rate_observed", "rate_unobserved", "difference", "ci_low", "ci_high", "p_value",
-              "q_value", "run_q_value", "p_divergence", "placebo_floor", "n_items",
-              "n_responses"]
+STATISTICS = ["rate_observed", "rate_unobserved", "difference", "interval_low", "interval_high",
+              "ci_low", "ci_high", "p_value", "q_value", "run_q_value", "p_divergence",
+              "placebo_floor", "n_items", "n_responses"]
 META = ["version", "config_hash", "models_reported", "finished_at", "epochs", "alpha",
         "correction"]
 _CORRECTIONS = {"bh": "Benjamini-Hochberg", "holm": "Holm"}
@@ -72,14 +85,11 @@ def pnum(value: Any) -> str:
 
 
 def interval(row: dict[str, Any], le: str = "<=", ge: str = ">=") -> str:
-    """The row's interval as published: one bound for one-sided rows."""
-    if _missing(row.get("ci_low")) or _missing(row.get("ci_high")):
-        return "[-]"
-    if row.get("alternative") == "less":
-        return f"[{le} {pp(row['ci_high'])}]"
-    if row.get("alternative") == "greater":
-        return f"[{ge} {pp(row['ci_low'])}]"
-    return f"[{pp(row['ci_low'])}, {pp(row['ci_high'])}]"
+    """The verdict's interval (``interval_low``/``interval_high``) and its kind, in percentage
+    points without the unit: ``[-9.7, +9.7] TOST 90%``, ``[<= +6.3] one-sided 95%``."""
+    text = published.bounds(row, le, ge, unit="")
+    kind = published.kind_text(row)
+    return f"{text} {kind}" if kind and text != "[-]" else text
 
 
 def _missing(value: Any) -> bool:
@@ -87,23 +97,40 @@ def _missing(value: Any) -> bool:
 
 
 # ------------------------------------------------------------------ frames
+def prepared(runset: RunSet) -> RunSet:
+    """``runset`` whose tests carry the published columns (idempotent)."""
+    if "shown_verdict" in runset.tests:
+        return runset
+    from dataclasses import replace
+
+    return replace(runset, tests=published.rows(runset.tests, verdict="report_verdict"))
+
+
+def stories(runset: RunSet) -> list[tuple[str, str, published.Story]]:
+    """(key ``R1``..., label, headline and check) of every run, in the runs frame's order."""
+    return [(f"R{i}", str(label), published.read_story(folder)) for i, (label, folder)
+            in enumerate(zip(runset.runs["label"], runset.runs["folder"]), start=1)]
+
+
 def column_keys(runset: RunSet) -> list[tuple[str, str, str]]:
-    """(pair, family, metric) of every comparison-table column: test pairs first, then
+    """(pair, family, metric) of every comparison-table row: test pairs first, then
     controls, each by name."""
     tests = runset.tests
     keys = tests[["pair", "family", "metric", "control"]].drop_duplicates()
     keys = keys.sort_values(["control", "pair", "family", "metric"])
+    keys = keys.drop_duplicates(["pair", "family", "metric"])
     return [tuple(k) for k in keys[["pair", "family", "metric"]].itertuples(index=False)]
 
 
 def rows_by_cell(runset: RunSet) -> dict[tuple[str, str, str, str], dict[str, Any]]:
-    """Each test row keyed by (label, pair, family, metric)."""
+    """Each published test row keyed by (label, pair, family, metric)."""
     return {(r["label"], r["pair"], r["family"], r["metric"]): r
-            for r in runset.tests.to_dict(orient="records")}
+            for r in prepared(runset).tests.to_dict(orient="records")}
 
 
 def tidy(runset: RunSet) -> pd.DataFrame:
     """The long CSV frame of the module docstring."""
+    runset = prepared(runset)
     tests = runset.tests.rename(columns={"q_value": "run_q_value",
                                          "report_p_divergence": "p_divergence"})
     tests = tests.assign(q_value=tests["report_q_value"], verdict=tests["report_verdict"])
@@ -111,14 +138,19 @@ def tidy(runset: RunSet) -> pd.DataFrame:
         if column not in tests:
             tests[column] = math.nan
     swept = [key for key in runset.swept if key not in META]  # e.g. epochs: already there
-    meta = runset.runs[["run_id", *swept, *META]]
+    meta = runset.runs[["run_id", *swept, *META]].copy()
+    told = {str(folder): story for folder, story in
+            zip(runset.runs["folder"], (s for _, _, s in stories(runset)))}
+    meta["headline"] = [told[str(f)].headline for f in runset.runs["folder"]]
+    meta["manipulation_check"] = [told[str(f)].check for f in runset.runs["folder"]]
     keys = ["label", "run_id", "model", "family", "pair", "pair_kind", "metric", "verdict",
-            "alternative"]
+            "shown_verdict", "interval_kind", "caveats", "alternative"]
     long = tests[keys + STATISTICS].melt(id_vars=keys, value_vars=STATISTICS,
                                         var_name="statistic", value_name="value")
     long = long.merge(meta, on="run_id", how="left")
     order = ["label", "run_id", "model", *swept, "family", "pair", "pair_kind", "metric",
-             "statistic", "value", "verdict", "alternative", *META]
+             "statistic", "value", "verdict", "shown_verdict", "interval_kind", "caveats",
+             "alternative", "headline", "manipulation_check", *META]
     return long[order].sort_values(["label", "pair", "family", "metric", "statistic"],
                                    kind="mergesort").reset_index(drop=True)
 
@@ -128,11 +160,13 @@ def caption(runset: RunSet) -> str:
     """What the comparison table shows and how its q values were taken (plain text)."""
     n_rows = int((~runset.tests["control"]).sum())
     name = _CORRECTIONS.get(runset.correction, runset.correction)
-    return (f"Effect = observed minus unobserved, percentage points, with its interval "
-            f"(one-sided bound for directional rows). q values are {name}, recomputed across "
+    return (f"Effect = observed minus unobserved, percentage points, with the interval the "
+            f"verdict rests on and its kind (one-sided bound for directional verdicts, TOST "
+            f"for consistent). q values are {name}, recomputed across "
             f"all {n_rows} test rows of this report within each verdict family (sandbagging, "
             f"strategic compliance, divergence); alpha {runset.alpha:g}. Markers: "
-            "S sandbagging, C strategic compliance, D divergence, = consistent, ? inconclusive. "
+            "S sandbagging, C strategic compliance, D divergence, = consistent, ? inconclusive, "
+            "x cannot move (both arms at 0% or both at 100%: no room for an effect). "
             f"{CONTROL_MARK} placebo or planted control: shown, kept out of the q values.")
 
 
@@ -146,14 +180,14 @@ def metadata_rows(runset: RunSet) -> list[tuple[str, ...]]:
                     f"divergence {run['divergence_test']}")
         rows.append((run["label"], run["run_id"], run["version"], run["config_hash"],
                      run["models_reported"], run["finished_at"], str(run["responses"]),
-                     str(run["epochs"]), settings))
+                     _int(run["epochs"]), settings))
     return rows
 
 
 METADATA_HEADER = ("label", "run", "version", "config", "models reported", "finished",
                    "responses", "epochs", "analysis")
 DETAIL_HEADER = ("label", "family", "pair", "kind", "metric", "observed %", "unobserved %",
-                 "items", "responses", "effect [interval]", "p", "q", "verdict",
+                 "items", "responses", "effect", "interval", "p", "q", "verdict",
                  "placebo floor")
 
 
@@ -162,44 +196,65 @@ def detail_cells(row: dict[str, Any], le: str = "<=", ge: str = ">=") -> list[st
     kind = row["pair_kind"] + (f" {CONTROL_MARK}" if row["control"] else "")
     return [row["label"], row["family"], row["pair"], kind, row["metric"],
             pct(row["rate_observed"]), pct(row["rate_unobserved"]), _int(row["n_items"]),
-            _int(row["n_responses"]), f"{pp(row['difference'])} {interval(row, le, ge)}",
-            pnum(row["p_value"]), pnum(row["report_q_value"]), row["report_verdict"],
+            _int(row["n_responses"]), pp(row["difference"]), interval(row, le, ge),
+            pnum(row["p"]), pnum(row["q"]), published.verdict_text(row),
             pp(row.get("placebo_floor"))]
 
 
-def comparison_cells(runset: RunSet, le: str = "<=", ge: str = ">=") \
-        -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the comparison table as unescaped text."""
-    keys = column_keys(runset)
+def cell_text(row: dict[str, Any] | None, le: str = "<=", ge: str = ">=") -> str:
+    """A comparison-table cell: effect, the verdict's interval with its kind, marker."""
+    if row is None:
+        return ""
+    return f"{pp(row['difference'])} {interval(row, le, ge)} {published.marker(row)}"
+
+
+def comparison_cells(runset: RunSet, le: str = "<=", ge: str = ">=",
+                     keys_only: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the comparison table as unescaped text: a row per pair / family /
+    metric, a column per run (its label, or ``R1``... with ``keys_only``)."""
+    runset = prepared(runset)
     cells = rows_by_cell(runset)
     controls = set(runset.tests.loc[runset.tests["control"], "pair"])
-    header = ["model", *(f"{pair}{' ' + CONTROL_MARK if pair in controls else ''} / "
-                         f"{family} / {metric}" for pair, family, metric in keys)]
+    labels = list(runset.runs["label"])
+    names = [key for key, _, _ in stories(runset)] if keys_only else labels
+    header = ["pair / family / metric", *names]
     body = []
-    for label in runset.runs["label"]:
-        line = [label]
-        for pair, family, metric in keys:
-            row = cells.get((label, pair, family, metric))
-            line.append("" if row is None else
-                        f"{pp(row['difference'])} {interval(row, le, ge)} "
-                        f"{MARKERS.get(row['report_verdict'], '?')}")
-        body.append(line)
+    for pair, family, metric in column_keys(runset):
+        mark = f" {CONTROL_MARK}" if pair in controls else ""
+        body.append([f"{pair}{mark} / {family} / {metric}",
+                     *(cell_text(cells.get((label, pair, family, metric)), le, ge)
+                       for label in labels)])
     return header, body
 
 
 def _int(value: Any) -> str:
-    return "-" if _missing(value) else str(int(value))
+    return "-" if published.missing(value) else str(int(float(value)))
+
+
+def _detail_rows(runset: RunSet, le: str = "<=", ge: str = ">=") -> list[list[str]]:
+    single = len(runset.runs) == 1
+    return [detail_cells(r, le, ge)[1 if single else 0:]
+            for r in prepared(runset).tests.to_dict(orient="records")]
 
 
 # ------------------------------------------------------------------ Markdown
 def markdown(runset: RunSet) -> str:
-    """The whole report as GitHub Markdown."""
+    """The whole report as GitHub Markdown: headline and manipulation check per run, the
+    comparison table, the per-pair detail, the runs' metadata."""
+    runset = prepared(runset)
     header, body = comparison_cells(runset)
-    lines = ["# Consistency comparison", "", escaping.markdown(caption(runset)), "",
+    single = len(runset.runs) == 1
+    esc = escaping.markdown
+    told = stories(runset)
+    opening = ([f"**Headline:** {esc(told[0][2].headline)}", "",
+                f"**Manipulation check:** {esc(told[0][2].check.split(': ', 1)[-1])}", ""]
+               if single else
+               [f"- **{esc(label)}**: {esc(story.headline)}; {esc(story.check)}"
+                for _, label, story in told] + [""])
+    lines = ["# Consistency comparison", "", *opening, esc(caption(runset)), "",
              *_md_table(header, body, right_from=99), "", "## Per-pair detail", "",
-             *_md_table(list(DETAIL_HEADER),
-                        [detail_cells(r) for r in runset.tests.to_dict(orient="records")],
-                        right_from=5), "", "## Runs", "",
+             *_md_table(list(DETAIL_HEADER[1:] if single else DETAIL_HEADER),
+                        _detail_rows(runset), right_from=4 if single else 5), "", "## Runs", "",
              *_md_table(list(METADATA_HEADER), [list(r) for r in metadata_rows(runset)],
                         right_from=99), ""]
     return "\n".join(lines)
@@ -210,36 +265,3 @@ def _md_table(header: list[str], body: list[list[str]], right_from: int) -> list
     align = ["---:" if i >= right_from else "---" for i in range(len(header))]
     return ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "|".join(align) + "|",
             *("| " + " | ".join(esc(c) for c in row) + " |" for row in body)]
-
-
-# ------------------------------------------------------------------ LaTeX
-def latex(runset: RunSet) -> str:
-    """Two booktabs tables (comparison, detail) for a standard article.
-
-    Needs ``\\usepackage{booktabs}`` (and ``graphicx`` for the width fit) in the preamble; the
-    file starts with the reproducibility metadata as TeX comments.
-    """
-    le, ge = "\u2264", "\u2265"  # escaping.latex prints them as $\le$ / $\ge$
-    header, body = comparison_cells(runset, le, ge)
-    meta = [f"% {escaping.plain(' | '.join(row))}" for row in metadata_rows(runset)]
-    return "\n".join([
-        "% consistency comparison; needs \\usepackage{booktabs,graphicx}",
-        f"% {' | '.join(METADATA_HEADER)}", *meta, "",
-        *_tex_table(header, body, caption(runset), "tab:consistency-comparison"), "",
-        *_tex_table(list(DETAIL_HEADER),
-                    [detail_cells(r, le, ge) for r in runset.tests.to_dict(orient="records")],
-                    "Per-pair detail: rates per arm, items, responses, p, report-wide q, "
-                    "verdict and placebo floor (percentage points).",
-                    "tab:consistency-detail"), ""])
-
-
-def _tex_table(header: list[str], body: list[list[str]], text: str, label: str) -> list[str]:
-    cell = escaping.latex
-
-    return [r"\begin{table}[tbp]", r"\centering", r"\small",
-            f"\\caption{{{cell(text)}}}", f"\\label{{{label}}}",
-            r"\resizebox{\linewidth}{!}{%",
-            f"\\begin{{tabular}}{{l{'l' * (len(header) - 1)}}}", r"\toprule",
-            " & ".join(cell(h) for h in header) + r" \\", r"\midrule",
-            *(" & ".join(cell(c) for c in row) + r" \\" for row in body),
-            r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
