@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from consistency import inbound
 from consistency.config import RunConfig, RunnerSettings
 from consistency.errors import InputError
 from consistency.providers import ProviderError, make_provider
@@ -203,7 +204,7 @@ def _openai_line(cells: pd.DataFrame, line: str, convert: Any) -> ResponseRecord
     names no cell of this run (blank, not JSON, an unknown ``custom_id``): such a cell stays
     without a response and goes into the next batch."""
     try:
-        row = json.loads(line)
+        row = inbound.loads(line)
     except (ValueError, RecursionError):
         return None
     cid = row.get("custom_id") if isinstance(row, dict) else None
@@ -223,6 +224,7 @@ def _record(cells: pd.DataFrame, cid: str, convert: Any):
     cell = cells.loc[cid]
 
     def build(reply: Any) -> ResponseRecord:
+        reply = inbound.clean(reply)  # an SDK-built message may hold lone surrogates too
         params = json.loads(cell["request_json"])["params"]
         try:
             done = convert(reply, params)

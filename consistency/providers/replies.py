@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from consistency import inbound
 from consistency.providers.base import Completion, ProviderError
 
 #: Characters of a body quoted in a failure message (the journal keeps the body itself).
@@ -76,10 +77,17 @@ def anthropic_completion(reply: Any, sent: dict[str, Any]) -> Completion:
 
 
 def parse_body(content: bytes) -> Any:
-    """The decoded JSON of a 2xx body. A body that is not JSON (cut off, or nested too deeply
-    to decode) is a ``malformed`` failure, retried: a transfer cut short may well succeed."""
+    """The decoded JSON of a 2xx body, read by :func:`consistency.inbound.loads` (lone
+    surrogates replaced, long integers kept). A body that is not JSON (cut off, or nested too
+    deeply to decode) is a ``malformed`` failure, retried: a transfer cut short may well
+    succeed. An object that names a key twice is ``malformed`` and not retried: which of the two
+    values was meant cannot be told."""
     try:
-        return json.loads(content)
+        return inbound.loads(content)
+    except inbound.DuplicateKeyError as exc:
+        text = content.decode("utf-8", errors="replace")
+        raise ProviderError("malformed", f"reply body is ambiguous: {exc}: {quote(text)}",
+                            raw=text, transient=False) from None
     except (ValueError, RecursionError) as exc:
         text = content.decode("utf-8", errors="replace")
         raise ProviderError("malformed", f"reply body is not JSON ({type(exc).__name__}): "
