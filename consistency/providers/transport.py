@@ -34,6 +34,8 @@ import httpx2
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 #: Content encodings asked for and decoded here (others are refused, not decoded).
 ACCEPT_ENCODING = "gzip, deflate"
+#: Bytes inflated per step: what one step may hold beyond the body kept so far.
+_STEP = 1 << 20
 
 
 class ReplyUnreadable(httpx2.DecodingError):
@@ -136,7 +138,7 @@ def _decoder(encoding: str) -> Callable[[bytes, int], list[bytes]]:
         data = raw
         while data:
             try:
-                piece = inflater.decompress(data, max(room, 0) + 1)
+                piece = inflater.decompress(data, min(max(room, 0) + 1, _STEP))
             except zlib.error as exc:
                 if raw_deflate:  # retry the first chunk as a bare deflate stream
                     raw_deflate = False
