@@ -224,7 +224,6 @@ def _record(cells: pd.DataFrame, cid: str, convert: Any):
     cell = cells.loc[cid]
 
     def build(reply: Any) -> ResponseRecord:
-        reply = inbound.clean(reply)  # an SDK-built message may hold lone surrogates too
         params = json.loads(cell["request_json"])["params"]
         try:
             done = convert(reply, params)

@@ -60,6 +60,14 @@ def test_a_reply_with_surrogates_everywhere_is_read_cleaned(protocol):
     assert kind == "raw" and text == f"thinking {FFFD}x{FFFD}"
 
 
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_a_decoded_reply_handed_over_as_is_is_cleaned_too(protocol):
+    # what the Anthropic SDK's batch results and the embedded model hand over: no JSON text
+    read = openai_completion if protocol == "openai" else anthropic_completion
+    done = read(surrogate_body(protocol, "4"), {})
+    assert done.text == f"4 {FFFD}x{FFFD}" and _no_surrogates(done.raw)
+
+
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 def test_reasoning_read_back_from_a_stored_body_is_cleaned(field):
     # the journal keeps bodies as ASCII JSON: a surrogate is stored as its escape

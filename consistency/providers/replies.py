@@ -14,6 +14,8 @@ lines and for the embedded model:
   keeps the body for inspection. It is not retried within the run: a server that sends the wrong
   shape once will most likely send it again, and every retry is paid for. A resume asks again
   (failed cells always are), in case the server was fixed meanwhile.
+- Every string of a reply, however it arrived, has its lone surrogates replaced by U+FFFD
+  (:func:`consistency.inbound.clean`), so no field can make a frame unwritable.
 - Metadata never fails a good answer: a token count that is not a non-negative integer, a
   ``model`` or stop reason that is not a string, or a ``usage`` that is not an object is
   recorded as null.
@@ -35,6 +37,7 @@ MAX_COUNT = 2**53
 
 def openai_completion(reply: Any, sent: dict[str, Any]) -> Completion:
     """A chat completion body as a Completion, or a ``malformed`` :class:`ProviderError`."""
+    reply = inbound.clean(reply)  # however it arrived: online, batch line, embedded model
     choices = reply.get("choices") if isinstance(reply, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise malformed("not a chat completion (no choices)", reply)
@@ -57,6 +60,7 @@ def openai_completion(reply: Any, sent: dict[str, Any]) -> Completion:
 
 def anthropic_completion(reply: Any, sent: dict[str, Any]) -> Completion:
     """A messages-API body as a Completion, or a ``malformed`` :class:`ProviderError`."""
+    reply = inbound.clean(reply)
     content = reply.get("content") if isinstance(reply, dict) else None
     if not isinstance(content, list):
         raise malformed("not a message (no content list)", reply)
