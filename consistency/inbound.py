@@ -28,9 +28,10 @@ from typing import Any
 #: What replaces a lone surrogate.
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# a JSON \uD800-\uDFFF escape, or a raw surrogate already in a str: only then is a walk needed
+# only text that may decode to a surrogate needs a walk: a JSON \uD800-\uDFFF escape, a surrogate
+# already in a str, or (bytes, which json decodes with "surrogatepass") a UTF-8-encoded surrogate
 _MAY_HOLD_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
-_MAY_HOLD_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_MAY_HOLD_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 class DuplicateKeyError(ValueError):
@@ -57,9 +58,12 @@ def loads(text: str | bytes) -> Any:
         RecursionError: nested too deeply to decode.
     """
     value = json.loads(text, object_pairs_hook=_unique_object, parse_int=_integer)
-    pattern = _MAY_HOLD_SURROGATE_BYTES if isinstance(text, (bytes, bytearray)) \
-        else _MAY_HOLD_SURROGATE
-    return clean(value) if pattern.search(text) else value
+    if isinstance(text, (bytes, bytearray)):
+        # UTF-16 and UTF-32 bodies (json detects them) are rare: always walked
+        walk = b"\x00" in text or _MAY_HOLD_SURROGATE_BYTES.search(text) is not None
+    else:
+        walk = _MAY_HOLD_SURROGATE.search(text) is not None
+    return clean(value) if walk else value
 
 
 def clean(value: Any) -> Any:

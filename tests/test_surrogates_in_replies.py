@@ -48,6 +48,15 @@ def test_every_string_of_a_decoded_body_is_cleaned_keys_and_lists_included():
                      "pair": "\U0001F600"}  # a proper pair is one character and stays
 
 
+@pytest.mark.parametrize("body", [
+    b'{"a": "x\xed\xa0\x80y"}',  # a surrogate encoded as UTF-8 bytes (json lets it through)
+    '{"a": "x\\ud800y"}'.encode("utf-16"),  # an escape in a UTF-16 body
+    '{"a": "x\\ud800y"}',  # an escape in text
+])
+def test_a_surrogate_however_encoded_is_replaced(body):
+    assert inbound.loads(body) == {"a": f"x{FFFD}y"}
+
+
 @pytest.mark.parametrize("protocol", ["openai", "anthropic"])
 def test_a_reply_with_surrogates_everywhere_is_read_cleaned(protocol):
     body = json.dumps(surrogate_body(protocol, "The answer is 4.")).encode()
