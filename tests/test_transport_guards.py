@@ -12,11 +12,12 @@ import time
 import tracemalloc
 from typing import Any
 
+import httpx2
 import pytest
 from omegaconf import OmegaConf
 
 from consistency.providers import ProviderError, make_provider
-from consistency.providers.transport import MAX_REPLY_BYTES
+from consistency.providers.transport import MAX_DOWNLOAD_BYTES, MAX_REPLY_BYTES, limits_for
 from consistency.ratelimit import RateLimiter
 from provider_server import Compressed, ProviderServer, Redirect, Trickle, gzip_bomb
 from runner_support import journal_rows, openai_overrides, run_inprocess
@@ -36,8 +37,10 @@ def _base(server: ProviderServer, protocol: str) -> str:
 
 
 def attempt(server: ProviderServer, protocol: str, *, timeout_s: float = 5,
-            max_retries: int = 0, limiter: RateLimiter | None = None) -> Any:
-    """One ``complete`` call: the Completion, or the ProviderError it raised."""
+            max_retries: int = 0, limiter: RateLimiter | None = None,
+            took: list[float] | None = None) -> Any:
+    """One ``complete`` call: the Completion, or the ProviderError it raised; its duration in
+    seconds (the call alone, not building the adapter) is appended to ``took``."""
     cfg = OmegaConf.create({"provider": protocol, "name": "m-test",
                             "base_url": _base(server, protocol),
                             "api_key_env": "CONSISTENCY_TEST_KEY", "timeout_s": timeout_s,
@@ -45,11 +48,13 @@ def attempt(server: ProviderServer, protocol: str, *, timeout_s: float = 5,
 
     async def go() -> Any:
         adapter = make_provider(cfg, limiter, 4)
+        start = time.monotonic()
         try:
             return await adapter.complete(MESSAGES, dict(PARAMS))
         except ProviderError as exc:
             return exc
         finally:
+            (took if took is not None else []).append(time.monotonic() - start)
             await adapter.aclose()
 
     return asyncio.run(go())
@@ -91,13 +96,23 @@ def test_a_run_against_a_redirecting_server_stops_and_journals_no_answer(suite, 
 def test_a_trickled_reply_times_out_at_the_deadline(protocol, part):
     limiter, heard = RateLimiter(), []
     limiter.watchers.append(heard.append)
+    took: list[float] = []
     with ProviderServer(lambda req: Trickle(0.15, part)) as server:
-        start = time.monotonic()
-        result = attempt(server, protocol, timeout_s=2, limiter=limiter)
-        took = time.monotonic() - start
+        result = attempt(server, protocol, timeout_s=2, limiter=limiter, took=took)
     assert isinstance(result, ProviderError) and result.kind == "timeout", result
     assert heard == ["timeout"]  # the limiter heard of it as a timeout, not a dropped connection
-    assert took < 6  # the 43-byte body alone takes 6.5 s at this pace; 75 more bytes of headers
+    assert took[0] < 6  # the 43-byte body alone takes 6.5 s at this pace; 75 more bytes of headers
+
+
+@pytest.mark.parametrize("url, deadline, cap", [
+    ("http://h/v1/chat/completions", 2.0, MAX_REPLY_BYTES),
+    ("http://h/v1/messages", 2.0, MAX_REPLY_BYTES),
+    ("http://h/v1/files/file-1/content", None, MAX_DOWNLOAD_BYTES),
+    ("http://h/v1/messages/batches/b1/results", None, MAX_DOWNLOAD_BYTES),
+])
+def test_only_requests_for_a_reply_get_the_deadline_and_the_reply_cap(url, deadline, cap):
+    # a batch's results file holds every reply of the batch and may take minutes to download
+    assert limits_for(httpx2.Request("GET", url), 2.0) == (deadline, cap)
 
 
 def test_each_retry_gets_its_own_deadline():

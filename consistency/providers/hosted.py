@@ -32,7 +32,8 @@ import openai
 from consistency.providers import replies
 from consistency.config import AnthropicModel, OpenAIModel
 from consistency.providers.base import Completion, ProviderError, check_reachable, require_key
-from consistency.providers.transport import ReplyUnreadable, guarded_send, location_origin
+from consistency.providers.transport import (ReplyUnreadable, guarded_send, limits_for,
+                                             location_origin)
 from consistency.ratelimit import RateLimiter, response_hook
 
 
@@ -217,8 +218,9 @@ def _reporting(base: type[httpx2.AsyncClient]) -> type[httpx2.AsyncClient]:
 
         async def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
             try:
-                return await guarded_send(super().send, request, deadline_s=self._deadline_s,
-                                          **kwargs)
+                deadline_s, max_bytes = limits_for(request, self._deadline_s)
+                return await guarded_send(super().send, request, deadline_s=deadline_s,
+                                          max_bytes=max_bytes, **kwargs)
             except httpx2.TimeoutException:
                 if self._overload_limiter is not None:
                     self._overload_limiter.overloaded("timeout")

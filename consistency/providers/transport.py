@@ -6,8 +6,9 @@ through :func:`guarded_send`, which adds three rules the SDKs do not have:
 
 - **A total deadline.** httpx's timeouts bound each network read, so a server that trickles a
   byte at a time holds a request indefinitely. Here the whole attempt (connection, headers and
-  body) must finish within ``model.timeout_s``, or it fails as an httpx ``ReadTimeout``: the SDK
-  retries it like any timeout and the runner counts it as ``timeout``.
+  body) of a request for a reply must finish within ``model.timeout_s``, or it fails as an httpx
+  ``ReadTimeout``: the SDK retries it like any timeout and the runner counts it as ``timeout``.
+  (Batch and file requests keep the per-read timeouts: see :data:`REPLY_PATHS`.)
 - **No redirects.** Redirects are not followed, so a prompt can only reach the configured
   ``base_url``. A 3xx reaches the SDK as an error status (see
   :func:`consistency.providers.hosted.classify`: kind ``redirect``, which stops the run, naming
@@ -32,6 +33,13 @@ import httpx2
 #: Bytes of a reply body kept after decoding; a larger reply fails. A chat reply with a long
 #: reasoning trace is well under 1 MiB; the journal keeps at most 1,000,000 characters anyway.
 MAX_REPLY_BYTES = 8 * 1024 * 1024
+#: The same for every other request (batch results and files, which hold a whole batch).
+MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
+#: Path endings of the requests that ask a model for a reply (OpenAI chat completions, Anthropic
+#: messages): these get the deadline and :data:`MAX_REPLY_BYTES`. Batch and file requests keep
+#: the SDK's per-read timeouts (a large results file may take minutes) and
+#: :data:`MAX_DOWNLOAD_BYTES`.
+REPLY_PATHS = ("/chat/completions", "/messages")
 #: Content encodings asked for and decoded here (others are refused, not decoded).
 ACCEPT_ENCODING = "gzip, deflate"
 #: Bytes inflated per step: what one step may hold beyond the body kept so far.
@@ -48,14 +56,23 @@ class ReplyUnreadable(httpx2.DecodingError):
 Send = Callable[..., Awaitable[httpx2.Response]]
 
 
-async def guarded_send(send: Send, request: httpx2.Request, *, deadline_s: float,
+def limits_for(request: httpx2.Request, deadline_s: float) -> tuple[float | None, int]:
+    """``(deadline in seconds or None, decoded bytes allowed)`` for one request: see
+    :data:`REPLY_PATHS`."""
+    if request.url.path.endswith(REPLY_PATHS):
+        return deadline_s, MAX_REPLY_BYTES
+    return None, MAX_DOWNLOAD_BYTES
+
+
+async def guarded_send(send: Send, request: httpx2.Request, *, deadline_s: float | None,
                        max_bytes: int = MAX_REPLY_BYTES, **kwargs: Any) -> httpx2.Response:
     """One attempt through ``send`` (an httpx client's own ``send``), its body read whole.
 
     Args:
         send: the client's ``send`` to call (with ``stream=True``, redirects off).
         request: the request of this attempt.
-        deadline_s: seconds the whole attempt may take, from sending to the last body byte.
+        deadline_s: seconds the whole attempt may take, from sending to the last body byte
+            (None: only the client's own per-read timeouts).
         max_bytes: bytes of decoded body allowed.
         **kwargs: further arguments of ``send`` (``auth``); ``stream`` and
             ``follow_redirects`` are overridden.
@@ -79,6 +96,8 @@ async def guarded_send(send: Send, request: httpx2.Request, *, deadline_s: float
             finally:
                 await response.aclose()
     except TimeoutError:
+        if deadline_s is None:
+            raise
         raise httpx2.ReadTimeout(
             f"no complete reply within model.timeout_s={deadline_s:g} s (the deadline covers the "
             "whole attempt: connection, headers and body)", request=request) from None
