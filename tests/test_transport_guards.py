@@ -8,6 +8,8 @@ loopback server of ``provider_server``: a second server stands for the host a re
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import time
 import tracemalloc
 from typing import Any
@@ -19,7 +21,8 @@ from omegaconf import OmegaConf
 from consistency.providers import ProviderError, make_provider
 from consistency.providers.transport import MAX_DOWNLOAD_BYTES, MAX_REPLY_BYTES, limits_for
 from consistency.ratelimit import RateLimiter
-from provider_server import Compressed, ProviderServer, Redirect, Trickle, gzip_bomb
+from provider_server import (Compressed, ProviderServer, Redirect, Trickle, gzip_bomb,
+                             valid_body)
 from runner_support import journal_rows, openai_overrides, run_inprocess
 
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
@@ -161,10 +164,6 @@ def test_a_gzip_bomb_fails_as_too_large_in_bounded_memory(protocol, bomb):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_a_compressed_reply_under_the_cap_is_read(protocol):
-    from provider_server import valid_body
-    import gzip
-    import json
-
     data = gzip.compress(json.dumps(valid_body(protocol, "The answer is 4.")).encode())
     with ProviderServer(lambda req: Compressed(data)) as server:
         done = attempt(server, protocol)

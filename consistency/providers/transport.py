@@ -103,7 +103,7 @@ async def guarded_send(send: Send, request: httpx2.Request, *, deadline_s: float
             "whole attempt: connection, headers and body)", request=request) from None
     # what ``aread`` itself does once it has the body: later reads return these bytes
     response.headers.pop("Content-Encoding", None)
-    response._content = body  # noqa: SLF001
+    response._content = body
     return response
 
 
