@@ -20,8 +20,8 @@ from consistency import inbound
 from consistency.judge import parse_verdict
 from consistency.providers.reasoning import extract_reasoning
 from consistency.providers.replies import anthropic_completion, openai_completion, parse_body
-from provider_server import LONE, RawReply, Reply, ProviderServer, answer_key_policy, \
-    surrogate_body
+from provider_server import LONE, PolicyFault, ProviderServer, RawReply, Reply, \
+    answer_key_policy, error_body, surrogate_body
 from runner_support import openai_overrides, run_inprocess
 
 FFFD = "\ufffd"
@@ -138,6 +138,25 @@ def test_a_run_of_surrogate_replies_writes_its_frames_and_resumes(suite, tmp_pat
         again = run_inprocess(*args, results=tmp_path / "results")
         assert server.request_count == asked  # the resume re-reads the journal, asks nothing
     _check_frames(again)
+
+
+def test_an_error_body_with_surrogates_is_journalled_cleaned_and_the_run_finishes(suite,
+                                                                                  tmp_path):
+    answer = answer_key_policy(suite.answers, suite.harmful)
+    first = next(iter(suite.answers))
+
+    def policy(req):
+        if first in req.user_text:
+            raise PolicyFault(400, error_body("openai", 400, "bad request " + LONE))
+        return RawReply(surrogate_body("openai", answer(req)))
+
+    with ProviderServer(policy) as server:
+        folder = run_inprocess(*openai_overrides(server, suite), "tasks.limit=3",
+                               "conditions.pairs=[wording]", results=tmp_path / "results")
+    responses = pd.read_parquet(folder / "responses.parquet")
+    failed = responses[responses["status"] == "error"]
+    assert len(failed) and failed["error_message"].str.contains(f"bad request {FFFD}x{FFFD}").all()
+    assert responses.loc[responses["status"] == "ok", "reasoning"].str.contains(FFFD).all()
 
 
 def test_a_journal_already_holding_surrogate_replies_now_resumes(suite, tmp_path):
