@@ -177,3 +177,12 @@ def test_a_body_in_an_encoding_not_asked_for_is_refused():
     assert isinstance(result, ProviderError) and result.kind == "malformed"
     assert "'br'" in str(result)
     assert sent[0].raw is not None  # the request was made; only the reply was refused
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_an_unreadable_reply_is_retried_by_the_sdk_as_a_broken_transfer_then_malformed(protocol):
+    with ProviderServer(lambda req: Compressed(b"\x00\x01binary", encoding="br")) as server:
+        result = attempt(server, protocol, max_retries=1)
+        sent = server.request_count
+    assert isinstance(result, ProviderError) and result.kind == "malformed"
+    assert result.transient is False and sent == 2
