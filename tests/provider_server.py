@@ -17,6 +17,7 @@ import random
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -124,8 +125,136 @@ class Reply:
         return [{"type": "thinking", "thinking": self.reasoning, "signature": "sig-test"}]
 
 
+class Trick:
+    """Returned by a policy to answer at the transport level (a hostile or broken server):
+    see :class:`Trickle`, :class:`Redirect`, :class:`Compressed`. Online requests only."""
+
+    async def respond(self, request: web.Request, protocol: Protocol) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+def valid_body(protocol: Protocol, text: str = "4") -> dict[str, Any]:
+    """The smallest body each SDK's protocol reads as a reply saying ``text``."""
+    if protocol == "anthropic":
+        return {"type": "message", "content": [{"type": "text", "text": text}]}
+    return {"choices": [{"message": {"content": text}}]}
+
+
+@dataclass(frozen=True)
+class Trickle(Trick):
+    """A valid reply sent one byte every ``interval_s`` seconds: only the body (``part="body"``,
+    headers at once), or the whole response from its status line (``part="headers"``). Each
+    byte arrives long before any per-read timeout; only a deadline on the whole attempt ends it.
+    The server stops sending once the client has gone."""
+
+    interval_s: float = 0.15
+    part: Literal["body", "headers"] = "body"
+    text: str = "4"
+
+    async def respond(self, request: web.Request, protocol: Protocol) -> web.StreamResponse:
+        body = json.dumps(valid_body(protocol, self.text)).encode()
+        if self.part == "body":
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.content_length = len(body)
+            await response.prepare(request)
+            await _trickle(request, body, self.interval_s, lambda b: response.write(b))
+            return response
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+
+        async def write(byte: bytes) -> None:
+            request.transport.write(byte)
+
+        await _trickle(request, head + body, self.interval_s, write)
+        if request.transport is not None:
+            request.transport.close()
+        raise _Abandoned()  # the response was written by hand: aiohttp must not add one
+
+
+class _Abandoned(web.HTTPException):
+    """Ends a handler whose response was written to the socket directly."""
+
+    status_code = 200
+
+
+async def _trickle(request: web.Request, data: bytes, interval: float,
+                   write: Callable[[bytes], Awaitable[None]]) -> None:
+    for index in range(len(data)):
+        if request.transport is None or request.transport.is_closing():
+            return  # the client gave up
+        try:
+            await write(data[index:index + 1])
+        except (ConnectionError, RuntimeError):
+            return
+        await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Redirect(Trick):
+    """An HTTP redirect (``status`` 301/302/303/307/308) to ``location``, e.g. the same path on
+    another loopback server: a client that follows it sends the prompt there."""
+
+    location: str
+    status: int = 307
+
+    async def respond(self, request: web.Request, protocol: Protocol) -> web.StreamResponse:
+        return web.Response(status=self.status, headers={"Location": self.location})
+
+
+@dataclass(frozen=True)
+class Compressed(Trick):
+    """A 200 whose body is ``data`` sent as is, labelled with ``encoding`` (``Content-Encoding``):
+    e.g. :func:`gzip_bomb`'s output."""
+
+    data: bytes
+    encoding: str = "gzip"
+
+    async def respond(self, request: web.Request, protocol: Protocol) -> web.StreamResponse:
+        return web.Response(body=self.data, headers={"Content-Type": "application/json",
+                                                     "Content-Encoding": self.encoding})
+
+
+def gzip_bomb(decoded_bytes: int, protocol: Protocol = "openai") -> bytes:
+    """A gzip body that inflates to a reply of about ``decoded_bytes`` (a valid reply whose
+    text is that many spaces), built chunk by chunk so that building it costs little memory:
+    128 MiB decoded is about 128 KiB compressed."""
+    head, _, tail = json.dumps(valid_body(protocol, "@")).encode().partition(b"@")
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = [packer.compress(head)]
+    block = b" " * (1 << 20)
+    for _ in range(decoded_bytes // len(block)):
+        parts.append(packer.compress(block))
+    parts += [packer.compress(b" " * (decoded_bytes % len(block)) + tail), packer.flush()]
+    return b"".join(parts)
+
+
+#: Lone surrogates, as a JSON ``\ud800`` escape puts them into a decoded string.
+LONE = "\ud800x\udfff"
+
+
+def surrogate_body(protocol: Protocol, text: str, *, reasoning_field: str = "reasoning_content",
+                   reasoning: str = "thinking " + LONE) -> dict[str, Any]:
+    """A valid reply with lone surrogates in every string field a reader may keep: ids, model,
+    stop reason, the answer (after ``text``), the reasoning (OpenAI ``reasoning_field``,
+    Anthropic ``thinking``), an extra key and a list of strings. Serialised by ``json.dumps``,
+    each travels as a ``\\ud800``-style escape, as a broken server would send it."""
+    extra = {"x_note" + LONE: ["a" + LONE, LONE]}
+    if protocol == "anthropic":
+        return {"id": "msg_" + LONE, "type": "message", "role": "assistant",
+                "model": "m" + LONE, "stop_reason": "end_turn" + LONE, "stop_sequence": LONE,
+                "content": [{"type": "thinking", "thinking": reasoning, "signature": LONE},
+                            {"type": "text", "text": text + " " + LONE}],
+                "usage": {"input_tokens": 3, "output_tokens": 2}, **extra}
+    return {"id": "chatcmpl-" + LONE, "object": "chat.completion", "model": "m" + LONE,
+            "system_fingerprint": LONE,
+            "choices": [{"index": 0, "finish_reason": "stop" + LONE,
+                         "message": {"role": "assistant", "content": text + " " + LONE,
+                                     reasoning_field: reasoning}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2}, **extra}
+
+
 Policy = Callable[[ChatRequest],
-                  "str | Withheld | Reply | RawReply | Awaitable[str | Withheld | Reply | RawReply]"]
+                  "str | Withheld | Reply | RawReply | Trick | Awaitable[Any]"]
 
 #: "timeout" answers after ``timeout_delay_s`` (longer than a test client's timeout).
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "529", "malformed", "reset", "timeout")
@@ -200,6 +329,7 @@ class ProviderServer:
         self._requests: list[ChatRequest] = []
         self._faults: list[str] = []
         self._http_hits = 0
+        self._all_hits = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -216,7 +346,7 @@ class ProviderServer:
         return self
 
     async def _astart(self) -> None:
-        app = web.Application(client_max_size=32 * 1024 * 1024)
+        app = web.Application(client_max_size=32 * 1024 * 1024, middlewares=[self._count_all])
         app.router.add_post("/v1/chat/completions", self._openai_chat)
         app.router.add_post("/v1/messages", self._anthropic_messages)
         app.router.add_get("/v1/models", self._models)
@@ -281,6 +411,18 @@ class ProviderServer:
             return self._http_hits
 
     @property
+    def all_hits(self) -> int:
+        """Every HTTP request this server received, at any path and with any method."""
+        with self._lock:
+            return self._all_hits
+
+    @web.middleware
+    async def _count_all(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        with self._lock:
+            self._all_hits += 1
+        return await handler(request)
+
+    @property
     def faults(self) -> list[str]:
         """Kinds of randomly injected faults, in order (policy faults are not listed)."""
         with self._lock:
@@ -292,6 +434,7 @@ class ProviderServer:
             self._requests.clear()
             self._faults.clear()
             self._http_hits = 0
+            self._all_hits = 0
 
     # ---------------------------------------------------------------- handlers
     async def _models(self, request: web.Request) -> web.Response:
@@ -330,8 +473,11 @@ class ProviderServer:
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
         body = await self._parse(request, "openai", ("model", "messages"))
-        return web.json_response(await self.openai_completion(body, request),
-                                 headers={"x-request-id": f"req_{uuid.uuid4().hex[:16]}"})
+        try:
+            reply = await self.openai_completion(body, request)
+        except _TrickRaised as raised:
+            return await raised.trick.respond(request, "openai")
+        return web.json_response(reply, headers={"x-request-id": f"req_{uuid.uuid4().hex[:16]}"})
 
     async def openai_completion(self, body: dict[str, Any],
                                 request: web.Request | None = None) -> dict[str, Any]:
@@ -368,8 +514,11 @@ class ProviderServer:
 
     async def _anthropic_messages(self, request: web.Request) -> web.StreamResponse:
         body = await self._parse(request, "anthropic", ("model", "max_tokens", "messages"))
-        return web.json_response(await self.anthropic_message(body, request),
-                                 headers={"request-id": f"req_{uuid.uuid4().hex[:16]}"})
+        try:
+            reply = await self.anthropic_message(body, request)
+        except _TrickRaised as raised:
+            return await raised.trick.respond(request, "anthropic")
+        return web.json_response(reply, headers={"request-id": f"req_{uuid.uuid4().hex[:16]}"})
 
     async def anthropic_message(self, body: dict[str, Any],
                                 request: web.Request | None = None) -> dict[str, Any]:
@@ -427,6 +576,8 @@ class ProviderServer:
             result = await result if inspect.isawaitable(result) else result
             if isinstance(result, RawReply):
                 raise _http_error(result.status, result.text())
+            if isinstance(result, Trick):
+                raise _TrickRaised(result)
             return result if isinstance(result, (Withheld, Reply)) else str(result)
         except PolicyFault as fault:
             if fault.delay > 0:
@@ -450,6 +601,14 @@ class ProviderServer:
         status = int(kind)
         headers = {"retry-after-ms": "10", "retry-after": "0"} if status == 429 else None
         raise PolicyFault(status, headers=headers)
+
+
+class _TrickRaised(Exception):
+    """Carries a policy's :class:`Trick` from the policy call to the route handler."""
+
+    def __init__(self, trick: Trick) -> None:
+        super().__init__("transport trick")
+        self.trick = trick
 
 
 def _http_error(status: int, text: str, headers: Mapping[str, str] | None = None) -> web.HTTPException:

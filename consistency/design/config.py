@@ -129,7 +129,7 @@ class HostedModel(ModelSettings):
 
     # the key is read from this environment variable only (optional when base_url is set)
     api_key_env: str = MISSING
-    # seconds before one HTTP attempt times out
+    # seconds one HTTP attempt may take in all (connection, headers and body), then a timeout
     timeout_s: float = 60.0
     # retries of transient errors (429, 5xx, timeouts) inside the SDK, with its back-off
     max_retries: int = 4

@@ -49,6 +49,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from consistency.common import inbound
 from consistency.common.errors import InputError
 from consistency.design import suites
 from consistency.design.items import (  # noqa: F401  (re-exported: the type lives in items)
@@ -118,7 +119,10 @@ def _read_lines(path: Path) -> list[str]:
 
 def _parse_object(line: str, where: str) -> dict[str, Any]:
     try:
-        raw = json.loads(line)
+        raw = inbound.loads(line)
+    except inbound.DuplicateKeyError as exc:
+        raise InputError(f"line is ambiguous: {exc}; give each key once (which value was meant "
+                         "cannot be told)", where=where) from None
     except json.JSONDecodeError as exc:
         raise InputError(
             f"line is not valid JSON ({exc.msg} at column {exc.colno}); each non-blank line must "

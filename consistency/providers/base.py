@@ -51,7 +51,7 @@ class ProviderError(Exception):
 
 ERROR_KINDS = (
     "rate_limit", "server_error", "timeout", "connection", "bad_request", "auth", "not_found",
-    "content_filter", "malformed", "expired", "canceled", "other",
+    "content_filter", "malformed", "expired", "canceled", "redirect", "other",
 )
 
 

@@ -15,7 +15,9 @@ transform would have nothing to convert.
 Each SDK retries 429s, 5xx, timeouts and dropped connections inside one ``post``. So that the
 runner's pacing and adaptive concurrency still hear of them, the SDK's HTTP client reports every
 429 and 5xx response (a response hook) and every timeout and dropped connection (its ``send``,
-see :func:`_reporting`) to the limiter's watchers, leaving the SDK's retries as they are.
+see :func:`_reporting`) to the limiter's watchers, leaving the SDK's retries as they are. The same
+``send`` holds each attempt to ``model.timeout_s`` in total, follows no redirect and caps the
+decoded body (:mod:`consistency.providers.transport`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import openai
 from consistency.providers import replies
 from consistency.design.config import AnthropicModel, OpenAIModel
 from consistency.providers.base import Completion, ProviderError, check_reachable, require_key
+from consistency.providers.transport import (ReplyUnreadable, guarded_send, limits_for,
+                                             location_origin)
 from consistency.providers.ratelimit import RateLimiter, response_hook
 
 
@@ -37,9 +41,18 @@ def classify(exc: Exception) -> ProviderError:
     """Map an SDK exception (either SDK: they share a hierarchy) to a counted error kind."""
     if isinstance(exc, ProviderError):
         return exc
+    unreadable = _cause(exc, ReplyUnreadable)
+    if unreadable is not None:  # the SDK wrapped it as a connection error; it is the body's
+        return ProviderError("malformed", str(unreadable), transient=False)
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
     message = str(exc) or name
+    if status is not None and 300 <= status < 400:
+        origin = location_origin(getattr(exc, "response", None))
+        return ProviderError(
+            "redirect", f"the server answered HTTP {status}, a redirect to {origin}; redirects "
+            "are not followed (a prompt goes only to the configured base_url), so set base_url "
+            "to the address that answers", fatal=True)
     if "Timeout" in name:
         return ProviderError("timeout", message)
     if status is None and "Connection" in name:
@@ -74,7 +87,8 @@ class OpenAIProvider:
             key = _optional_key(cfg.api_key_env) or "not-needed"
         else:
             key = require_key(cfg.api_key_env, "openai")
-        http = _http_client(openai.DefaultAsyncHttpxClient, self, limiter, max_connections)
+        http = _http_client(openai.DefaultAsyncHttpxClient, self, limiter, max_connections,
+                            cfg.timeout_s)
         self.client = openai.AsyncOpenAI(api_key=key, base_url=cfg.base_url or None,
                                          timeout=cfg.timeout_s, max_retries=cfg.max_retries,
                                          http_client=http)
@@ -120,7 +134,8 @@ class AnthropicProvider:
         key = require_key(cfg.api_key_env, "anthropic")
         import anthropic  # imported here: it adds about a second to every start-up otherwise
 
-        http = _http_client(anthropic.DefaultAsyncHttpxClient, self, limiter, max_connections)
+        http = _http_client(anthropic.DefaultAsyncHttpxClient, self, limiter, max_connections,
+                            cfg.timeout_s)
         self.client = anthropic.AsyncAnthropic(api_key=key, base_url=cfg.base_url or None,
                                                timeout=cfg.timeout_s,
                                                max_retries=cfg.max_retries, http_client=http)
@@ -163,25 +178,29 @@ class AnthropicProvider:
 
 
 def _http_client(base: type[httpx2.AsyncClient], provider: Any, limiter: RateLimiter | None,
-                 max_connections: int | None) -> httpx2.AsyncClient:
+                 max_connections: int | None, deadline_s: float) -> httpx2.AsyncClient:
     """The SDK's own HTTP client (``base``, its default class) with the pool sized to the runner's
-    connection bound (keeping every connection alive between requests) and, given a limiter,
-    reporting every overload the SDK may retry: the 429 hook that lets one rate-limited request
-    pause all workers (see :mod:`consistency.providers.ratelimit`), and timeouts and dropped connections."""
+    connection bound (keeping every connection alive between requests), redirects off, each
+    attempt held to ``deadline_s`` seconds and a capped body (see :func:`_reporting`) and, given a
+    limiter, reporting every overload the SDK may retry: the 429 hook that lets one rate-limited
+    request pause all workers (see :mod:`consistency.providers.ratelimit`), and timeouts and dropped
+    connections."""
     size = max(1, min(int(max_connections or provider.max_concurrency), provider.max_concurrency))
     options: dict[str, Any] = {"limits": httpx2.Limits(max_connections=size,
-                                                       max_keepalive_connections=size)}
-    if limiter is None:
-        return base(**options)
-    options["event_hooks"] = {"response": [response_hook(limiter)]}
-    return _reporting(base)(limiter=limiter, **options)
+                                                       max_keepalive_connections=size),
+                               "follow_redirects": False}
+    if limiter is not None:
+        options["event_hooks"] = {"response": [response_hook(limiter)]}
+    return _reporting(base)(limiter=limiter, deadline_s=deadline_s, **options)
 
 
 @functools.cache
 def _reporting(base: type[httpx2.AsyncClient]) -> type[httpx2.AsyncClient]:
-    """``base`` whose ``send`` tells the limiter's watchers of each timeout (``timeout``) or
-    dropped connection (``connection``, the kind :func:`classify` gives it when final) and
-    re-raises it untouched.
+    """``base`` whose ``send`` runs each attempt through
+    :func:`consistency.providers.transport.guarded_send` (a total deadline, no redirects, a capped
+    body) and tells the limiter's watchers, if any, of each timeout (``timeout``) or dropped
+    connection (``connection``, the kind :func:`classify` gives it when final), re-raising it
+    untouched.
 
     Why ``send``: both SDKs call their HTTP client's ``send`` once per attempt, inside their own
     retry loop, so an attempt that times out and is retried is seen there and nowhere else
@@ -191,22 +210,38 @@ def _reporting(base: type[httpx2.AsyncClient]) -> type[httpx2.AsyncClient]:
     """
 
     class Reporting(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *, limiter: RateLimiter, **options: Any) -> None:
+        def __init__(self, *, limiter: RateLimiter | None, deadline_s: float,
+                     **options: Any) -> None:
             super().__init__(**options)
             self._overload_limiter = limiter
+            self._deadline_s = deadline_s
 
         async def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
             try:
-                return await super().send(request, **kwargs)
+                deadline_s, max_bytes = limits_for(request, self._deadline_s)
+                return await guarded_send(super().send, request, deadline_s=deadline_s,
+                                          max_bytes=max_bytes, **kwargs)
             except httpx2.TimeoutException:
-                self._overload_limiter.overloaded("timeout")
+                if self._overload_limiter is not None:
+                    self._overload_limiter.overloaded("timeout")
                 raise
             except (httpx2.NetworkError, httpx2.RemoteProtocolError):
-                self._overload_limiter.overloaded("connection")
+                if self._overload_limiter is not None:
+                    self._overload_limiter.overloaded("connection")
                 raise
 
     Reporting.__name__ = Reporting.__qualname__ = f"Reporting{base.__name__}"
     return Reporting
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """``exc`` or the first exception of type ``kind`` in its chain of causes."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, kind):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def _json_body(response: httpx2.Response) -> Any:

@@ -36,8 +36,9 @@ cut); ``reasoning_chars`` keeps the full length.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from consistency.common import inbound
 
 REASONING_KINDS = ("raw", "summary", "redacted", "absent", "malformed", "truncated")
 #: Characters of reasoning kept per response (a runaway trace must not bloat every frame).
@@ -79,10 +80,10 @@ def _decode(raw: Any) -> Any:
         if not raw:
             return None
         try:
-            return json.loads(raw)
-        except ValueError:
+            return inbound.loads(raw)  # lone surrogates of a stored body cleaned here
+        except (ValueError, RecursionError):
             return _MALFORMED
-    return raw
+    return inbound.clean(raw)
 
 
 def _anthropic(content: Any) -> tuple[str, str]:

@@ -14,6 +14,8 @@ lines and for the embedded model:
   keeps the body for inspection. It is not retried within the run: a server that sends the wrong
   shape once will most likely send it again, and every retry is paid for. A resume asks again
   (failed cells always are), in case the server was fixed meanwhile.
+- Every string of a reply, however it arrived, has its lone surrogates replaced by U+FFFD
+  (:func:`consistency.common.inbound.clean`), so no field can make a frame unwritable.
 - Metadata never fails a good answer: a token count that is not a non-negative integer, a
   ``model`` or stop reason that is not a string, or a ``usage`` that is not an object is
   recorded as null.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from consistency.common import inbound
 from consistency.providers.base import Completion, ProviderError
 
 #: Characters of a body quoted in a failure message (the journal keeps the body itself).
@@ -34,6 +37,7 @@ MAX_COUNT = 2**53
 
 def openai_completion(reply: Any, sent: dict[str, Any]) -> Completion:
     """A chat completion body as a Completion, or a ``malformed`` :class:`ProviderError`."""
+    reply = inbound.clean(reply)  # however it arrived: online, batch line, embedded model
     choices = reply.get("choices") if isinstance(reply, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise malformed("not a chat completion (no choices)", reply)
@@ -56,6 +60,7 @@ def openai_completion(reply: Any, sent: dict[str, Any]) -> Completion:
 
 def anthropic_completion(reply: Any, sent: dict[str, Any]) -> Completion:
     """A messages-API body as a Completion, or a ``malformed`` :class:`ProviderError`."""
+    reply = inbound.clean(reply)
     content = reply.get("content") if isinstance(reply, dict) else None
     if not isinstance(content, list):
         raise malformed("not a message (no content list)", reply)
@@ -76,10 +81,17 @@ def anthropic_completion(reply: Any, sent: dict[str, Any]) -> Completion:
 
 
 def parse_body(content: bytes) -> Any:
-    """The decoded JSON of a 2xx body. A body that is not JSON (cut off, or nested too deeply
-    to decode) is a ``malformed`` failure, retried: a transfer cut short may well succeed."""
+    """The decoded JSON of a 2xx body, read by :func:`consistency.common.inbound.loads` (lone
+    surrogates replaced, long integers kept). A body that is not JSON (cut off, or nested too
+    deeply to decode) is a ``malformed`` failure, retried: a transfer cut short may well
+    succeed. An object that names a key twice is ``malformed`` and not retried: which of the two
+    values was meant cannot be told."""
     try:
-        return json.loads(content)
+        return inbound.loads(content)
+    except inbound.DuplicateKeyError as exc:
+        text = content.decode("utf-8", errors="replace")
+        raise ProviderError("malformed", f"reply body is ambiguous: {exc}: {quote(text)}",
+                            raw=text, transient=False) from None
     except (ValueError, RecursionError) as exc:
         text = content.decode("utf-8", errors="replace")
         raise ProviderError("malformed", f"reply body is not JSON ({type(exc).__name__}): "

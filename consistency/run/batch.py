@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from consistency.common import inbound
 from consistency.design.config import RunConfig, RunnerSettings
 from consistency.common.errors import InputError
 from consistency.providers import ProviderError, make_provider
@@ -211,7 +212,7 @@ def _openai_line(cells: pd.DataFrame, line: str, convert: Any) -> ResponseRecord
     names no cell of this run (blank, not JSON, an unknown ``custom_id``): such a cell stays
     without a response and goes into the next batch."""
     try:
-        row = json.loads(line)
+        row = inbound.loads(line)
     except (ValueError, RecursionError):
         return None
     cid = row.get("custom_id") if isinstance(row, dict) else None

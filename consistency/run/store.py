@@ -58,6 +58,7 @@ from typing import Any
 import pandas as pd
 
 from consistency.common.errors import InputError
+from consistency.common.inbound import clean_text
 from consistency.common.sanitise import redact, secrets_in_use
 
 _SCHEMA = """
@@ -158,18 +159,14 @@ def raw_json_text(raw: Any, secrets: list[str] | None = None) -> str:
 
 def safe_text(value: Any, limit: int, secrets: list[str] | None = None) -> str | None:
     """A string column's value: redacted, at most ``limit`` characters, valid UTF-8 (a lone
-    surrogate from a JSON ``\ud800`` escape would make SQLite and Parquet refuse the row)."""
+    surrogate from a JSON ``\ud800`` escape would make SQLite and Parquet refuse the row; see
+    :func:`consistency.common.inbound.clean_text`)."""
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
     if len(text) > limit:
         text = text[:limit] + "..."
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return redact(text, secrets)
+    return redact(clean_text(text), secrets)
 
 
 def _safe_repr(value: Any) -> str:
