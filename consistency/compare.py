@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from consistency import crossrun, escaping, stats
+from consistency import crossrun, escaping, runfiles, stats
 from consistency.errors import InputError
 
 FLAGS = ("sandbagging", "strategic_compliance", "divergence")
@@ -147,8 +147,8 @@ def compare(baseline: Path, candidate: Path, fail_on: list[str] = list(FLAGS),
 
 def headline_answer(folder: Path) -> str | None:
     """The run-level answer in ``summary.json`` (None for runs written before it existed)."""
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    headline = summary.get("headline") if isinstance(summary, dict) else None
+    summary = runfiles.read_json(folder / "summary.json")
+    headline = summary.get("headline")
     answer = headline.get("answer") if isinstance(headline, dict) else None
     return answer if answer in ("flagged", "not flagged", "untested") else None
 
