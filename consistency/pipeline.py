@@ -51,6 +51,7 @@ from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSe
 from consistency.errors import InputError
 from consistency.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.judge_stage import check_judge, run_judge
+from consistency.keyguard import refuse_keys_in_config
 from consistency.plan import build_plan
 from consistency.providers import make_provider
 from consistency.ratelimit import RateLimiter
@@ -83,6 +84,7 @@ class Design:
 def load_design(cfg: RunConfig | DictConfig) -> Design:
     """Validate inputs and build the plan; sends nothing, creates nothing."""
     config = run_config(cfg)
+    refuse_keys_in_config(config)  # a key resolved into a name would reach the run's files
     items = _load_items(config.tasks)
     settings = config.analysis_settings()
     pairs = _load_pairs(config)
