@@ -31,6 +31,8 @@ Overrides are Hydra's: key=value, group=option, and -m for sweeps. Examples:
   consistency run tasks.path=my_tasks.jsonl conditions.path=my_pairs.yaml run_id=trial-1
   consistency run -m model.temperature=0,0.7 epochs=2
   consistency run --cfg job                         show the resolved config and exit
+  consistency run model=openai --dry-run            print the plan (requests, tokens, cost), send
+                                                    nothing (also: runner.dry_run=true)
 Exit status: 0 tested, 1 stopped (resume with the same run_id), 2 bad input, 4 finished but
 nothing tested (summary.json headline 'untested', e.g. every request failed).
 
@@ -55,6 +57,9 @@ usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired
   consistency import-inspect logs/ --arm-from metadata.condition --observed-value eval \\
       --unobserved-value deploy --out results/imp-2
 """
+
+#: What ``consistency run --dry-run`` stands for.
+DRY_RUN_OVERRIDE = "runner.dry_run=true"
 
 #: Commands with plain argument parsing: module and function called with the arguments.
 _PLAIN_COMMANDS = {"monitor": ("consistency.monitoring", "main"),
@@ -145,10 +150,15 @@ def _hydra_run(overrides: list[str]) -> int:
             _fail(str(exc))
         except _Aborted as exc:
             _fail(str(exc), status=1)
+        if folder is None:  # a dry run: the plan is printed, nothing was sent
+            print("dry run: nothing was sent and no run folder was created")
+            return
         print(for_terminal(f"run folder: {folder}"))
         _gate_untested(folder, str(cfg.run_id))
 
     saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    # --dry-run is ours, not Hydra's: the same as the override runner.dry_run=true
+    overrides = [DRY_RUN_OVERRIDE if arg == "--dry-run" else arg for arg in overrides]
     sys.argv = ["consistency run", *[literal_run_id(arg) for arg in overrides]]
     # Hydra's documented switch to raise instead of printing and exiting 1: we decide the status.
     os.environ["HYDRA_FULL_ERROR"] = "1"
@@ -238,7 +248,7 @@ class _Aborted(Exception):
     pass
 
 
-def _execute(cfg: "DictConfig") -> Path:  # noqa: F821 - imported lazily for a fast --help
+def _execute(cfg: "DictConfig") -> Path | None:  # noqa: F821 - imported lazily for a fast --help
     from consistency.pipeline import execute
     from consistency.runner import RunAborted
 

@@ -45,6 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from consistency import measurements
 from consistency.breakdown import severity_breakdown
+from consistency.budget import answered_cells, check_limit, plan_text, send_plan
 from consistency.cache import ResponseCache
 from consistency.checks import check_rows, task_rows
 from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
@@ -135,10 +136,20 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def execute(cfg: RunConfig | DictConfig) -> Path:
-    """Run (or resume) the configured evaluation; returns the run folder."""
+def execute(cfg: RunConfig | DictConfig) -> Path | None:
+    """Run (or resume) the configured evaluation; returns the run folder (None for a dry run,
+    which prints the plan and sends and creates nothing)."""
     config = run_config(cfg)
     design = load_design(config)
+    sent = send_plan(config, design.plan, answered_cells(design.folder))
+    if config.runner.dry_run:
+        print(for_terminal(f"dry run {design.run_id}: {design.model_id}; "
+                           f"{_describe(config, design)}"))
+        print(for_terminal(plan_text(config, sent)))
+        return None
+    check_limit(config, sent)  # a paid run larger than runner.max_requests waits to be raised
+    if not config.runner.quiet:
+        print(for_terminal(plan_text(config, sent)))
     check_judge(config.judge)  # the judge's key and server: a bad judge costs no request either
     if config.runner.mode == "batch":
         from consistency.batch import execute_batch
