@@ -60,6 +60,7 @@ from consistency.report import build_summary, print_table, response_counts, writ
 from consistency.runner import RunAborted, RunStats, run_cells
 from consistency.sanitise import for_terminal, redact
 from consistency.settings import AnalysisSettings
+from consistency.storage import writes_into
 from consistency.store import Journal, run_lock, write_parquet_atomic, write_text_atomic
 from consistency.tasks import FAMILIES, Item, builtin_items, load_items
 
@@ -154,15 +155,16 @@ def execute(cfg: RunConfig | DictConfig) -> Path | None:
     if config.runner.mode == "batch":
         from consistency.batch import execute_batch
 
-        return execute_batch(config, design)
+        with writes_into(design.folder, design.run_id):  # disk full, read-only: exit 1
+            return execute_batch(config, design)
     runner = config.runner
     limiter = RateLimiter(runner.requests_per_minute, runner.tokens_per_minute)
     cache_path = _cache_path(config)
     # checks key and reachability before any request
     provider = make_provider(config.model, limiter, runner.max_connections)
     make_run_folder(design.folder)
-    with run_lock(design.folder):  # one process per run folder: never pay twice for a cell
-        _run_online(config, design, provider, limiter, cache_path)
+    with writes_into(design.folder, design.run_id), run_lock(design.folder):
+        _run_online(config, design, provider, limiter, cache_path)  # one process per folder
     return design.folder
 
 
