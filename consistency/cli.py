@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from consistency.common.errors import EXIT_INPUT_ERROR, InputError
+from consistency.run.outcome import EXIT_UNTESTED
 from consistency.common.sanitise import for_terminal
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -30,6 +31,10 @@ Overrides are Hydra's: key=value, group=option, and -m for sweeps. Examples:
   consistency run tasks.path=my_tasks.jsonl conditions.path=my_pairs.yaml run_id=trial-1
   consistency run -m model.temperature=0,0.7 epochs=2
   consistency run --cfg job                         show the resolved config and exit
+  consistency run model=openai --dry-run            print the plan (requests, tokens, cost), send
+                                                    nothing (also: runner.dry_run=true)
+Exit status: 0 tested, 1 stopped (resume with the same run_id), 2 bad input, 4 finished but
+nothing tested (summary.json headline 'untested', e.g. every request failed).
 
 usage: consistency plan [--items N | --mde D] [flags]   power planner (consistency plan --help)
   consistency plan --items 200 --epochs 3 --within-var 0.5 --between-var 0.01
@@ -52,6 +57,9 @@ usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired
   consistency import-inspect logs/ --arm-from metadata.condition --observed-value eval \\
       --unobserved-value deploy --out results/imp-2
 """
+
+#: What ``consistency run --dry-run`` stands for.
+DRY_RUN_OVERRIDE = "runner.dry_run=true"
 
 #: Commands with plain argument parsing: module and function called with the arguments.
 _PLAIN_COMMANDS = {"monitor": ("consistency.analyse.monitoring", "main"),
@@ -142,12 +150,19 @@ def _hydra_run(overrides: list[str]) -> int:
             _fail(str(exc))
         except _Aborted as exc:
             _fail(str(exc), status=1)
+        if folder is None:  # a dry run: the plan is printed, nothing was sent
+            print("dry run: nothing was sent and no run folder was created")
+            return
         print(for_terminal(f"run folder: {folder}"))
+        _gate_untested(folder, str(cfg.run_id))
 
     saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    # --dry-run is ours, not Hydra's: the same as the override runner.dry_run=true
+    overrides = [DRY_RUN_OVERRIDE if arg == "--dry-run" else arg for arg in overrides]
     sys.argv = ["consistency run", *[literal_run_id(arg) for arg in overrides]]
     # Hydra's documented switch to raise instead of printing and exiting 1: we decide the status.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    _UNTESTED.clear()
     try:
         _app()
     except Exception as exc:  # noqa: BLE001 - config problems exit 2; anything else re-raises
@@ -161,7 +176,31 @@ def _hydra_run(overrides: list[str]) -> int:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = saved_full_error
-    return 0
+    return EXIT_UNTESTED if _UNTESTED else 0
+
+
+#: Run folders of this sweep that finished without testing anything (see _gate_untested).
+_UNTESTED: list[Path] = []
+
+
+def _gate_untested(folder: Path, run_id: str) -> None:
+    """A finished run that tested nothing exits 4 with the reason (:mod:`consistency.run.outcome`).
+    In a sweep the other jobs still run; the sweep exits 4 at the end (jobs of the basic
+    launcher, which run in this process)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from consistency.run.outcome import untested_message
+
+    message = untested_message(folder, run_id)
+    if message is None:
+        return
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        print(textwrap.fill(for_terminal(f"consistency: {message}"), width=100,
+                            break_long_words=False, break_on_hyphens=False), file=sys.stderr)
+        _UNTESTED.append(folder)
+        return
+    _fail(message, status=EXIT_UNTESTED)
 
 
 def _redact_sweep_record() -> None:
@@ -209,7 +248,7 @@ class _Aborted(Exception):
     pass
 
 
-def _execute(cfg: "DictConfig") -> Path:  # noqa: F821 - imported lazily for a fast --help
+def _execute(cfg: "DictConfig") -> Path | None:  # noqa: F821 - imported lazily for a fast --help
     from consistency.pipeline import execute
     from consistency.run.runner import RunAborted
 

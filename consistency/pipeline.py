@@ -45,22 +45,25 @@ from omegaconf import DictConfig
 
 from consistency.measure import measurements
 from consistency.analyse.breakdown import severity_breakdown
+from consistency.run.budget import answered_cells, check_limit, plan_text, send_plan
 from consistency.run.cache import ResponseCache
 from consistency.measure.checks import check_rows, task_rows
 from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
 from consistency.common.errors import InputError
 from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
+from consistency.design.keyguard import refuse_keys_in_config
 from consistency.design.plan import build_plan
 from consistency.providers import make_provider
 from consistency.providers.ratelimit import RateLimiter
-from consistency.publish.published import count_text, plural, run_story
 from consistency.publish.report import build_summary, print_table, response_counts, write_outputs
 from consistency.run.runner import RunAborted, RunStats, run_cells
 from consistency.common.sanitise import for_terminal, redact
 from consistency.design.settings import AnalysisSettings
+from consistency.run.storage import writes_into
 from consistency.run.store import Journal, run_lock, write_parquet_atomic, write_text_atomic
 from consistency.design.tasks import FAMILIES, Item, builtin_items, load_items
+from consistency.publish.published import count_text, plural, run_story
 from consistency.run.folder import config_yaml, make_run_folder
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
@@ -85,6 +88,7 @@ class Design:
 def load_design(cfg: RunConfig | DictConfig) -> Design:
     """Validate inputs and build the plan; sends nothing, creates nothing."""
     config = run_config(cfg)
+    refuse_keys_in_config(config)  # a key resolved into a name would reach the run's files
     items = _load_items(config.tasks)
     settings = config.analysis_settings()
     pairs = _load_pairs(config)
@@ -135,23 +139,34 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def execute(cfg: RunConfig | DictConfig) -> Path:
-    """Run (or resume) the configured evaluation; returns the run folder."""
+def execute(cfg: RunConfig | DictConfig) -> Path | None:
+    """Run (or resume) the configured evaluation; returns the run folder (None for a dry run,
+    which prints the plan and sends and creates nothing)."""
     config = run_config(cfg)
     design = load_design(config)
+    sent = send_plan(config, design.plan, answered_cells(design.folder))
+    if config.runner.dry_run:
+        print(for_terminal(f"dry run {design.run_id}: {design.model_id}; "
+                           f"{_describe(config, design)}"))
+        print(for_terminal(plan_text(config, sent)))
+        return None
+    check_limit(config, sent)  # a paid run larger than runner.max_requests waits to be raised
+    if not config.runner.quiet:
+        print(for_terminal(plan_text(config, sent)))
     check_judge(config.judge)  # the judge's key and server: a bad judge costs no request either
     if config.runner.mode == "batch":
         from consistency.run.batch import execute_batch
 
-        return execute_batch(config, design, finish)
+        with writes_into(design.folder, design.run_id):  # disk full, read-only: exit 1
+            return execute_batch(config, design, finish)
     runner = config.runner
     limiter = RateLimiter(runner.requests_per_minute, runner.tokens_per_minute)
     cache_path = _cache_path(config)
     # checks key and reachability before any request
     provider = make_provider(config.model, limiter, runner.max_connections)
     make_run_folder(design.folder)
-    with run_lock(design.folder):  # one process per run folder: never pay twice for a cell
-        _run_online(config, design, provider, limiter, cache_path)
+    with writes_into(design.folder, design.run_id), run_lock(design.folder):
+        _run_online(config, design, provider, limiter, cache_path)  # one process per folder
     return design.folder
 
 

@@ -13,12 +13,12 @@ Exit status: 0 no alarm, 1 an alarm on some row, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 
+from consistency.analyse import runfiles
 from consistency.analyse import stats
 from consistency.common.errors import InputError
 from consistency.measure.scoring import known_family, metrics_for_family
@@ -99,12 +99,7 @@ def _model_of(folder: Path) -> str:
     if not folder.is_dir() or not path.is_file() or not (folder / "scores.parquet").is_file():
         raise InputError("not a finished run folder (needs scores.parquet and summary.json)",
                          where=str(folder))
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        model = summary["model"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"summary.json is damaged or not a run summary ({type(exc).__name__}: "
-                         f"{exc}); re-run or re-analyse that run first", where=str(path)) from None
+    model = runfiles.read_json(path).get("model")
     if not isinstance(model, str):
         raise InputError("summary.json has no model name", where=str(path))
     return model
@@ -113,23 +108,14 @@ def _model_of(folder: Path) -> str:
 def _rows_of(folder: Path) -> list[tuple[str, str, str]]:
     """The (family, pair, metric) rows the run's summary names (read after :func:`_model_of`
     has checked the file)."""
-    tests = json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("tests") or []
-    return [(t["family"], t["pair"], t["metric"]) for t in tests
+    tests = runfiles.read_json(folder / "summary.json").get("tests") or []
+    tests = tests if isinstance(tests, list) else []
+    return [(str(t["family"]), str(t["pair"]), str(t["metric"])) for t in tests
             if isinstance(t, dict) and {"family", "pair", "metric"} <= set(t)]
 
 
 def _scores_of(folder: Path) -> pd.DataFrame:
-    path = folder / "scores.parquet"
-    try:
-        scores = pd.read_parquet(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
-        raise InputError(f"scores.parquet cannot be read ({type(exc).__name__}: {exc}); re-run "
-                         "that run to rewrite it", where=str(path)) from None
-    missing = sorted(set(SCORE_COLUMNS) - set(scores.columns))
-    if missing:
-        raise InputError(f"scores.parquet lacks the column(s) {missing}; it was not written by "
-                         "consistency run", where=str(path))
-    return scores
+    return runfiles.read_parquet(folder / "scores.parquet", needed=SCORE_COLUMNS)
 
 
 def main(argv: list[str]) -> int:

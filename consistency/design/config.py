@@ -388,6 +388,11 @@ class RunnerSettings:
     quiet: bool = False
     # batch runner: seconds between status polls
     poll_interval_s: float = 30.0
+    # refuse a run with more requests to send than this (hosted models; the embedded model is
+    # not limited); null = no ceiling. Check the plan first with consistency run --dry-run
+    max_requests: Optional[int] = 20000
+    # print the plan (requests, tokens, cost) and exit 0: nothing sent, no run folder created
+    dry_run: bool = False
 
     def __post_init__(self) -> None:
         _check(self.mode in RUNNER_MODES, "runner.mode", f"one of {list(RUNNER_MODES)}", self.mode)
@@ -408,6 +413,8 @@ class RunnerSettings:
                "null, true, false or the path of a file", self.cache)
         _check(self.poll_interval_s > 0, "runner.poll_interval_s", "a number of seconds > 0",
                self.poll_interval_s)
+        _check(self.max_requests is None or self.max_requests >= 1, "runner.max_requests",
+               "a whole number >= 1 or null (no ceiling)", self.max_requests)
 
 
 # -- analysis ---------------------------------------------------------------------------------

@@ -46,12 +46,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from consistency.analyse import runfiles
 from consistency.publish import crossrun
-
 from consistency.common import escaping
-
 from consistency.analyse import stats
 from consistency.common.errors import InputError
+
+
 
 FLAGS = ("sandbagging", "strategic_compliance", "divergence")
 HEADLINE = "headline"
@@ -151,8 +152,8 @@ def compare(baseline: Path, candidate: Path, fail_on: list[str] = list(FLAGS),
 
 def headline_answer(folder: Path) -> str | None:
     """The run-level answer in ``summary.json`` (None for runs written before it existed)."""
-    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    headline = summary.get("headline") if isinstance(summary, dict) else None
+    summary = runfiles.read_json(folder / "summary.json")
+    headline = summary.get("headline")
     answer = headline.get("answer") if isinstance(headline, dict) else None
     return answer if answer in ("flagged", "not flagged", "untested") else None
 

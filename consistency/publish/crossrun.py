@@ -52,8 +52,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from consistency.analyse import runfiles
 from consistency.analyse import stats
 from consistency.common.errors import InputError
 from consistency.analyse.flags import verdict
@@ -65,7 +65,6 @@ _IDENTITY_KEYS = ("run_id", "results_dir")
 #: Swept keys left out of row labels: the model id already says them, or they say where a
 #: server was, not what was asked of it.
 _UNLABELLED = ("model.name", "model.provider", "model.base_url", "model.api_key_env")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -113,39 +112,58 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def read_run(folder: Path) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """One run's row of the runs frame (without label), its tests frame and flat config."""
-    try:
-        summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        tests = pd.read_csv(folder / "tests.csv")
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the run's summary.json / tests.csv ({exc}); re-run the "
-                         "analysis or remove the folder from the report", where=str(folder))
-    config_text = _read_text(folder / "config.yaml")
-    config = flatten(yaml.load(config_text, Loader=_LOADER) or {}) if config_text else {}
-    environment = json.loads(_read_text(folder / "environment.json") or "{}")
+    """One run's row of the runs frame (without label), its tests frame and flat config.
+    A damaged or hostile file is an :class:`InputError` naming it (:mod:`consistency.analyse.runfiles`)."""
+    summary = runfiles.read_json(folder / "summary.json")
+    tests = _read_tests(folder / "tests.csv")
+    config = flatten(runfiles.read_yaml(folder / "config.yaml"))
+    environment = runfiles.read_json(folder / "environment.json", required=False)
     identity = {k: v for k, v in config.items() if k not in _IDENTITY_KEYS}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
-    row = {
-        "run_id": str(summary.get("run_id", folder.name)), "folder": str(folder),
-        "model": str(summary.get("model", "")),
-        "models_reported": ", ".join(map(str, environment.get("models_reported", []))),
-        "finished_at": str(environment.get("finished_at", "")),
-        "version": str(environment.get("packages", {}).get("consistency", "")),
-        "config_hash": digest.hexdigest()[:12] if config else "",
-        "epochs": config.get("epochs", math.nan),
-        "responses": int(summary.get("responses", {}).get("completed", 0)),
-        "alpha": float(config.get("analysis.alpha", 0.05)),
-        "correction": str(config.get("analysis.correction", _first(tests, "correction", "bh"))),
-        "divergence_test": str(config.get("analysis.divergence_test", "mean")),
-        "confidence": float(config.get("analysis.confidence", 0.95)),
-        "margin": float(config.get("analysis.equivalence_margin", 0.10)),
-        "margin_source": str(config.get("analysis.margin_source", "fixed")),
-    }
+    packages = environment.get("packages")
+    responses = summary.get("responses")
+    try:
+        row = {
+            "run_id": str(summary.get("run_id", folder.name)), "folder": str(folder),
+            "model": str(summary.get("model", "")),
+            "models_reported": ", ".join(map(str, environment.get("models_reported") or [])),
+            "finished_at": str(environment.get("finished_at", "")),
+            "version": str(packages.get("consistency", "") if isinstance(packages, dict) else ""),
+            "config_hash": digest.hexdigest()[:12] if config else "",
+            "epochs": config.get("epochs", math.nan),
+            "responses": int(responses.get("completed", 0) if isinstance(responses, dict) else 0),
+            "alpha": float(config.get("analysis.alpha", 0.05)),
+            "correction": str(config.get("analysis.correction",
+                                         _first(tests, "correction", "bh"))),
+            "divergence_test": str(config.get("analysis.divergence_test", "mean")),
+            "confidence": float(config.get("analysis.confidence", 0.95)),
+            "margin": float(config.get("analysis.equivalence_margin", 0.10)),
+            "margin_source": str(config.get("analysis.margin_source", "fixed")),
+        }
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"a value of the run's summary.json, config.yaml or environment.json has "
+                         f"the wrong type ({exc}); re-run the analysis or remove the folder from "
+                         "the report", where=str(folder)) from None
     return row, tests, config
 
 
-def _read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8") if path.is_file() else ""
+#: Columns of tests.csv that reports and comparisons read by name.
+TESTS_COLUMNS = ("family", "pair", "pair_kind", "metric", "hypothesis", "alternative",
+                 "difference", "ci_low", "ci_high", "p_value", "p_two_sided", "verdict")
+
+
+def _read_tests(path: Path) -> pd.DataFrame:
+    try:
+        tests = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the run's tests.csv ({type(exc).__name__}: {exc}); re-run "
+                         "the analysis or remove the folder from the report",
+                         where=str(path)) from None
+    missing = [column for column in TESTS_COLUMNS if column not in tests]
+    if missing:
+        raise InputError(f"tests.csv lacks the column(s) {missing}; it was not written by "
+                         "consistency run", where=str(path))
+    return tests
 
 
 def _first(frame: pd.DataFrame, column: str, default: Any) -> Any:
@@ -321,24 +339,26 @@ def _nan(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+#: Columns of scores.parquet every cross-run reader needs.
+SCORES_COLUMNS = ("item_id", "family", "pair", "arm")
+
+
 def load_scores(runs: pd.DataFrame, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Every run's ``scores.parquet`` in one frame with a ``run_id`` column (pyarrow reads only
     ``columns`` when given, which is most of the cost at 10^6 rows). Task cells only: the
     manipulation-check cells (``purpose == "check"``, :mod:`consistency.measure.checks`) are no task
     responses, so no table, drill-down or comparison shows them as such."""
-    import pyarrow.parquet as pq
-
     parts = []
     for run_id, folder in zip(runs["run_id"], runs["folder"]):
         path = Path(folder) / "scores.parquet"
         if not path.is_file():
             raise InputError("the run has no scores.parquet", where=str(folder))
-        present = pq.read_schema(path).names
+        present = runfiles.parquet_columns(path)
         wanted = None if columns is None else [c for c in columns if c in present]
         purpose = "purpose" in present and (wanted is None or "purpose" in wanted)
         if "purpose" in present and not purpose:
             wanted = [*wanted, "purpose"]
-        table = pq.read_table(path, columns=wanted).to_pandas()
+        table = runfiles.read_parquet(path, wanted, needed=SCORES_COLUMNS)
         if "purpose" in table:
             table = table[table["purpose"] != "check"].reset_index(drop=True)
             if not purpose:

@@ -27,10 +27,11 @@ import jinja2
 import pandas as pd
 
 from consistency import __version__
-
+from consistency.analyse import runfiles
 from consistency.publish import crossrun, tables
-
 from consistency.common import escaping
+
+
 
 #: Response columns shown beside the text when a run has them (reasoning, judge output).
 EXTRA_TEXT = ("reasoning", "reasoning_kind", "judge_output", "judge_reasoning")
@@ -126,17 +127,15 @@ def _text(value: Any) -> str:
 
 def _requests(folder: Path) -> dict[str, tuple[str, str]]:
     """cell id -> (system text, last user message) from ``responses.parquet``."""
-    import pyarrow.parquet as pq
-
     path = folder / "responses.parquet"
-    if not path.is_file() or "request_json" not in pq.read_schema(path).names:
+    if not path.is_file() or "request_json" not in runfiles.parquet_columns(path):
         return {}
-    frame = pq.read_table(path, columns=["cell_id", "request_json"]).to_pandas()
+    frame = runfiles.read_parquet(path, ["cell_id", "request_json"], needed=["cell_id"])
     out = {}
     for cell_id, raw in zip(frame["cell_id"], frame["request_json"]):
         try:
             messages = json.loads(raw).get("messages", [])
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, RecursionError):
             continue
         system = " ".join(str(m.get("content", "")) for m in messages
                           if isinstance(m, dict) and m.get("role") == "system")

@@ -270,10 +270,12 @@ class Journal:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(_UPSERT, values)
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk): the first error is the one to see
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def frame(self) -> pd.DataFrame:
         """All stored rows as a frame with :data:`RESPONSE_COLUMNS`."""
@@ -328,8 +330,9 @@ def run_lock(folder: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            handle.seek(0)
-            handle.truncate()
+            with contextlib.suppress(OSError):  # a folder turned read-only: the lock still ends
+                handle.seek(0)
+                handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
