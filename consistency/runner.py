@@ -3,8 +3,8 @@
 A fixed pool of workers pulls cells from a queue (memory stays flat however large the plan), bounded
 by ``max_connections`` and by what the provider can take. With ``adaptive`` on, every send also
 passes a :class:`consistency.concurrency.Gate`, which lets only as many of those workers send at
-once as the provider copes with (grown while latency stays flat, halved on 429s and timeouts; see
-:mod:`consistency.concurrency`). The plan is already ordered so that both
+once as the provider copes with (grown while no overload comes, halved on 429s, 503s and
+timeouts; see :mod:`consistency.concurrency`). The plan is already ordered so that both
 arms of each comparison travel together, so the arms are interleaved in time and a drift in the
 provider (load, a model update mid-run) hits both alike.
 
@@ -118,8 +118,8 @@ async def run_cells(
         limiter: client-side pacing and the shared pause after a 429 (None: no pacing).
         cache: shared response cache, read before and written after requests (None: off).
         quiet: no progress bar (scheduled jobs).
-        adaptive: let an AIMD controller decide how many of the workers send at once, starting
-            at ``start_connections`` (False: all of them, always).
+        adaptive: let the adaptive controller decide how many of the workers send at once,
+            starting at ``start_connections`` (False: all of them, always).
         start_connections: the adaptive controller's first limit (at most the worker count).
     """
     started, cpu_started = time.perf_counter(), time.process_time()
