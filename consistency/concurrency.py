@@ -139,6 +139,7 @@ class Controller:
         self._generation = 0  # cuts so far
         self._epoch = 0  # changes of any kind so far
         self._grown_from: int | None = None  # the limit before the last change, if it was a grow
+        self._probing = False  # the level grown to has not yet closed a window
         self._geometric = True  # growing by GROWTH: no cut and no refused step yet
         self._warming = True  # the start level's first window
         self._hold, self._next_hold = 0, 1
@@ -208,7 +209,8 @@ class Controller:
         self._paused = False
 
     def _close_window(self) -> None:
-        samples, paused, probing = self._latencies, self._paused, self._grown_from is not None
+        samples, paused, probing = self._latencies, self._paused, self._probing
+        self._probing = False
         self._open_window()
         if self._warming:
             self._warming = False
@@ -216,13 +218,12 @@ class Controller:
         if samples:
             self._levels.setdefault(self.limit, deque(maxlen=LEVEL_SAMPLES)).extend(samples)
         if probing:
-            if self._queueing():
+            if self._queueing() and self._grown_from is not None:
                 self._geometric = False
                 self._hold_after_refusal()
                 self._change(self._grown_from, "shrink_latency")
                 return
-            self._grown_from = None  # the step is accepted
-            self._next_hold = 1
+            self._next_hold = 1  # the step is accepted
         if self._hold > 0:
             self._hold -= 1
         elif not paused and self.limit < self.cap:
@@ -234,6 +235,8 @@ class Controller:
         by a good share of what pure queueing would give? Medians of log latency, with the
         spread from the pooled median absolute deviation: the first sends after a step saw a
         queue still filling, and a few of them must not pass for noise."""
+        if not self._levels:
+            return False
         reference = min(self._levels)
         here, there = self._levels.get(self.limit), self._levels[reference]
         if reference >= self.limit or not here or len(there) < 2:
@@ -253,6 +256,7 @@ class Controller:
 
     def _change(self, limit: int, reason: str) -> None:
         self._grown_from = self.limit if reason == "grow" else None
+        self._probing = reason == "grow"
         self._epoch += 1
         self._open_window()
         if limit == self.limit:

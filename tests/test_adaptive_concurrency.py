@@ -471,3 +471,31 @@ def test_start_connections_below_one_is_a_config_error(suite, tmp_path):
             run_inprocess(*openai_overrides(server, suite), "runner.start_connections=0",
                           results=tmp_path / "results")
         assert server.request_count == 0
+
+
+def test_a_failure_after_a_step_was_accepted_still_steps_back_until_the_next_change():
+    """'Right after a growth step' lasts until the limit changes again, as before: the level
+    grown from is still the last one known to be clean."""
+    controller = Controller(16, 6)
+    run_window(controller, 1.0)  # warm-up
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 3
+    run_window(controller, 1.0)
+    assert controller.limit == 4
+    tickets = [controller.ticket() for _ in range(4)]  # a window at 4 with a 500 in it:
+    controller.failed(tickets[0], "server_error")  # the step holds, growth pauses
+    for ticket in tickets:
+        controller.completed(ticket, 1.0)
+    assert controller.limit == 4
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 3
+
+
+def test_windows_without_a_single_latency_neither_crash_nor_grow_wrongly():
+    controller = Controller(16, 8)
+    run_window(controller, 1.0)  # warm-up
+    controller.completed(controller.ticket(), 1.0, "timeout")  # cut: the levels are forgotten
+    assert controller.limit == 4
+    for _ in range(3):  # every send rejected as a bad request: no latency at any level
+        run_window(controller, 1.0, "bad_request")
+    assert 4 <= controller.limit <= 16
