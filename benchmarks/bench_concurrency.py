@@ -73,6 +73,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -178,7 +179,7 @@ class Burner:
             for _ in range(10_000):
                 self.spins += 1
 
-    def __enter__(self) -> Burner:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

@@ -1,16 +1,23 @@
-"""Adaptive concurrency: the AIMD controller alone, the gate on a real loop, and whole runs through
+"""Adaptive concurrency: the controller alone, the gate on a real loop, and whole runs through
 the official openai SDK against loopback servers that rate-limit or queue."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 
 import pytest
 from provider_server import PolicyFault, ProviderServer, answer_key_policy
 from runner_support import openai_overrides, run_inprocess, summary
 
-from consistency.concurrency import HISTORY_HEAD, MAX_HISTORY, MIN_WINDOW, Controller, Gate
+from consistency.concurrency import (
+    HISTORY_HEAD,
+    MAX_HISTORY,
+    MIN_WINDOW,
+    Controller,
+    Gate,
+)
 
 
 class Clock:
@@ -83,7 +90,7 @@ def test_latency_growing_with_the_limit_refuses_the_step_and_holds():
     history = controller.summary()["history"]
     assert [e["reason"] for e in history[:3]] == ["start", "grow", "shrink_latency"]
     tries = [n for n, limit in enumerate(limits) if limit == 5]
-    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(tries)]
     assert len(tries) >= 3 and gaps == sorted(gaps) and gaps[-1] > gaps[0]
 
 
