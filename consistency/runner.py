@@ -159,17 +159,21 @@ async def run_cells(
 
 
 async def _join(state: _State) -> None:
-    """Wait for every worker; those cancelled by a stop end quietly, a worker's own error (a
-    bug) is raised once they have all ended."""
+    """Wait for every worker; those cancelled by a stop end quietly. A worker's own error (a
+    bug) cancels the others and is raised."""
     try:
-        results = await asyncio.gather(*state.workers, return_exceptions=True)
+        done, pending = await asyncio.wait(state.workers,
+                                           return_when=asyncio.FIRST_EXCEPTION)
     except asyncio.CancelledError:  # the run itself was cancelled: take the workers with it
         for task in state.workers:
             task.cancel()
         raise
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            raise result
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()
 
 
 def _todo(provider: Provider, plan: pd.DataFrame, journal: Journal) -> pd.DataFrame:

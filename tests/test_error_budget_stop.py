@@ -69,3 +69,28 @@ def test_a_stopped_run_resumes_every_cell_it_did_not_receive(suite, tmp_path):
                                results=tmp_path / "results")
         assert server.request_count == 12
     assert (folder / "summary.json").exists()
+
+
+def test_a_worker_bug_stops_the_run_instead_of_waiting_for_every_cell(suite, tmp_path,
+                                                                      monkeypatch):
+    """A bug in a worker (not a provider failure) ends the run with that error, and the other
+    workers are cancelled rather than left to send the rest of the plan."""
+    import consistency.runner as runner
+
+    calls = {"n": 0}
+    real = runner._record
+
+    def broken(cell, reply, latency):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("a bug while recording")
+        return real(cell, reply, latency)
+
+    monkeypatch.setattr(runner, "_record", broken)
+    with ProviderServer() as server:
+        with pytest.raises(RuntimeError, match="a bug while recording"):
+            run_inprocess(*openai_overrides(server, suite), "conditions.pairs=[wording]",
+                          "tasks.families=[capability]", "tasks.limit=20",
+                          "runner.max_connections=4", "runner.adaptive_concurrency=false",
+                          results=tmp_path / "results")
+        assert server.request_count < 20
