@@ -14,7 +14,8 @@ at least :data:`MIN_WINDOW`):
   window. Right after a growth step to a limit of at most :data:`SMALL_LIMIT`, a load failure
   steps back to the level grown from instead of halving (that level has just completed a clean
   window, so the overshoot is one step: a provider that takes 3 at once refuses the 4th, and
-  halving would saw-tooth 4 -> 2 -> 3 -> 4 -> 2, averaging below 3).
+  halving would saw-tooth 4 -> 2 -> 3 -> 4 -> 2, averaging below 3), and holds there as after
+  a refused step (below), so the next try of the refused level comes later each time.
 - **Other trouble pauses.** Another 5xx (:data:`PAUSE_KINDS`, ``server_error``) says the
   provider is unwell but not that it is full: its window does not grow.
 - **Otherwise it grows**, after each window: by half (at least one) until the first cut or
