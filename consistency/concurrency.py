@@ -20,7 +20,7 @@ at least :data:`MIN_WINDOW`):
   provider is unwell but not that it is full: its window does not grow.
 - **Otherwise it grows**, after each window: by half (at least one) until the first cut or
   refused step, then by one. Growth is geometric at first so that a provider with room is
-  reached within a handful of windows (from 4: 6, 9, 13, 16).
+  reached within a handful of windows (from 4: 6, 9, 14, 16).
 - **Latency only refuses a growth step.** The first window at a level just grown to is compared
   with the lowest level measured since the last cut (the *reference*): if the median log latency
   rose by more than :data:`QUEUE_SHARE` of ``log(limit / reference)`` *and* by more than
