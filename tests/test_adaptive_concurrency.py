@@ -1,16 +1,23 @@
-"""Adaptive concurrency: the AIMD controller alone, the gate on a real loop, and whole runs through
+"""Adaptive concurrency: the controller alone, the gate on a real loop, and whole runs through
 the official openai SDK against loopback servers that rate-limit or queue."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 
 import pytest
 from provider_server import PolicyFault, ProviderServer, answer_key_policy
 from runner_support import openai_overrides, run_inprocess, summary
 
-from consistency.run.concurrency import HISTORY_HEAD, MAX_HISTORY, Controller, Gate
+from consistency.run.concurrency import (
+    HISTORY_HEAD,
+    MAX_HISTORY,
+    MIN_WINDOW,
+    Controller,
+    Gate,
+)
 
 
 class Clock:
@@ -24,8 +31,9 @@ class Clock:
 
 
 def run_window(controller: Controller, latency: float, kind: str | None = None) -> None:
-    """One full window: as many sends as the current limit, all started before any ends."""
-    tickets = [controller.ticket() for _ in range(controller.limit)]
+    """One full window: as many sends as the current limit (at least ``MIN_WINDOW``), all
+    started before any ends."""
+    tickets = [controller.ticket() for _ in range(max(controller.limit, MIN_WINDOW))]
     for ticket in tickets:
         controller.completed(ticket, latency, kind)
 
@@ -37,33 +45,81 @@ def test_starts_at_the_start_value_clipped_to_the_cap():
     assert Controller(16, 4, adaptive=False).limit == 16
 
 
-def test_flat_latency_grows_by_one_per_window_up_to_the_cap_and_no_further():
+def test_flat_latency_grows_by_half_per_window_up_to_the_cap_and_no_further():
+    """After the start's warm-up window: 2 -> 3 -> 5 -> 8 (by half, at least one)."""
     controller = Controller(8, 2, clock=Clock())
     limits = []
-    for _ in range(12):
+    for _ in range(8):
         run_window(controller, 0.5)
         limits.append(controller.limit)
-    assert limits == [3, 4, 5, 6, 7, 8, 8, 8, 8, 8, 8, 8]
-    assert [entry["reason"] for entry in controller.summary()["history"]] == ["start"] + ["grow"] * 6
+    assert limits == [2, 3, 5, 8, 8, 8, 8, 8]
+    assert [entry["reason"] for entry in controller.summary()["history"]] == ["start"] + ["grow"] * 3
 
 
-def test_latency_within_the_tolerance_still_counts_as_flat():
+def test_after_a_cut_growth_is_by_one():
+    controller = Controller(16, 8)
+    run_window(controller, 1.0)  # warm-up
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 4
+    limits = []
+    for _ in range(4):
+        run_window(controller, 1.0)
+        limits.append(controller.limit)
+    assert limits == [5, 6, 7, 8]
+
+
+def test_latency_spread_does_not_refuse_growth():
+    """Window medians a factor 3 apart, in no relation to the limit: noise, not queueing."""
     controller = Controller(16, 4)
-    run_window(controller, 1.0)
-    run_window(controller, 1.25)  # 1.25 <= 1.3 x best
-    assert controller.limit == 6
+    for n in range(12):
+        run_window(controller, 0.3 if n % 2 else 0.1)
+    assert controller.limit == 16
 
 
-def test_latency_growing_with_the_limit_stops_growth_early():
-    """A single-slot server: latency = limit x service time. From 4: 5/4 is within 1.3, 6/4 not."""
+def test_latency_growing_with_the_limit_refuses_the_step_and_holds():
+    """A single-slot server: latency = limit x service time. The step from 4 to 6 rises by the
+    full ratio and goes back; later tries of 5 go back too, each after a longer hold, and the
+    limit never goes below the 4 it held."""
     controller = Controller(16, 4)
-    for _ in range(20):
+    limits = []
+    for _ in range(60):
         run_window(controller, 0.05 * controller.limit)
-    assert controller.limit == 6
+        limits.append(controller.limit)
+    assert min(limits) == 4
     assert controller.summary()["max"] == 6
+    history = controller.summary()["history"]
+    assert [e["reason"] for e in history[:3]] == ["start", "grow", "shrink_latency"]
+    tries = [n for n, limit in enumerate(limits) if limit == 5]
+    gaps = [b - a for a, b in itertools.pairwise(tries)]
+    assert len(tries) >= 3 and gaps == sorted(gaps) and gaps[-1] > gaps[0]
 
 
-@pytest.mark.parametrize("kind", ["rate_limit", "timeout", "server_error", "connection"])
+def test_latency_rising_at_a_level_already_held_never_lowers_the_limit():
+    """A client slowed by its own CPU, or a provider slowing down: latency is not overload."""
+    controller = Controller(16, 6)
+    run_window(controller, 1.0)  # warm-up
+    run_window(controller, 1.0)
+    assert controller.limit == 9
+    run_window(controller, 1.0)
+    assert controller.limit == 14
+    for latency in (3.0, 10.0, 30.0, 100.0, 300.0):
+        run_window(controller, latency)
+        assert controller.limit >= 9
+
+
+def test_a_server_error_pauses_growth_without_shrinking():
+    controller = Controller(16, 4)
+    run_window(controller, 1.0)  # warm-up
+    tickets = [controller.ticket() for _ in range(4)]
+    controller.failed(tickets[0], "server_error")  # a 500 the SDK retried, then answered
+    for ticket in tickets:
+        controller.completed(ticket, 1.0)
+    assert controller.limit == 4
+    run_window(controller, 1.0)
+    assert controller.limit == 6
+
+
+@pytest.mark.parametrize("kind", ["rate_limit", "timeout", "overloaded", "connection"])
 def test_a_load_failure_halves_the_limit(kind):
     controller = Controller(16, 8)
     controller.completed(controller.ticket(), 0.2, kind)
@@ -71,14 +127,29 @@ def test_a_load_failure_halves_the_limit(kind):
     assert controller.summary()["history"][-1]["reason"] == f"shrink_error:{kind}"
 
 
-def test_a_failure_right_after_growing_to_a_small_limit_steps_back_one_instead_of_halving():
-    """A provider taking 3 at once: the step from 3 to 4 fails, and the limit returns to 3."""
-    controller = Controller(16, 2)
-    run_window(controller, 1.0)
+def test_a_failure_right_after_growing_to_a_small_limit_steps_back_instead_of_halving():
+    """A provider taking 3 at once: the step from 3 to 4 fails, and the limit returns to 3;
+    it then holds there for a window before the next try, and longer after each refusal."""
+    controller = Controller(16, 6)
+    run_window(controller, 1.0)  # warm-up
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 3
     run_window(controller, 1.0)
     assert controller.limit == 4
     controller.completed(controller.ticket(), 1.0, "rate_limit")
     assert controller.limit == 3
+    run_window(controller, 1.0)  # held
+    assert controller.limit == 3
+    run_window(controller, 1.0)
+    assert controller.limit == 4
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 3
+    for _ in range(2):  # held twice as long
+        run_window(controller, 1.0)
+        assert controller.limit == 3
+    run_window(controller, 1.0)
+    assert controller.limit == 4
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
     controller.completed(controller.ticket(), 1.0, "rate_limit")  # 3 was reached by a cut
     assert controller.limit == 1
 
@@ -88,13 +159,15 @@ def test_a_failure_at_an_unproven_or_large_limit_still_halves():
     at_start.completed(at_start.ticket(), 1.0, "timeout")
     assert at_start.limit == 2
     grown = Controller(16, 5)
+    run_window(grown, 1.0)  # warm-up
     run_window(grown, 1.0)
-    assert grown.limit == 6
+    assert grown.limit == 8
     grown.completed(grown.ticket(), 1.0, "timeout")  # above SMALL_LIMIT
-    assert grown.limit == 3
+    assert grown.limit == 4
     slowed = Controller(16, 4)
+    run_window(slowed, 1.0)  # warm-up
     run_window(slowed, 1.0)
-    run_window(slowed, 2.5)  # queueing: 5 -> 4
+    run_window(slowed, 2.5)  # queueing: 6 -> 4
     assert slowed.limit == 4
     slowed.completed(slowed.ticket(), 1.0, "timeout")
     assert slowed.limit == 2
@@ -127,41 +200,35 @@ def test_failures_that_say_nothing_about_load_do_not_shrink():
 
 def test_a_window_with_a_load_failure_does_not_grow():
     controller = Controller(16, 4)
+    run_window(controller, 1.0)  # warm-up
     run_window(controller, 1.0)
-    assert controller.limit == 5
-    tickets = [controller.ticket() for _ in range(5)]
+    assert controller.limit == 6
+    tickets = [controller.ticket() for _ in range(6)]
     controller.failed(tickets[0], "rate_limit")  # retried by the SDK, then answered
-    assert controller.limit == 2
+    assert controller.limit == 3
     for ticket in tickets:
         controller.completed(ticket, 1.0)
-    run_window(controller, 1.0)  # the window of the stale sends is over: clean again
     assert controller.limit == 3
+    run_window(controller, 1.0)  # the window of the stale sends is over: clean again
+    assert controller.limit == 4
 
 
 def test_a_stale_send_failing_after_a_halving_leaves_the_next_window_free_to_grow():
     controller = Controller(16, 4, clock=Clock())
+    run_window(controller, 1.0)  # warm-up
     run_window(controller, 1.0)
-    burst = [controller.ticket() for _ in range(5)]  # in flight at limit 5
+    burst = [controller.ticket() for _ in range(6)]  # in flight at limit 6
     controller.failed(burst[0], "rate_limit")
-    assert controller.limit == 2
-    fresh = [controller.ticket() for _ in range(2)]
+    assert controller.limit == 3
+    fresh = [controller.ticket() for _ in range(MIN_WINDOW)]
     for ticket in burst[1:]:  # the rest of the burst is refused too, and the SDK retries it
         controller.failed(ticket, "rate_limit")
     for ticket in fresh:
         controller.completed(ticket, 1.0)
-    assert controller.limit == 3
+    assert controller.limit == 4
     for ticket in burst[1:]:  # the stale sends end, answered at last or failed for good
         controller.completed(ticket, 5.0, "rate_limit")
-    assert controller.limit == 3
-
-
-def test_latency_far_above_the_best_shrinks_by_one():
-    controller = Controller(16, 6)
-    run_window(controller, 1.0)
-    assert controller.limit == 7
-    run_window(controller, 2.5)
-    assert controller.limit == 6
-    assert controller.summary()["history"][-1]["reason"] == "shrink_latency"
+    assert controller.limit == 4
 
 
 def test_never_below_one_nor_above_the_cap_under_any_sequence():
@@ -183,17 +250,27 @@ def test_never_below_one_nor_above_the_cap_under_any_sequence():
 
 def test_history_is_bounded_keeping_the_first_and_the_latest_changes():
     clock = Clock()
-    controller = Controller(16, 2, clock=clock)
-    for _ in range(300):  # grow, then step back: two changes each time
+    controller = Controller(16, 12, clock=clock)
+    changes, last = 1, None
+    for _ in range(300):  # grow, then halve
         clock.now += 1.0
-        run_window(controller, 1.0)
-        controller.completed(controller.ticket(), 1.0, "timeout")
+        for kind in (None, "timeout"):
+            before = controller.limit
+            if kind is None:
+                run_window(controller, 1.0)
+            else:
+                controller.completed(controller.ticket(), 1.0, kind)
+            if controller.limit != before:
+                changes += 1
+                last = {"t": clock.now - 50.0, "limit": controller.limit,
+                        "reason": "grow" if kind is None else f"shrink_error:{kind}"}
     record = controller.summary()
+    assert changes > MAX_HISTORY + HISTORY_HEAD
     assert len(record["history"]) == MAX_HISTORY
-    assert record["dropped"] == 1 + 2 * 300 - MAX_HISTORY
-    assert record["history"][0] == {"t": 0.0, "limit": 2, "reason": "start"}
+    assert record["dropped"] == changes - MAX_HISTORY
+    assert record["history"][0] == {"t": 0.0, "limit": 12, "reason": "start"}
     assert record["history"][HISTORY_HEAD - 1]["t"] < record["history"][HISTORY_HEAD]["t"]
-    assert record["history"][-1] == {"t": 300.0, "limit": 2, "reason": "shrink_error:timeout"}
+    assert record["history"][-1] == last
 
 
 def test_off_means_a_fixed_limit_and_no_history():
@@ -401,3 +478,31 @@ def test_start_connections_below_one_is_a_config_error(suite, tmp_path):
             run_inprocess(*openai_overrides(server, suite), "runner.start_connections=0",
                           results=tmp_path / "results")
         assert server.request_count == 0
+
+
+def test_a_failure_after_a_step_was_accepted_still_steps_back_until_the_next_change():
+    """'Right after a growth step' lasts until the limit changes again, as before: the level
+    grown from is still the last one known to be clean."""
+    controller = Controller(16, 6)
+    run_window(controller, 1.0)  # warm-up
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 3
+    run_window(controller, 1.0)
+    assert controller.limit == 4
+    tickets = [controller.ticket() for _ in range(4)]  # a window at 4 with a 500 in it:
+    controller.failed(tickets[0], "server_error")  # the step holds, growth pauses
+    for ticket in tickets:
+        controller.completed(ticket, 1.0)
+    assert controller.limit == 4
+    controller.completed(controller.ticket(), 1.0, "rate_limit")
+    assert controller.limit == 3
+
+
+def test_windows_without_a_single_latency_neither_crash_nor_grow_wrongly():
+    controller = Controller(16, 8)
+    run_window(controller, 1.0)  # warm-up
+    controller.completed(controller.ticket(), 1.0, "timeout")  # cut: the levels are forgotten
+    assert controller.limit == 4
+    for _ in range(3):  # every send rejected as a bad request: no latency at any level
+        run_window(controller, 1.0, "bad_request")
+    assert 4 <= controller.limit <= 16

@@ -98,7 +98,8 @@ def test_two_sweep_processes_sharing_a_results_dir_and_cache_corrupt_nothing(sui
 
 def test_a_second_process_on_the_same_run_id_stops_instead_of_paying_twice(suite, tmp_path):
     results = tmp_path / "results"
-    with ProviderServer(answer_key_policy(suite.answers, suite.harmful), latency_s=0.02) as server:
+    # 50 ms a request at 4 in flight: the first run lasts about 10 s, well past the second's start
+    with ProviderServer(answer_key_policy(suite.answers, suite.harmful), latency_s=0.05) as server:
         first = _cli(server, suite, results, "shared", f"runner.max_connections={CONNECTIONS}")
         while server.request_count < 20 and first.poll() is None:
             time.sleep(0.005)

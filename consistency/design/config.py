@@ -366,8 +366,9 @@ class RunnerSettings:
     # requests in flight at most (also the SDK's connection pool; the local model takes one)
     max_connections: int = 16
     # find how many of those the provider copes with at once (README "Adaptive concurrency"):
-    # start at start_connections, grow by one while latency stays flat, halve on a 429,
-    # timeout or 5xx, shrink when latency climbs; false = always max_connections in flight
+    # start at start_connections, grow while no overload comes (a step that only buys latency,
+    # a queueing server, is undone), halve on a 429, 503/504/529, timeout or dropped
+    # connection; another 5xx pauses growth; false = always max_connections in flight
     adaptive_concurrency: bool = True
     # the adaptive limit's first value (clipped to max_connections)
     start_connections: int = 4

@@ -92,8 +92,9 @@ class RateLimiter:
         self._strikes = 0
 
     def overloaded(self, kind: str) -> None:
-        """Tell every watcher of an overload the SDK saw: a response (``rate_limit``,
-        ``server_error``) or an attempt that got none (``timeout``, ``connection``)."""
+        """Tell every watcher of trouble the SDK saw: a response (``rate_limit``, ``overloaded``,
+        ``server_error``, see :func:`response_hook`) or an attempt that got none (``timeout``,
+        ``connection``)."""
         for watcher in list(self.watchers):
             watcher(kind)
 
@@ -120,15 +121,24 @@ def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
     return max(0.0, when - (time.time() if now is None else now))
 
 
+#: 5xx statuses that say the provider is full rather than broken: unavailable, gateway timeout,
+#: Anthropic's overloaded. Watchers hear them as ``overloaded``, other 5xx as ``server_error``.
+OVERLOAD_STATUSES = frozenset({503, 504, 529})
+
+
 def response_hook(limiter: RateLimiter) -> Callable[[Any], Any]:
     """An async httpx-style response hook that reports every 429 to ``limiter`` (which pauses)
-    and every 429 or 5xx to its watchers: the SDK may retry them, hiding them from the runner."""
+    and every 429 or 5xx to its watchers: the SDK may retry them, hiding them from the runner.
+    Kinds: ``rate_limit`` (429), ``overloaded`` (:data:`OVERLOAD_STATUSES`), ``server_error``
+    (any other 5xx)."""
 
     async def hook(response: Any) -> None:
         status = response.status_code
         if status == 429:
             limiter.on_rate_limited(retry_after_seconds(response.headers))
             limiter.overloaded("rate_limit")
+        elif status in OVERLOAD_STATUSES:
+            limiter.overloaded("overloaded")
         elif status >= 500:
             limiter.overloaded("server_error")
 

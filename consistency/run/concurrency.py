@@ -2,26 +2,44 @@
 
 A fixed pool of 16 workers suits a hosted API and drowns a single-slot server (llama.cpp with one
 slot queues every request behind the others, so each one waits 16 replies long and times out).
-:class:`Controller` finds the level instead, by additive increase and multiplicative decrease
-(AIMD): it starts at a moderate :data:`DEFAULT_START` and
+:class:`Controller` finds the level instead. It starts at a moderate :data:`DEFAULT_START` and
+moves in *windows* (as many completions of sends started since the last change as the limit,
+at least :data:`MIN_WINDOW`):
 
-- grows by 1 after each full *window* of sends (as many completions as the current limit) that
-  all succeeded with a median latency at most :data:`GROW_WITHIN` times the best window median
-  seen: more in flight cost no latency, so the provider had room;
-- halves (a *cut*, never below 1) on a load failure (:data:`LOAD_KINDS`: ``rate_limit``,
-  ``timeout``, ``server_error``, ``connection``), once per burst: only a send that started
-  after the last cut can cut again, so sixteen requests failing together cost one halving, not
-  four. A send from before the last cut says nothing about the limit since, whether it fails
-  (the SDK retrying the old burst) or completes, so it neither cuts nor spoils the current window;
-- but steps back by 1 instead of halving, at limits up to :data:`SMALL_LIMIT`, when the failure
-  comes right after a growth step: the level below has just completed a clean window, so the
-  overshoot is one request, and halving would cut far below it (a provider that takes 3 at once
-  refuses the 4th: halving saw-tooths 4 -> 2 -> 3 -> 4 -> 2 and averages below 3, stepping back
-  keeps to 3 -> 4 -> 3). A failure at a limit not just grown to (the start, or one reached by
-  shrinking) still halves, so a start far above what the provider takes falls fast, and above
-  :data:`SMALL_LIMIT` halving keeps AIMD's quick retreat from a hosted API's rate limit;
-- shrinks by 1 when a window's median latency exceeds :data:`SHRINK_ABOVE` times the best: the
-  provider is queueing (latency grows with requests in flight while throughput does not).
+- **Overload shrinks.** A 429, a 503/504/529, a timeout or a dropped connection
+  (:data:`LOAD_KINDS`) halves the limit (a *cut*, never below 1), once per burst: only a send
+  that started after the last cut can cut again, so sixteen requests failing together cost one
+  halving, not four. A send from before the last cut says nothing about the limit since, whether
+  it fails (the SDK retrying the old burst) or completes, so it neither cuts nor counts in a
+  window. Right after a growth step to a limit of at most :data:`SMALL_LIMIT`, a load failure
+  steps back to the level grown from instead of halving (that level has just completed a clean
+  window, so the overshoot is one step: a provider that takes 3 at once refuses the 4th, and
+  halving would saw-tooth 4 -> 2 -> 3 -> 4 -> 2, averaging below 3), and holds there as after
+  a refused step (below), so the next try of the refused level comes later each time.
+- **Other trouble pauses.** Another 5xx (:data:`PAUSE_KINDS`, ``server_error``) says the
+  provider is unwell but not that it is full: its window does not grow.
+- **Otherwise it grows**, after each window: by half (at least one) until the first cut or
+  refused step, then by one. Growth is geometric at first so that a provider with room is
+  reached within a handful of windows (from 4: 6, 9, 14, 16).
+- **Latency only refuses a growth step.** The first window at a level just grown to is compared
+  with the lowest level measured since the last cut (the *reference*): if the median log latency
+  rose by more than :data:`QUEUE_SHARE` of ``log(limit / reference)`` *and* by more than
+  :data:`QUEUE_Z` standard errors of the difference, the step bought latency rather than
+  throughput (a queueing server: latency grows in proportion to the requests in flight, so
+  throughput does not), and the limit returns to the level it grew from. It then holds there
+  for a number of windows that doubles with each refused step (up to :data:`MAX_HOLD`) before
+  trying again. Latency never lowers the limit below a level already held, so neither the
+  spread of reply lengths (lognormal, tenfold) nor a client slowed by its own CPU can ratchet it
+  down; the test of the difference against its own noise keeps spread from refusing growth
+  (noisy latencies give wide errors), while a single-slot server, whose latency is its queue
+  length times a steady service time, is refused at the first step.
+
+The start level's first window is a warm-up (its sends started into an empty system, so they
+saw less queue than the level will) and neither grows nor measures.
+
+An earlier rule kept the *best* window median ever seen and shrank by one whenever a window's
+median exceeded twice it: the best of many noisy medians is an extreme, so under ordinary
+latency spread or client CPU contention windows kept exceeding it and the limit fell to 1.
 
 :class:`Gate` applies the limit: workers ``await gate.acquire()`` before each send and
 ``gate.release(...)`` after it; at most ``limit`` sends are in flight, and when the limit shrinks
@@ -45,6 +63,7 @@ final      int      the limit when the run ended
 min, max   int      the lowest and highest limit reached
 history    list     ``{"t": s since start, "limit": n, "reason": r}`` per change;
                     reason ``start``, ``grow``, ``shrink_error:<kind>``, ``shrink_latency``
+                    (a growth step refused for queueing)
 dropped    int      changes left out of ``history`` (the first and last are kept)
 =========  =======  ===============================================================
 """
@@ -53,6 +72,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import math
 import statistics
 import time
 from collections import deque
@@ -61,18 +81,30 @@ from dataclasses import dataclass
 from typing import Any
 
 #: The first limit (at most the cap). Four is enough to keep a hosted API busy while the first
-#: window is measured, and only four replies deep on a single-slot server.
+#: windows are measured, and only four replies deep on a single-slot server.
 DEFAULT_START = 4
-#: Growth tolerance: a window median up to 1.3x the best counts as flat. Latencies of one
-#: model vary by a fifth from window to window with reply length alone; a queueing server's
-#: latency grows in proportion to requests in flight, so from 4 it stops by 6 (6/4 > 1.3).
-GROW_WITHIN = 1.3
-#: Queueing: a window median above 2x the best shrinks the limit by one.
-SHRINK_ABOVE = 2.0
+#: Growth before the first cut or refused step: the limit grows by this factor (at least by 1).
+GROWTH = 1.5
+#: Queueing: the share of ``log(limit / reference)`` the median log latency must rise by for a
+#: growth step to be refused. 1 is pure queueing (latency in proportion to the limit, no more
+#: throughput), 0 a provider with room; a half means the step bought less than the square root
+#: of its ratio in throughput.
+QUEUE_SHARE = 0.5
+#: ...and the rise must exceed this many standard errors of the difference of the two medians.
+QUEUE_Z = 2.0
 #: Up to this limit a load failure right after a growth step undoes that step rather than halving.
 SMALL_LIMIT = 4
-#: Failures that say the provider is overloaded (rather than that one request was bad).
-LOAD_KINDS = frozenset({"rate_limit", "timeout", "server_error", "connection"})
+#: Windows held at most after a refused step before trying again (the hold doubles per refusal).
+MAX_HOLD = 32
+#: Completions a window counts at least (at low limits, a window of one or two says little).
+MIN_WINDOW = 4
+#: Log latencies kept per level for the queueing test.
+LEVEL_SAMPLES = 64
+#: Failures that say the provider is overloaded (rather than that one request was bad): these cut.
+#: ``overloaded`` is a 503, 504 or 529 (see :func:`consistency.providers.ratelimit.response_hook`).
+LOAD_KINDS = frozenset({"rate_limit", "overloaded", "timeout", "connection"})
+#: Failures that say the provider is unwell without saying it is full: they pause growth.
+PAUSE_KINDS = frozenset({"server_error"})
 #: History entries kept: the first ``HISTORY_HEAD`` and the latest up to ``MAX_HISTORY``.
 MAX_HISTORY = 200
 HISTORY_HEAD = 50
@@ -80,39 +112,39 @@ HISTORY_HEAD = 50
 
 @dataclass(eq=False)
 class Ticket:
-    """One send through the gate: the generation (count of cuts) it started in."""
+    """One send through the gate: the count of cuts (``generation``) and of changes of any kind
+    (``epoch``) when it started."""
 
     generation: int
+    epoch: int = 0
 
 
 class Controller:
-    """The AIMD state machine (pure: no I/O; the clock is injected).
+    """The adaptive limit's state machine (pure: no I/O; the clock is injected).
 
     Args:
         cap: the highest limit (the runner's worker count), >= 1.
         start: the first limit, clipped to ``[1, cap]``.
         adaptive: False keeps the limit at ``cap`` and records nothing.
-        grow_within: growth tolerance, a ratio to the best window median (> 1).
-        shrink_above: queueing threshold, a ratio to the best window median (> grow_within).
         clock: monotonic seconds; history times are measured from construction.
     """
 
     def __init__(self, cap: int, start: int = DEFAULT_START, *, adaptive: bool = True,
-                 grow_within: float = GROW_WITHIN, shrink_above: float = SHRINK_ABOVE,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if cap < 1 or start < 1:
             raise ValueError(f"cap and start must be >= 1, got cap={cap}, start={start}")
-        if not 1 < grow_within < shrink_above:
-            raise ValueError("expected 1 < grow_within < shrink_above, got "
-                             f"{grow_within} and {shrink_above}")
         self.cap, self.adaptive = int(cap), adaptive
         self.limit = min(self.cap, int(start)) if adaptive else self.cap
         self.start, self.lowest, self.highest = self.limit, self.limit, self.limit
-        self._grow_within, self._shrink_above = grow_within, shrink_above
         self._clock, self._t0 = clock, clock()
-        self._generation = 0
+        self._generation = 0  # cuts so far
+        self._epoch = 0  # changes of any kind so far
         self._grown_from: int | None = None  # the limit before the last change, if it was a grow
-        self._best: float | None = None
+        self._probing = False  # the level grown to has not yet closed a window
+        self._geometric = True  # growing by GROWTH: no cut and no refused step yet
+        self._warming = True  # the start level's first window
+        self._hold, self._next_hold = 0, 1
+        self._levels: dict[int, deque[float]] = {}  # log latencies per level, since the last cut
         self._head: list[dict[str, Any]] = []
         self._tail: deque[dict[str, Any]] = deque(maxlen=MAX_HISTORY - HISTORY_HEAD)
         self._changes = 0
@@ -123,68 +155,112 @@ class Controller:
     # -- events -------------------------------------------------------------------------------
     def ticket(self) -> Ticket:
         """A ticket for a send starting now."""
-        return Ticket(self._generation)
+        return Ticket(self._generation, self._epoch)
 
     def failed(self, ticket: Ticket, kind: str) -> None:
-        """A load failure seen on ``ticket``'s send (final, or retried inside the SDK).
+        """A failure seen on ``ticket``'s send (final, or retried inside the SDK).
 
-        Only a send that started after the last cut counts: it halves the limit (or, at most
-        :data:`SMALL_LIMIT` right after a growth step, undoes that step) and opens a new window.
-        An older send was admitted under the limit before that cut, so its failure (often a
-        retry of the same burst) says nothing about the current window, which it leaves alone,
-        as :meth:`completed` leaves it alone.
+        A load failure (:data:`LOAD_KINDS`) of a send that started after the last cut halves the
+        limit (or, at most :data:`SMALL_LIMIT` right after a growth step, undoes that step); an
+        older send was admitted under the limit before that cut, so its failure (often a retry
+        of the same burst) says nothing about the current limit. A :data:`PAUSE_KINDS` failure
+        keeps the current window from growing.
         """
-        if not self.adaptive or kind not in LOAD_KINDS:
+        if not self.adaptive:
             return
-        if ticket.generation != self._generation:
+        if kind in PAUSE_KINDS:
+            if ticket.epoch == self._epoch:
+                self._paused = True
+            return
+        if kind not in LOAD_KINDS or ticket.generation != self._generation:
             return
         self._generation += 1
-        if self._grown_from is not None and self.limit <= SMALL_LIMIT:
-            limit = self._grown_from
+        stepping_back = self._grown_from is not None and self.limit <= SMALL_LIMIT
+        limit = self._grown_from if stepping_back else max(1, self.limit // 2)
+        self._geometric, self._warming, self._levels = False, False, {}
+        if stepping_back:
+            self._hold_after_refusal()
         else:
-            limit = max(1, self.limit // 2)
+            self._hold, self._next_hold = 0, 1
         self._change(limit, f"shrink_error:{kind}")
 
     def completed(self, ticket: Ticket, latency_s: float, kind: str | None = None) -> None:
         """A send ended: ``kind`` None when the provider replied, else its failure kind (load
-        failures shrink; others, such as a rejected request, say nothing about load)."""
+        failures shrink, server errors pause growth; others, such as a rejected request, say
+        nothing about load)."""
         if not self.adaptive:
             return
         if kind is not None:
             self.failed(ticket, kind)
-        if ticket.generation != self._generation:
-            return  # sent before the last cut: it says nothing about the limit since
-        if kind is None:
-            self._latencies.append(float(latency_s))
+        if ticket.epoch != self._epoch:
+            return  # sent before the last change: it says nothing about the limit since
+        if kind is None and latency_s > 0 and math.isfinite(latency_s):
+            self._latencies.append(math.log(latency_s))
         self._seen += 1
         if self._seen >= self._window:
             self._close_window()
 
     # -- windows ------------------------------------------------------------------------------
-    # A window counts only sends that started since the last cut, and a load failure of any of
-    # them cuts and opens a new window: so a window that closes saw no load failure of its own
-    # sends. Sends that failed otherwise (a rejected request) count without a latency.
+    # A window counts only sends that started since the last change, and a load failure of any
+    # of them cuts and opens a new window: so a window that closes saw no load failure of its
+    # own sends. Sends that failed otherwise (a rejected request) count without a latency.
     def _open_window(self) -> None:
-        self._window, self._seen = self.limit, 0
+        self._window, self._seen = max(self.limit, MIN_WINDOW), 0
         self._latencies: list[float] = []
+        self._paused = False
 
     def _close_window(self) -> None:
-        samples = self._latencies
+        samples, paused, probing = self._latencies, self._paused, self._probing
+        self._probing = False
         self._open_window()
-        if not samples:
+        if self._warming:
+            self._warming = False
             return
-        median = statistics.median(samples)
-        if self._best is None or median < self._best:
-            self._best = median
-        if median <= self._grow_within * self._best and self.limit < self.cap:
-            self._change(self.limit + 1, "grow")
-        elif median > self._shrink_above * self._best and self.limit > 1:
-            self._change(self.limit - 1, "shrink_latency")
+        if samples:
+            self._levels.setdefault(self.limit, deque(maxlen=LEVEL_SAMPLES)).extend(samples)
+        if probing:
+            if self._queueing() and self._grown_from is not None:
+                self._geometric = False
+                self._hold_after_refusal()
+                self._change(self._grown_from, "shrink_latency")
+                return
+            self._next_hold = 1  # the step is accepted
+        if self._hold > 0:
+            self._hold -= 1
+        elif not paused and self.limit < self.cap:
+            step = max(1, math.ceil(self.limit * (GROWTH - 1))) if self._geometric else 1
+            self._change(min(self.cap, self.limit + step), "grow")
+
+    def _queueing(self) -> bool:
+        """Did latency at this level rise over the reference's far more than noise explains, and
+        by a good share of what pure queueing would give? Medians of log latency, with the
+        spread from the pooled median absolute deviation: the first sends after a step saw a
+        queue still filling, and a few of them must not pass for noise."""
+        if not self._levels:
+            return False
+        reference = min(self._levels)
+        here, there = self._levels.get(self.limit), self._levels[reference]
+        if reference >= self.limit or not here or len(there) < 2:
+            return False
+        middle_here, middle_there = statistics.median(here), statistics.median(there)
+        deviation = statistics.median([*(abs(x - middle_here) for x in here),
+                                       *(abs(x - middle_there) for x in there)])
+        # the standard error of a difference of two medians of normal samples, the spread
+        # estimated as 1.4826 MAD
+        error = 1.2533 * 1.4826 * deviation * math.sqrt(1 / len(here) + 1 / len(there))
+        rise = middle_here - middle_there
+        return rise > QUEUE_SHARE * math.log(self.limit / reference) + QUEUE_Z * error
+
+    def _hold_after_refusal(self) -> None:
+        self._hold = self._next_hold
+        self._next_hold = min(MAX_HOLD, 2 * self._next_hold)
 
     def _change(self, limit: int, reason: str) -> None:
         self._grown_from = self.limit if reason == "grow" else None
+        self._probing = reason == "grow"
+        self._epoch += 1
+        self._open_window()
         if limit == self.limit:
-            self._open_window()
             return
         self.limit = limit
         self.lowest, self.highest = min(self.lowest, limit), max(self.highest, limit)

@@ -3,8 +3,8 @@
 A fixed pool of workers pulls cells from a queue (memory stays flat however large the plan), bounded
 by ``max_connections`` and by what the provider can take. With ``adaptive`` on, every send also
 passes a :class:`consistency.run.concurrency.Gate`, which lets only as many of those workers send at
-once as the provider copes with (grown while latency stays flat, halved on 429s and timeouts; see
-:mod:`consistency.run.concurrency`). The plan is already ordered so that both
+once as the provider copes with (grown while no overload comes, halved on 429s, 503s and
+timeouts; see :mod:`consistency.run.concurrency`). The plan is already ordered so that both
 arms of each comparison travel together, so the arms are interleaved in time and a drift in the
 provider (load, a model update mid-run) hits both alike.
 
@@ -19,7 +19,13 @@ provider withheld (content filter / refusal stop reason) is stored as a ``conten
 failure and never re-sent.
 
 A provider that keeps failing stops the run after ``error_budget`` failed attempts in a row (or at
-once on a fatal error such as a rejected key), keeping everything received so far.
+once on a fatal error such as a rejected key), keeping everything received so far. Stopping is
+immediate: the other workers are cancelled wherever they are (waiting at the gate, in the shared
+429 pause, in a retry's delay, or in a send, whose request is abandoned with any retries the SDK
+had left), and a worker woken in the same instant checks before it sends. So the provider
+receives the budget's attempts and at most the requests already in flight; the cells not
+received are requested again on resume (as after a kill, a request abandoned in flight may have
+been paid for).
 """
 
 from __future__ import annotations
@@ -80,6 +86,8 @@ class _State:
     gate: Gate
     consecutive_failures: int = 0
     abort_reason: str | None = None
+    #: the worker tasks, cancelled when the run stops
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 async def run_cells(
@@ -110,8 +118,8 @@ async def run_cells(
         limiter: client-side pacing and the shared pause after a 429 (None: no pacing).
         cache: shared response cache, read before and written after requests (None: off).
         quiet: no progress bar (scheduled jobs).
-        adaptive: let an AIMD controller decide how many of the workers send at once, starting
-            at ``start_connections`` (False: all of them, always).
+        adaptive: let the adaptive controller decide how many of the workers send at once,
+            starting at ``start_connections`` (False: all of them, always).
         start_connections: the adaptive controller's first limit (at most the worker count).
     """
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -135,10 +143,10 @@ async def run_cells(
         limiter.watchers.append(gate.signal)
     try:
         with ProgressBar(len(todo), quiet=quiet) as bar:
-            tasks = [asyncio.create_task(_worker(provider, pending, journal, stats, state, bar,
-                                                 limiter, cache))
-                     for _ in range(workers)]
-            await asyncio.gather(*tasks)
+            state.workers = [asyncio.create_task(_worker(provider, pending, journal, stats, state,
+                                                         bar, limiter, cache))
+                             for _ in range(workers)]
+            await _join(state)
     finally:
         if gate.signal in limiter.watchers:
             limiter.watchers.remove(gate.signal)
@@ -148,6 +156,24 @@ async def run_cells(
     if state.abort_reason:
         raise RunAborted(state.abort_reason)
     return stats
+
+
+async def _join(state: _State) -> None:
+    """Wait for every worker; those cancelled by a stop end quietly. A worker's own error (a
+    bug) cancels the others and is raised."""
+    try:
+        done, pending = await asyncio.wait(state.workers,
+                                           return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:  # the run itself was cancelled: take the workers with it
+        for task in state.workers:
+            task.cancel()
+        raise
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()
 
 
 def _todo(provider: Provider, plan: pd.DataFrame, journal: Journal) -> pd.DataFrame:
@@ -206,8 +232,7 @@ async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
     tokens = estimate_tokens(messages, params.get("max_tokens")) if limiter.active else 0
     for attempt in range(state.retries + 1):
         try:
-            reply, latency = await _send(provider, messages, params, stats, state.gate, limiter,
-                                         tokens)
+            sent = await _send(provider, messages, params, stats, state, limiter, tokens)
         except ProviderError as exc:
             _count_failure(state, exc)
             if _transient(exc) and attempt < state.retries and not state.abort_reason:
@@ -219,6 +244,9 @@ async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
             return ResponseRecord(cell.cell_id, cell.request_hash, "error", error_kind=exc.kind,
                                   error_message=str(exc),
                                   raw=exc.raw if exc.raw is not None else {})
+        if sent is None:  # the run stopped before this send
+            return None
+        reply, latency = sent
         state.consecutive_failures = 0
         limiter.on_success()
         return _record(cell, reply, latency)
@@ -226,15 +254,19 @@ async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
 
 
 async def _send(provider: Provider, messages: list[dict[str, str]], params: dict[str, Any],
-                stats: RunStats, gate: Gate, limiter: RateLimiter,
-                tokens: int) -> tuple[Completion, float]:
-    """One send through the gate and the pacing; returns the reply and its latency in seconds.
-    The gate hears how it ended whatever happens (a cancelled send counts as no signal)."""
+                stats: RunStats, state: _State, limiter: RateLimiter,
+                tokens: int) -> tuple[Completion, float] | None:
+    """One send through the gate and the pacing; returns the reply and its latency in seconds,
+    or None when the run stopped while it waited. The gate hears how it ended whatever happens
+    (a cancelled send counts as no signal)."""
+    gate = state.gate
     ticket = await gate.acquire()
     kind: str | None = "cancelled"
     started = time.perf_counter()
     try:
         await limiter.acquire(tokens)
+        if state.abort_reason is not None:
+            return None
         stats.requested += 1
         started = time.perf_counter()
         reply = await _complete(provider, messages, params)
@@ -290,3 +322,11 @@ def _count_failure(state: _State, exc: ProviderError) -> None:
                               f"error budget (runner.error_budget={state.error_budget}; last: "
                               f"{exc.kind}: {str(exc)[:300]}); raise runner.error_budget or fix "
                               "the provider, then resume with the same run_id")
+    else:
+        return
+    # Stop means stop: no other worker sends again, nor waits on (the one counting this failure
+    # goes on to journal it and then returns).
+    current = asyncio.current_task()
+    for task in state.workers:
+        if task is not current:
+            task.cancel()
