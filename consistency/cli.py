@@ -56,6 +56,7 @@ usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired
 #: Commands with plain argument parsing: module and function called with the arguments.
 _PLAIN_COMMANDS = {"monitor": ("consistency.monitoring", "main"),
                    "report": ("consistency.publish", "main"),
+                   "view": ("consistency.run_page", "main"),
                    "compare": ("consistency.compare", "main")}
 
 
@@ -143,6 +144,7 @@ def _hydra_run(overrides: list[str]) -> int:
         except _Aborted as exc:
             _fail(str(exc), status=1)
         print(for_terminal(f"run folder: {folder}"))
+        print(for_terminal(f"report: {folder / 'report.html'} (consistency view {folder})"))
 
     saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = ["consistency run", *[literal_run_id(arg) for arg in overrides]]

@@ -22,6 +22,7 @@ judge.sqlite           the judge's journal, when a judge is configured
 tests.csv              one row per family x pair x metric (see :mod:`consistency.analysis`)
 summary.json           machine-readable counts and test rows (schema version 1)
 report.md              the human report
+report.html            the same as one self-contained page with drill-down (:mod:`consistency.run_page`)
 .lock                  held by the process running the run (see :func:`consistency.store.run_lock`)
 =====================  =================================================================
 """
@@ -283,6 +284,9 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
+    from consistency.run_page import write_run_page  # after environment.json, which it reads
+
+    write_run_page(design.folder)
     if not config.runner.quiet:
         print_table(tests)
 
