@@ -1,6 +1,7 @@
 """Command line: ``consistency run [hydra overrides]``, ``consistency plan [flags]``,
-``consistency monitor RUN_DIR...``, ``consistency report RUN_DIR...`` and
-``consistency compare BASELINE CANDIDATE``.
+``consistency monitor RUN_DIR...``, ``consistency report RUN_DIR...``,
+``consistency compare BASELINE CANDIDATE``, ``consistency view RUN``, ``consistency list``,
+``consistency init DIR`` and ``consistency --version``.
 
 Hydra owns ``run`` (config groups under ``conf/``, ``-m`` sweeps); other commands use plain
 argument parsing. Input errors print one paragraph and exit with status 2; nothing is sent then.
@@ -22,6 +23,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 USAGE = """\
 usage: consistency run [OVERRIDES ...]     run (or resume) a paired consistency evaluation
+  (consistency run --help describes every config group and key)
 
 Overrides are Hydra's: key=value, group=option, and -m for sweeps. Examples:
   consistency run                                   the embedded local model, built-in suites
@@ -46,6 +48,16 @@ usage: consistency report RUN_OR_SWEEP_DIR [...] [--out DIR] [--format md,latex,
 usage: consistency compare BASELINE CANDIDATE [--fail-on VERDICT,...] [--json FILE]
   consistency compare results/last-week results/tonight   exit 3 when a row is newly flagged
 
+usage: consistency view RUN_DIR [--serve]     open a run's report.html (served on 127.0.0.1
+  when no browser can be opened)
+
+usage: consistency list [pairs|families|designs|metrics]   what a study can be built from
+
+usage: consistency init DIR                 write a runnable study (tasks, pairs, config) to DIR
+  cd DIR && consistency run --config-dir . --config-name study
+
+usage: consistency --version
+
 usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired analysis of
   existing Inspect AI logs (consistency import-inspect --help)
   consistency import-inspect --observed logs/eval --unobserved logs/deploy --out results/imp-1
@@ -57,6 +69,8 @@ usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired
 _PLAIN_COMMANDS = {"monitor": ("consistency.monitoring", "main"),
                    "report": ("consistency.publish", "main"),
                    "view": ("consistency.run_page", "main"),
+                   "list": ("consistency.catalogue", "main"),
+                   "init": ("consistency.scaffold", "main"),
                    "compare": ("consistency.compare", "main")}
 
 
@@ -66,8 +80,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    if args[0] in ("--version", "-V", "version"):
+        from consistency import __version__
+
+        print(f"consistency {__version__}")
+        return 0
     command, rest = args[0], args[1:]
     if command == "run":
+        if rest and rest[0] in ("-h", "--help", "help"):
+            from consistency.run_help import run_help
+
+            print(run_help())
+            return 0
         return _hydra_run(rest)
     if command == "plan":
         from consistency.planner import run_plan
@@ -91,8 +115,24 @@ def main(argv: list[str] | None = None) -> int:
             return import_main(rest)
         except InputError as exc:
             _fail(str(exc))
-    print(for_terminal(f"consistency: unknown command {command!r}\n\n{USAGE}"), file=sys.stderr)
+    print(textwrap.fill(for_terminal(f"consistency: error: {unknown_command(command)}"),
+                        width=100, break_long_words=False), file=sys.stderr)
     return EXIT_INPUT_ERROR
+
+
+COMMANDS = ("run", "plan", "monitor", "report", "compare", "view", "list", "init",
+            "import-inspect")
+
+
+def unknown_command(command: str) -> str:
+    """One paragraph for a misspelt subcommand: the nearest command when one is close, and the
+    list of all of them."""
+    import difflib
+
+    near = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.6)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    return (f"unknown command {command!r}; {hint}commands: {', '.join(COMMANDS)} "
+            "(consistency --help shows their usage)")
 
 
 def entry() -> None:
