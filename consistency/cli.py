@@ -172,11 +172,12 @@ def _hydra_run(overrides: list[str]) -> int:
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def _app(cfg: DictConfig) -> None:
         _redact_sweep_record()
-        from consistency.sweep_ids import job_run_id
+        from consistency.sweep_ids import job_header, job_run_id
 
         swept = job_run_id(cfg.run_id)  # a sweep's jobs resume by ids derived from overrides
         if swept is not None:
             cfg.run_id = swept
+            print(for_terminal(f"{job_header()} (run {swept})"), flush=True)
         try:
             folder = _execute(cfg)
         except InputError as exc:

@@ -195,8 +195,10 @@ def _run_online(config: RunConfig, design: Design, provider: Any, limiter: RateL
                                          cache))
             except (RunAborted, KeyboardInterrupt) as exc:
                 reason = str(exc) or "interrupted"
+                from consistency.sweep_ids import resume_hint
+
                 raise RunAborted(f"{reason}. Every response received so far is kept in "
-                                 f"{design.folder}; resume with run_id={design.run_id}") from None
+                                 f"{design.folder}; {resume_hint(design.run_id)}") from None
             responses = journal.frame()
     finally:
         if cache is not None:

@@ -21,6 +21,7 @@ each row's effect per run with the anytime-valid monitoring verdict
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from consistency import crossrun, forest, tables
@@ -63,6 +64,11 @@ def main(argv: list[str]) -> int:
     """Entry point of ``consistency report``."""
     args = parse(argv)
     out = Path(args.out)
+    from consistency.sanitise import for_terminal
+    from consistency.skipped_runs import skipped_runs
+
+    for folder, reason in skipped_runs(args.runs):  # a sweep's failed jobs are named, not lost
+        print(for_terminal(f"skipped {folder}: {reason}"), file=sys.stderr)
     if args.history:
         from consistency.history import write_history
 
