@@ -112,11 +112,20 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+#: Columns of ``tests.csv`` that hold names, read as text whatever they spell.
+_NAME_COLUMNS = ("family", "pair", "metric", "pair_kind", "plants")
+
+
 def read_run(folder: Path) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """One run's row of the runs frame (without label), its tests frame and flat config."""
     try:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
         tests = pd.read_csv(folder / "tests.csv")
+        # names are text as written: a pair or family named "null", "nan" or "NA" is not missing
+        names = [c for c in _NAME_COLUMNS if c in tests]
+        if names:
+            tests[names] = pd.read_csv(folder / "tests.csv", usecols=names, dtype=str,
+                                       keep_default_na=False)[names]
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read the run's summary.json / tests.csv ({exc}); re-run the "
                          "analysis or remove the folder from the report", where=str(folder))

@@ -96,3 +96,17 @@ def test_view_writes_the_page_of_a_run_that_predates_it(finished_run):
     page = finished_run.folder / "report.html"
     page.unlink()
     assert page_for(finished_run.folder) == page and page.is_file()
+
+
+def test_a_pair_named_null_reaches_the_page_and_the_report_as_its_name(suite, tmp_path):
+    # "null" is a valid pair name; pandas' CSV reader would take it for a missing value
+    suite.conditions.write_text(suite.conditions.read_text().replace("name: wording",
+                                                                     "name: \"null\""))
+    result = _run(suite, tmp_path, quiet=True)
+    html = (result.folder / "report.html").read_text()
+    assert 'data-pair="null"' in html
+    proc = subprocess.run([sys.executable, "-m", "consistency.cli", "report",
+                           str(result.folder), "--out", str(tmp_path / "out"), "--format", "md"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "| null |" in (tmp_path / "out" / "report.md").read_text().replace("null †", "null")
