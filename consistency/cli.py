@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = args[0], args[1:]
     if command == "run":
-        if rest and rest[0] in ("-h", "--help", "help"):
+        if (rest and rest[0] == "help") or any(arg in ("-h", "--help") for arg in rest):
             from consistency.run_help import run_help
 
             print(run_help())

@@ -84,3 +84,8 @@ def test_run_help_describes_groups_and_keys_from_the_config_comments():
     assert "TOST equivalence margin" in out
     assert "  epochs = 1" in out
     assert max(map(len, out.splitlines())) <= 100
+
+
+def test_run_help_after_overrides_is_still_this_projects_help():
+    proc = cli("run", "model=openai", "--help")
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: consistency run")
