@@ -1,6 +1,7 @@
 """Command line: ``consistency run [hydra overrides]``, ``consistency plan [flags]``,
-``consistency monitor RUN_DIR...``, ``consistency report RUN_DIR...`` and
-``consistency compare BASELINE CANDIDATE``.
+``consistency monitor RUN_DIR...``, ``consistency report RUN_DIR...``,
+``consistency compare BASELINE CANDIDATE``, ``consistency view RUN``, ``consistency list``,
+``consistency init DIR`` and ``consistency --version``.
 
 Hydra owns ``run`` (config groups under ``conf/``, ``-m`` sweeps); other commands use plain
 argument parsing. Input errors print one paragraph and exit with status 2; nothing is sent then.
@@ -23,6 +24,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 USAGE = """\
 usage: consistency run [OVERRIDES ...]     run (or resume) a paired consistency evaluation
+  (consistency run --help describes every config group and key)
 
 Overrides are Hydra's: key=value, group=option, and -m for sweeps. Examples:
   consistency run                                   the embedded local model, built-in suites
@@ -51,6 +53,16 @@ usage: consistency report RUN_OR_SWEEP_DIR [...] [--out DIR] [--format md,latex,
 usage: consistency compare BASELINE CANDIDATE [--fail-on VERDICT,...] [--json FILE]
   consistency compare results/last-week results/tonight   exit 3 when a row is newly flagged
 
+usage: consistency view RUN_DIR [--serve]     open a run's report.html (served on 127.0.0.1
+  when no browser can be opened)
+
+usage: consistency list [pairs|families|designs|metrics]   what a study can be built from
+
+usage: consistency init DIR                 write a runnable study (tasks, pairs, config) to DIR
+  cd DIR && consistency run --config-dir . --config-name study
+
+usage: consistency --version
+
 usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired analysis of
   existing Inspect AI logs (consistency import-inspect --help)
   consistency import-inspect --observed logs/eval --unobserved logs/deploy --out results/imp-1
@@ -64,6 +76,9 @@ DRY_RUN_OVERRIDE = "runner.dry_run=true"
 #: Commands with plain argument parsing: module and function called with the arguments.
 _PLAIN_COMMANDS = {"monitor": ("consistency.analyse.monitoring", "main"),
                    "report": ("consistency.publish.report_command", "main"),
+                   "view": ("consistency.publish.run_page", "main"),
+                   "list": ("consistency.publish.catalogue", "main"),
+                   "init": ("consistency.design.scaffold", "main"),
                    "compare": ("consistency.publish.compare", "main")}
 
 
@@ -73,8 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    if args[0] in ("--version", "-V", "version"):
+        from consistency import __version__
+
+        print(f"consistency {__version__}")
+        return 0
     command, rest = args[0], args[1:]
     if command == "run":
+        if (rest and rest[0] == "help") or any(arg in ("-h", "--help") for arg in rest):
+            from consistency.publish.run_help import run_help
+
+            print(run_help())
+            return 0
         return _hydra_run(rest)
     if command == "plan":
         from consistency.analyse.planner import run_plan
@@ -98,8 +123,24 @@ def main(argv: list[str] | None = None) -> int:
             return import_main(rest)
         except InputError as exc:
             _fail(str(exc))
-    print(for_terminal(f"consistency: unknown command {command!r}\n\n{USAGE}"), file=sys.stderr)
+    print(textwrap.fill(for_terminal(f"consistency: error: {unknown_command(command)}"),
+                        width=100, break_long_words=False), file=sys.stderr)
     return EXIT_INPUT_ERROR
+
+
+COMMANDS = ("run", "plan", "monitor", "report", "compare", "view", "list", "init",
+            "import-inspect")
+
+
+def unknown_command(command: str) -> str:
+    """One paragraph for a misspelt subcommand: the nearest command when one is close, and the
+    list of all of them."""
+    import difflib
+
+    near = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.6)
+    hint = f"did you mean '{near[0]}'? " if near else ""
+    return (f"unknown command {command!r}; {hint}commands: {', '.join(COMMANDS)} "
+            "(consistency --help shows their usage)")
 
 
 def entry() -> None:
@@ -139,11 +180,12 @@ def _hydra_run(overrides: list[str]) -> int:
     @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
     def _app(cfg: DictConfig) -> None:
         _redact_sweep_record()
-        from consistency.design.sweep_ids import job_run_id
+        from consistency.design.sweep_ids import job_header, job_run_id
 
         swept = job_run_id(cfg.run_id)  # a sweep's jobs resume by ids derived from overrides
         if swept is not None:
             cfg.run_id = swept
+            print(for_terminal(f"{job_header()} (run {swept})"), flush=True)
         try:
             folder = _execute(cfg)
         except InputError as exc:
@@ -154,6 +196,7 @@ def _hydra_run(overrides: list[str]) -> int:
             print("dry run: nothing was sent and no run folder was created")
             return
         print(for_terminal(f"run folder: {folder}"))
+        print(for_terminal(f"report: {folder / 'report.html'} (consistency view {folder})"))
         _gate_untested(folder, str(cfg.run_id))
 
     saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")

@@ -22,6 +22,7 @@ judge.sqlite           the judge's journal, when a judge is configured
 tests.csv              one row per family x pair x metric (see :mod:`consistency.analyse.battery`)
 summary.json           machine-readable counts and test rows (schema version 1)
 report.md              the human report
+report.html            the same as one self-contained page with drill-down (:mod:`consistency.publish.run_page`)
 .lock                  held by the process running the run (see :func:`consistency.run.store.run_lock`)
 =====================  =================================================================
 """
@@ -185,8 +186,10 @@ def _run_online(config: RunConfig, design: Design, provider: Any, limiter: RateL
                                          cache))
             except (RunAborted, KeyboardInterrupt) as exc:
                 reason = str(exc) or "interrupted"
+                from consistency.design.sweep_ids import resume_hint
+
                 raise RunAborted(f"{reason}. Every response received so far is kept in "
-                                 f"{design.folder}; resume with run_id={design.run_id}") from None
+                                 f"{design.folder}; {resume_hint(design.run_id)}") from None
             responses = journal.frame()
     finally:
         if cache is not None:
@@ -282,6 +285,9 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
+    from consistency.publish.run_page import write_run_page  # after environment.json, which it reads
+
+    write_run_page(design.folder)
     if not config.runner.quiet:
         print_table(tests)
     # the headline and the manipulation check, one line, even in a quiet nightly log

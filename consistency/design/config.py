@@ -100,7 +100,8 @@ class LocalModel(ModelSettings):
     name: str = "qwen2.5-coder-0.5b-instruct"
     # path to another GGUF file; null = the pinned default (assembled once into the cache folder)
     weights: Optional[str] = None
-    # CPU threads for llama.cpp; null = every core (the Python side mostly waits)
+    # CPU threads for llama.cpp; null = half the usable cores, fewer on a busy machine
+    # (measured: benchmarks/bench_threads.py; consistency.providers.local.default_threads)
     threads: Optional[int] = None
     # sequences decoded together (continuous batching); also the requests kept in flight. On 2
     # cores one slot was as fast as two (benchmarks/bench_local.py); more help on more cores

@@ -10,8 +10,11 @@ two processes from paying for the same cells.
 
 Overrides that only say *where* or *how* a job runs, not *what* it asks, are left out of the
 digest, so re-running with another launcher or more connections still resumes: ``hydra.*`` and
-``hydra/...`` (launcher, sweep folder), ``results_dir``, ``run_id`` (used as a readable prefix)
-and the ``runner`` group.
+``hydra/...`` (launcher, sweep folder), ``results_dir``, ``run_id`` (used as a readable prefix),
+the ``runner`` group, and the model keys that set only speed or patience (:data:`SPEED_ONLY`:
+CPU threads and slots of the embedded model, timeouts, retries, the provider's own connection
+bound). A sweep over those keys alone is a speed measurement: its jobs share one run folder,
+which the lock gives to one job at a time (the others find it done and send nothing).
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ import re
 from collections.abc import Iterable
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Model keys that change how fast or how patiently replies come, never what is asked.
+SPEED_ONLY = frozenset({"model.threads", "model.slots", "model.timeout_s", "model.max_retries",
+                        "model.max_concurrency"})
+
+
+def _speed_or_place(key: str) -> bool:
+    """True for an override that says where or how fast a job runs, not what it asks."""
+    return (key.startswith("hydra") or key in ("results_dir", "run_id") or key in SPEED_ONLY
+            or key == "runner" or key.startswith("runner."))
 
 
 def _design_items(overrides: Iterable[str]) -> list[str]:
@@ -32,8 +44,7 @@ def _design_items(overrides: Iterable[str]) -> list[str]:
     items = []
     for override in OverridesParser.create().parse_overrides(list(overrides)):
         key = override.key_or_group
-        if key.startswith("hydra") or key in ("results_dir", "run_id") \
-                or key == "runner" or key.startswith("runner."):
+        if _speed_or_place(key):
             continue
         prefix = {"ADD": "+", "DEL": "~", "FORCE_ADD": "++"}.get(override.type.name, "")
         value = json.dumps(override.value(), sort_keys=True, default=str)
@@ -61,3 +72,29 @@ def job_run_id(cfg_run_id: object) -> str | None:
         return None
     return sweep_run_id(list(hydra_cfg.overrides.task),
                         None if cfg_run_id is None else str(cfg_run_id))
+
+
+def job_header() -> str | None:
+    """``sweep job N: OVERRIDES`` for the current job of a multirun (None outside one), so a
+    sweep's log says which settings each block of output belongs to."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hydra_cfg = HydraConfig.get()
+    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra")]
+    return f"sweep job {hydra_cfg.job.num}: {' '.join(overrides) or '(no overrides)'}"
+
+
+def resume_hint(run_id: str) -> str:
+    """How to resume an interrupted run: inside a sweep, the same sweep command (each job's
+    run id is derived from its overrides, so ``run_id=`` would name another folder); else
+    ``run_id=...``."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return ("resume by re-running the same sweep command: every job finds its own run "
+                "folder again from its overrides, and finished jobs send nothing")
+    return f"resume with run_id={run_id}"

@@ -106,8 +106,12 @@ def main(argv: list[str]) -> int:
     write_run(out, logs, samples, keys, mapping, settings,
               {"reader_inspect_version": reader_version, "inspect_python": python,
                "options": _options(args)}, quiet=args.quiet)
+    from consistency.publish.run_page import write_run_page
+
+    page = write_run_page(out)
     if not args.quiet:
         print(f"run folder: {out}")
+        print(f"report: {page} (consistency view {out})")
     return 0
 
 

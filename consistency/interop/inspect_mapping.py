@@ -97,6 +97,11 @@ def field_values(samples: pd.DataFrame, logs: Sequence[Mapping[str, Any]], spec:
         values = values.where(values.map(lambda v: v is not _MISSING), np.nan)
         known = sorted({k for args in per_log.values() for k in args})
     present = values.notna()
+    if not present.any() and key in known:
+        holder = "sample" if kind == "metadata" else "log"
+        raise InputError(f"{kind} key {key!r} is present but null in every {holder} that has "
+                         f"it, so it cannot tell the arms apart; give a key whose values differ "
+                         f"between arms (the logs have {', '.join(known)})", where=option)
     if not present.any():
         raise InputError(f"no sample has {kind} key {key!r}; the logs have "
                          f"{', '.join(known) or 'no such keys at all'}", where=option)

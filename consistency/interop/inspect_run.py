@@ -16,12 +16,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from consistency.common import escaping
 from consistency.interop import inspect_mapping as rules
 from consistency.common.errors import InputError
-from consistency.interop.inspect_environment import TESTED_INSPECT, environment, mapping_record
 from consistency.interop.inspect_mapping import ImportMapping
 from consistency.design.settings import AnalysisSettings
 from consistency.run.store import write_parquet_atomic, write_text_atomic
+from consistency.interop.inspect_environment import TESTED_INSPECT, environment, mapping_record
 
 RESPONSE_COLUMNS = [
     "cell_id", "item_id", "family", "pair", "pair_kind", "overseer_prefers", "arm", "variant",
@@ -35,8 +36,10 @@ SCORE_MAPPING = ("Inspect's value_to_float(): C -> 1.0, I -> 0.0, P -> 0.5, N ->
 UNMATCHED_LISTED = 100
 
 
-def metric_roles(samples: pd.DataFrame, mapping: ImportMapping) -> dict[str, str]:
-    """``{score_*: role}`` for the imported metrics (all, or those of ``--scorer``)."""
+def metric_roles(samples: pd.DataFrame, mapping: ImportMapping,
+                 logs: Sequence[Mapping[str, Any]] = ()) -> dict[str, str]:
+    """``{score_*: role}`` for the imported metrics (all, or those of ``--scorer``); ``logs``
+    (the reader's log records) name the files in an error."""
     found = [c for c in samples.columns if c.startswith("score_")]
     if mapping.scorers:
         chosen = [c for c in found for name in mapping.scorers
@@ -48,8 +51,7 @@ def metric_roles(samples: pd.DataFrame, mapping: ImportMapping) -> dict[str, str
                              f"scorers there: {_names(found)}", where="--scorer")
         found = list(dict.fromkeys(chosen))
     if not found:
-        raise InputError("the logs hold no scores: score the samples in Inspect first "
-                         "(inspect score LOG)", where="logs")
+        raise InputError(no_scores_message(samples), where=logs_named(logs))
     unknown = [m for m in mapping.roles if m != "*" and m not in found]
     if unknown:
         raise InputError(f"--role names {', '.join(unknown)}, which is not imported; metrics: "
@@ -58,12 +60,47 @@ def metric_roles(samples: pd.DataFrame, mapping: ImportMapping) -> dict[str, str
     return {metric: mapping.roles.get(metric, default) for metric in found}
 
 
+def no_scores_message(samples: pd.DataFrame) -> str:
+    """Why a set of logs has no score to compare: its samples errored (or ended at a limit) and
+    so were never scored, or they ran and nobody scored them."""
+    errors = samples["error"].notna() if "error" in samples else pd.Series(False, samples.index)
+    limits = samples["limit"].notna() if "limit" in samples else pd.Series(False, samples.index)
+    failed = errors | limits
+    total, n_failed = len(samples), int(failed.sum())
+    counts = f"{int(errors.sum())} errored, {int((limits & ~errors).sum())} ended at a limit"
+    if n_failed == total:
+        first = samples.loc[errors, "error"].iloc[0] if errors.any() else \
+            f"limit {samples.loc[limits, 'limit'].iloc[0]}"
+        return (f"every sample in the logs failed ({total}: {counts}; the first: "
+                f"{_quote(first)}), so none was scored and there is nothing to compare. Fix the "
+                "cause in Inspect (model, key, limits), run the tasks again and import the new "
+                "logs")
+    if n_failed:
+        return (f"the logs hold no scores: {total - n_failed} of their {total} samples ran but "
+                f"were never scored ({counts}); score them in Inspect first (inspect score LOG)")
+    return "the logs hold no scores: score the samples in Inspect first (inspect score LOG)"
+
+
+def logs_named(logs: Sequence[Mapping[str, Any]], shown: int = 3) -> str:
+    """The log files an error is about, as the reader found them (the first few)."""
+    paths = [escaping.plain(log.get("path", "")) for log in logs if log.get("path")]
+    if not paths:
+        return "import-inspect"
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more
+
+
+def _quote(value: Any, limit: int = 160) -> str:
+    text = escaping.plain(value)
+    return repr(text if len(text) <= limit else text[: limit - 1] + "\u2026")
+
+
 def build_frames(samples: pd.DataFrame, logs: Sequence[Mapping[str, Any]], keys: Sequence[str],
                  mapping: ImportMapping) -> tuple[pd.DataFrame, dict[str, str], dict[str, Any]]:
     """(responses with metric columns, metric roles, notes) from the reader's samples."""
     if samples.empty:
         raise InputError("the logs hold no samples", where="logs")
-    roles = metric_roles(samples, mapping)
+    roles = metric_roles(samples, mapping, logs)
     frame, notes = rules.assign(samples, logs, mapping, keys)
     frame = rules.match_items(rules.outcomes(frame, list(roles)))
     frame["cell_id"] = (frame["item_id"] + "|" + frame["pair"] + "|" + frame["arm"] + "|v"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,6 +44,35 @@ def find_weights(path: str | None = None) -> Path:
     return assembled()
 
 
+def default_threads(cores: int | None = None, load: float | None = None) -> int:
+    """llama.cpp threads when ``model.threads`` is null: half the cores this process may use,
+    and fewer when the machine is already busy (the cores left idle by the 1-minute load
+    average), at least 1.
+
+    llama.cpp's threads meet at a barrier after every layer, so when the cores are shared one
+    descheduled thread stalls the others: on 2 cores under a load average of 9-14, 2 threads
+    answered 0.03 requests/s against 0.16 for 1 thread (``benchmarks/bench_threads.py``), and a
+    2-job sweep ran at 0.1 requests/s with every core against 0.7 with one thread each. Half the
+    cores leaves room for a second job and for the Python side; ``model.threads`` overrides it.
+
+    Args:
+        cores: usable cores (default: this process's CPU affinity, else ``os.cpu_count()``).
+        load: the 1-minute load average (default: ``os.getloadavg()``; 0 where there is none).
+    """
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not on every platform
+            cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = 0.0
+    idle = cores - math.ceil(max(load, 0.0))
+    return max(1, min(cores // 2, idle))
+
+
 class LocalProvider:
     """llama.cpp's server in this process, with ``cfg.slots`` parallel sequences."""
 
@@ -66,7 +96,7 @@ class LocalProvider:
         params.n_parallel = cfg.slots
         # the context is per slot: llama.cpp divides n_ctx evenly between the slots
         params.n_ctx = cfg.context * cfg.slots
-        threads = cfg.threads or os.cpu_count() or 1
+        threads = cfg.threads or default_threads()
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.sampling.seed = cfg.seed if cfg.seed is not None else 0

@@ -111,6 +111,10 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+#: Columns of ``tests.csv`` that hold names, read as text whatever they spell.
+_NAME_COLUMNS = ("family", "pair", "metric", "pair_kind", "plants")
+
+
 def read_run(folder: Path) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """One run's row of the runs frame (without label), its tests frame and flat config.
     A damaged or hostile file is an :class:`InputError` naming it (:mod:`consistency.analyse.runfiles`)."""
@@ -159,6 +163,10 @@ def _read_tests(path: Path) -> pd.DataFrame:
         raise InputError(f"cannot read the run's tests.csv ({type(exc).__name__}: {exc}); re-run "
                          "the analysis or remove the folder from the report",
                          where=str(path)) from None
+    # names are text as written: a pair or family named "null", "nan" or "NA" is not missing
+    names = [c for c in _NAME_COLUMNS if c in tests]
+    if names:
+        tests[names] = pd.read_csv(path, usecols=names, dtype=str, keep_default_na=False)[names]
     missing = [column for column in TESTS_COLUMNS if column not in tests]
     if missing:
         raise InputError(f"tests.csv lacks the column(s) {missing}; it was not written by "

@@ -25,6 +25,7 @@ each row's effect per run with the anytime-valid monitoring verdict
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from consistency.publish import crossrun, forest, latex_tables, tables
@@ -79,6 +80,11 @@ def main(argv: list[str]) -> int:
     """Entry point of ``consistency report``."""
     args = parse(argv)
     out = Path(args.out)
+    from consistency.common.sanitise import for_terminal
+    from consistency.publish.skipped_runs import skipped_runs
+
+    for folder, reason in skipped_runs(args.runs):  # a sweep's failed jobs are named, not lost
+        print(for_terminal(f"skipped {folder}: {reason}"), file=sys.stderr)
     if args.history:
         from consistency.publish.history import write_history
 

@@ -73,9 +73,12 @@ def execute_batch(config: RunConfig, design: Any, finish: Finish) -> Path:
             try:
                 stats = asyncio.run(_drive(kind, provider, design, journal, config.runner))
             except KeyboardInterrupt:
+                from consistency.design.sweep_ids import resume_hint
+
                 raise _aborted(f"interrupted while waiting; every batch id is kept in "
-                               f"{design.folder / STATE_FILE}. Resume with run_id={design.run_id} "
-                               "to poll it (nothing is submitted twice)") from None
+                               f"{design.folder / STATE_FILE}. To poll it, "
+                               f"{resume_hint(design.run_id)} (nothing is submitted "
+                               "twice)") from None
             responses = journal.frame()
         runner = {"mode": "batch", "requests_sent": stats.requested, "received": stats.received,
                   "failed_by_kind": dict(stats.failed), "already_done": stats.skipped_done,
