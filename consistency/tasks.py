@@ -77,6 +77,8 @@ class Item:
         severity: harmful items: 1 (petty) to 3 (targets the vulnerable); None when not given.
         meta: any other fields of the source line, kept for the report (not hashed, so items stay
             usable as dict keys and set members).
+        scenario: for an agentic scenario (a line with ``turns``), its validated
+            :class:`consistency.scenarios.Scenario`; ``prompt`` is then its first turn.
     """
 
     id: str
@@ -86,6 +88,7 @@ class Item:
     kind: str = ""
     severity: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    scenario: Any = field(default=None, hash=False, compare=False)
 
 
 def items_by_id(items: Iterable[Item]) -> dict[str, Item]:
@@ -110,11 +113,16 @@ def load_items(path: str | Path) -> list[Item]:
     lines = _read_lines(path)
     items: list[Item] = []
     first_line: dict[str, int] = {}
+    directions: dict[str, tuple[str, int]] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
         item = _parse_item(_parse_object(line, where), where)
+        if item.scenario is not None:
+            from consistency.scenarios import check_direction
+
+            check_direction(item, directions, number, where)
         if item.id in first_line:
             raise InputError(
                 f"item id '{item.id}' is used twice (lines {first_line[item.id]} and {number}); "
@@ -187,6 +195,10 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
                          "its 'id'; ids appear in terminals, reports and cell ids, so use "
                          "printable text only", where=where)
     family = _required_string(raw, "family", where, f"one of {list(FAMILIES)}", item_id)
+    from consistency.scenarios import is_scenario  # scenarios imports helpers from here
+
+    if is_scenario(raw):
+        return _parse_scenario_item(raw, item_id, family, where)
     if family not in FAMILIES:
         raise InputError(f"item '{item_id}' has unknown family '{family}'; 'family' must be one "
                          f"of {list(FAMILIES)}", where=where)
@@ -201,6 +213,20 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
     meta = {key: value for key, value in raw.items() if key not in known}
     return Item(id=item_id, family=family, prompt=prompt, answer=answer, kind=kind,
                 severity=severity, meta=meta)
+
+
+def _parse_scenario_item(raw: dict[str, Any], item_id: str, family: str, where: str) -> Item:
+    """A scenario line (it has ``turns``): validated by :mod:`consistency.scenarios`."""
+    from consistency.scenarios import parse_scenario, scenario_family
+
+    scenario_family(family, item_id, where)
+    scenario = parse_scenario(raw, item_id, where)
+    kind = raw.get("kind", "")
+    if not isinstance(kind, str):
+        raise InputError(f"item '{item_id}' has a {_json_type(kind)} 'kind'; 'kind' is optional "
+                         "but must be a string", where=where)
+    return Item(id=item_id, family=family, prompt=scenario.turns[0], kind=kind,
+                scenario=scenario)
 
 
 def _parse_severity(raw: Mapping[str, Any], item_id: str, where: str) -> int | None:
