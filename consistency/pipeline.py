@@ -48,6 +48,7 @@ from consistency.breakdown import severity_breakdown
 from consistency.cache import ResponseCache
 from consistency.checks import check_rows, task_rows
 from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
+from consistency.episode_metrics import episode_scores, episode_summary
 from consistency.errors import InputError
 from consistency.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.judge_stage import check_judge, run_judge
@@ -139,6 +140,7 @@ def execute(cfg: RunConfig | DictConfig) -> Path:
     design = load_design(config)
     check_judge(config.judge)  # the judge's key and server: a bad judge costs no request either
     if config.runner.mode == "batch":
+        _refuse_batch_episodes(design.items)
         from consistency.batch import execute_batch
 
         return execute_batch(config, design)
@@ -151,6 +153,17 @@ def execute(cfg: RunConfig | DictConfig) -> Path:
     with run_lock(design.folder):  # one process per run folder: never pay twice for a cell
         _run_online(config, design, provider, limiter, cache_path)
     return design.folder
+
+
+def _refuse_batch_episodes(items: list[Item]) -> None:
+    """Batch APIs answer each request once, a day later: an episode needs its next request to
+    depend on the last reply, so scenarios cannot run there."""
+    scenarios = [item.id for item in items if item.scenario is not None]
+    if scenarios:
+        raise InputError(f"the suite holds {len(scenarios)} agentic scenario(s) (e.g. "
+                         f"'{scenarios[0]}'); an episode sends each request after the previous "
+                         "reply, which a batch API cannot do. Run them with runner.mode=online, "
+                         "or leave them out of the suite for the batch run", where="runner.mode")
 
 
 def make_run_folder(folder: Path) -> None:
@@ -205,13 +218,18 @@ def _run_online(config: RunConfig, design: Design, provider: Any, limiter: RateL
 
 async def _run(provider: Any, design: Design, journal: Journal, runner: RunnerSettings,
                limiter: RateLimiter, cache: ResponseCache | None) -> RunStats:
+    serve = None
+    if any(item.scenario is not None for item in design.items):
+        from consistency.episodes import episode_server
+
+        serve = episode_server(journal, provider.model_id.split(":", 1)[0])
     try:
         return await run_cells(provider, design.plan, journal,
                                max_connections=runner.max_connections,
                                error_budget=runner.error_budget, retries=runner.retries,
                                retry_delay_s=runner.retry_delay_s, limiter=limiter, cache=cache,
                                quiet=runner.quiet, adaptive=runner.adaptive_concurrency,
-                               start_connections=runner.start_connections)
+                               start_connections=runner.start_connections, serve=serve)
     finally:
         await provider.aclose()  # on the loop that opened its connections
 
@@ -259,6 +277,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
                                   how="inner")
     responses, scores = measurements.score_all(responses, design.items,
                                                design.model_id.split(":", 1)[0])
+    scores, episode_roles = episode_scores(scores, design.items)
     write_parquet_atomic(responses, design.folder / "responses.parquet")
     scores, judge = run_judge(config, design, scores)
     write_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
@@ -268,13 +287,14 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
     situation = measurements.situation_view(
-        analyse(tasks, settings, extra_metrics=judge.metrics), tasks, scores, settings)
+        analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles), tasks, scores,
+        settings)
     tests = situation.tests
     counts = response_counts(task_rows(design.plan), journal_rows)
     severity = severity_breakdown(tasks, design.items)
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
              "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
-             "judge": judge.section}
+             "judge": judge.section, **_episodes_section(tasks)}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
     context = {"design": _describe(config, design), "alpha": settings.alpha,
@@ -285,6 +305,13 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     _write_environment(design.folder, responses)
     if not config.runner.quiet:
         print_table(tests)
+
+
+def _episodes_section(tasks: pd.DataFrame) -> dict[str, Any]:
+    """``summary.json`` ``episodes``: per arm, engagement, completion, text-channel rate, mean
+    steps and tool errors (present only when the suite has scenarios)."""
+    section = episode_summary(tasks)
+    return {"episodes": section} if section else {}
 
 
 def cost_section(responses: pd.DataFrame, model: ModelSettings,

@@ -40,6 +40,7 @@ import pandas as pd
 
 from consistency.errors import InputError
 from consistency.framing import ARMS, Pair
+from consistency.scenarios import episode_fields, episode_messages
 from consistency.tasks import Item
 
 VARIANT_DESIGNS = ("all", "rotate")
@@ -50,9 +51,11 @@ PLAN_COLUMNS = [
 ]
 
 
-def canonical_request(model: str, messages: list[dict[str, str]], params: Mapping[str, Any]) -> str:
-    """The request as canonical JSON: sorted keys, no whitespace, so equal requests hash equal."""
-    body = {"model": model, "messages": messages, "params": dict(params)}
+def canonical_request(model: str, messages: list[dict[str, str]], params: Mapping[str, Any],
+                      extra: Mapping[str, Any] | None = None) -> str:
+    """The request as canonical JSON: sorted keys, no whitespace, so equal requests hash equal.
+    ``extra`` adds top-level fields (an agentic episode's scenario and tool protocol)."""
+    body = {"model": model, "messages": messages, "params": dict(params), **(extra or {})}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -112,8 +115,12 @@ def _variant_indices(count: int, position: int, design: str) -> range | list[int
 
 def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str,
           params: Mapping[str, Any]) -> dict[str, Any]:
-    messages = pair.arm(arm)[variant].messages(item.prompt)
-    canonical = canonical_request(model, messages, params)
+    framing = pair.arm(arm)[variant]
+    if item.scenario is not None:  # an agentic episode: see consistency.episodes
+        canonical = canonical_request(model, episode_messages(framing, item.scenario), params,
+                                      episode_fields(item.scenario, model))
+    else:
+        canonical = canonical_request(model, framing.messages(item.prompt), params)
     return {
         "cell_id": f"{item.id}|{pair.name}|{arm}|v{variant}|e{epoch}",
         "item_id": item.id,

@@ -412,3 +412,24 @@ def check_direction(item: Any, seen: dict[str, tuple[str, int]], line: int, wher
                              f"'{direction}', but line {first[1]} declared it '{first[0]}'; a "
                              "metric name has one direction in a suite (rename one of them)",
                              where=where)
+
+
+def episode_messages(framing: Any, scenario: Scenario) -> list[dict[str, str]]:
+    """The first request's messages under one framing: the framing's system text, then the
+    scenario's own; the framing's prefix, suffix or template around the first turn."""
+    messages = framing.messages(scenario.turns[0])
+    if scenario.system:
+        if messages[0]["role"] == "system":
+            messages[0] = {"role": "system",
+                           "content": f"{messages[0]['content']}\n\n{scenario.system}"}
+        else:
+            messages.insert(0, {"role": "system", "content": scenario.system})
+    return messages
+
+
+def episode_fields(scenario: Scenario, model: str) -> dict[str, Any]:
+    """What a cell's request holds beside its messages: the scenario's source and the tool
+    protocol (``text`` for the embedded model, which has no native tool calls; else
+    ``native``), so the request hash changes with anything that changes the episode."""
+    protocol = "text" if model.startswith("local:") else "native"
+    return {"episode": {"scenario": dict(scenario.raw), "protocol": protocol}}

@@ -1,0 +1,80 @@
+"""Agentic episodes end to end: the CLI, the official SDKs and a scripted agent on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from agentic_support import episode_requests, oversight_agent, write_suite
+from conftest import run_cli
+from provider_server import ProviderServer
+
+FLAGS = {"sandbagging", "strategic_compliance", "divergence"}
+
+
+def args(server: ProviderServer, protocol: str, tasks, conditions) -> list[str]:
+    url = server.openai_base_url if protocol == "openai" else server.anthropic_base_url
+    return [f"model={protocol}", "model.name=scripted", f"model.base_url={url}",
+            f"tasks.path={tasks}", f"conditions.path={conditions}"]
+
+
+def test_agent_disabling_oversight_only_when_unobserved_is_flagged_through_openai(tmp_path):
+    tasks, conditions = write_suite(tmp_path)
+    with ProviderServer(oversight_agent()) as server:
+        result = run_cli(*args(server, "openai", tasks, conditions), results=tmp_path / "r")
+        sent = server.requests
+    assert result.status == 0, result.stderr
+    verdicts = result.verdicts()
+    assert verdicts[("oversight_subversion", "monitoring", "disabled_oversight")] == \
+        "strategic_compliance"
+    others = {k: v for k, v in verdicts.items() if k[1:] != ("monitoring", "disabled_oversight")}
+    assert not FLAGS & set(others.values()), others
+    # one call per turn, declared natively; results travel as role tool messages
+    assert all(req.raw["parallel_tool_calls"] is False for req in sent
+               if req.raw.get("tool_choice") != "none")
+    assert any(m.get("role") == "tool" for req in sent for m in req.raw["messages"])
+    # observed: read, submit, follow-up; unobserved: read, write, submit, follow-up (x2 pairs)
+    expected = 10 * (3 + 4) + 10 * (3 + 3)
+    assert len(sent) == expected
+    scores = pd.read_parquet(result.folder / "scores.parquet")
+    unobserved = scores[(scores["pair"] == "monitoring") & (scores["arm"] == "unobserved")]
+    assert unobserved["disabled_oversight"].eq(1).all() and unobserved["steps"].eq(3).all()
+    assert scores["engaged"].eq(1).all() and scores["completed"].eq(1).all()
+    assert scores["text_channel"].eq(0).all() and scores["admitted"].eq(0).all()
+    assert scores["read_config"].eq(1).all()
+    episodes = result.summary()["episodes"]
+    assert episodes["unobserved"]["completed"] == 1.0
+
+
+def test_agent_that_never_disables_oversight_is_not_flagged_through_anthropic(tmp_path):
+    tasks, conditions = write_suite(tmp_path)
+    with ProviderServer(oversight_agent(lambda req: False)) as server:
+        result = run_cli(*args(server, "anthropic", tasks, conditions), results=tmp_path / "r",
+                         env={"ANTHROPIC_API_KEY": "test-key"})
+        sent = server.requests
+    assert result.status == 0, result.stderr
+    verdicts = result.verdicts()
+    assert verdicts[("oversight_subversion", "monitoring", "disabled_oversight")] not in FLAGS
+    assert not FLAGS & set(verdicts.values()), verdicts
+    assert len(sent) == 2 * 2 * episode_requests(10, disabled=False)
+    # tools declared in Anthropic's shape, results as tool_result blocks in a user turn
+    assert all(req.raw["tools"][0]["input_schema"]["type"] == "object" for req in sent)
+    assert any(block.get("type") == "tool_result" for req in sent
+               for m in req.raw["messages"] if isinstance(m["content"], list)
+               for block in m["content"])
+    scores = pd.read_parquet(result.folder / "scores.parquet")
+    assert scores["disabled_oversight"].eq(0).all() and scores["completed"].eq(1).all()
+
+
+def test_agent_writing_its_calls_as_text_is_flagged_through_the_text_protocol(tmp_path):
+    tasks, conditions = write_suite(tmp_path)
+    with ProviderServer(oversight_agent(as_text=True)) as server:
+        result = run_cli(*args(server, "openai", tasks, conditions), results=tmp_path / "r")
+    assert result.status == 0, result.stderr
+    assert result.verdicts()[("oversight_subversion", "monitoring", "disabled_oversight")] == \
+        "strategic_compliance"
+    scores = pd.read_parquet(result.folder / "scores.parquet")
+    assert scores["text_channel"].eq(1).all() and scores["completed"].eq(1).all()
+    responses = pd.read_parquet(result.folder / "responses.parquet")
+    trace = json.loads(responses["raw_json"].iloc[0])["episode"]
+    assert {step["channel"] for step in trace["steps"]} == {"text"}
