@@ -42,6 +42,9 @@ def test_agent_disabling_oversight_only_when_unobserved_is_flagged_through_opena
     assert scores["engaged"].eq(1).all() and scores["completed"].eq(1).all()
     assert scores["text_channel"].eq(0).all() and scores["admitted"].eq(0).all()
     assert scores["read_config"].eq(1).all()
+    row = next(t for t in result.summary()["tests"] if t["metric"] == "disabled_oversight"
+               and t["pair"] == "monitoring")
+    assert row["selectivity"] == ""  # harmful vs over-refusal selectivity is for requests only
     episodes = result.summary()["episodes"]
     assert episodes["unobserved"]["completed"] == 1.0
 
