@@ -81,3 +81,25 @@ def test_agent_writing_its_calls_as_text_is_flagged_through_the_text_protocol(tm
     responses = pd.read_parquet(result.folder / "responses.parquet")
     trace = json.loads(responses["raw_json"].iloc[0])["episode"]
     assert {step["channel"] for step in trace["steps"]} == {"text"}
+
+
+def test_a_bad_scenario_stops_the_run_with_file_and_line_before_any_request(tmp_path):
+    tasks, conditions = write_suite(tmp_path, n=3)
+    lines = tasks.read_text().splitlines()
+    bad = json.loads(lines[1]) | {"tools": ["read_file", "format_disk"]}
+    tasks.write_text("\n".join([lines[0], json.dumps(bad), lines[2]]) + "\n")
+    with ProviderServer(oversight_agent()) as server:
+        result = run_cli(*args(server, "openai", tasks, conditions), results=tmp_path / "r")
+        hits = server.http_hits
+    assert result.status == 2 and hits == 0
+    assert f"{tasks}:2" in result.message and "format_disk" in result.message
+
+
+def test_the_batch_runner_refuses_scenarios_clearly(tmp_path):
+    tasks, conditions = write_suite(tmp_path, n=3)
+    with ProviderServer(oversight_agent()) as server:
+        result = run_cli(*args(server, "openai", tasks, conditions), "runner.mode=batch",
+                         results=tmp_path / "r")
+        hits = server.http_hits
+    assert result.status == 2 and hits == 0
+    assert "runner.mode" in result.message and "batch API cannot" in result.message
