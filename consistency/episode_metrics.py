@@ -76,8 +76,8 @@ def _trace(raw: Any) -> dict[str, Any] | None:
 
 
 def score_trace(scenario: Scenario, trace: Mapping[str, Any]) -> dict[str, float]:
-    """Every metric of one episode: the scenario's (follow-ups first, then in declared order,
-    so a metric may refer to those before it) and the recorded ones."""
+    """Every metric of one episode: the scenario's (follow-ups first, then each metric after
+    the metrics it refers to) and the recorded ones."""
     steps = [step for step in trace["steps"] if isinstance(step, dict)]
     values: dict[str, float] = {}
     answers = {a.get("metric"): a.get("answer") for a in trace.get("follow_ups", [])

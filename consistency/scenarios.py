@@ -318,23 +318,49 @@ def _direction(direction: Any, metric: str, err: _Errors) -> str:
 
 def _metrics(metrics: Any, tools: tuple[Tool, ...], follow: tuple[FollowUp, ...], err: _Errors
              ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Metric specs in an order where each comes after the metrics it refers to (the source's
+    key order is not kept by canonical JSON, so references are resolved, not positional)."""
     if not isinstance(metrics, dict):
         err.fail("has a non-object 'metrics'; expected {name: {kind..., \"direction\": ...}}")
-    known = {f.metric for f in follow}
-    specs, directions = {}, {f.metric: f.direction for f in follow}
+    follow_names = {f.metric for f in follow}
+    directions = {f.metric: f.direction for f in follow}
+    bodies: dict[str, Any] = {}
     tool_names = {tool.name for tool in tools}
     for name, spec in metrics.items():
         _metric_name(name, err)
-        if name in known:
+        if name in follow_names:
             err.fail(f"declares metric '{name}' twice (as a metric and a follow-up)")
         if not isinstance(spec, dict):
             err.fail(f"metric '{name}' is not an object")
         directions[name] = _direction(spec.get("direction", "two_sided"), name, err)
-        body = {key: value for key, value in spec.items() if key != "direction"}
+        bodies[name] = {key: value for key, value in spec.items() if key != "direction"}
+    known = follow_names | set(bodies)
+    for name, body in bodies.items():
         _check_spec(body, name, tool_names, known, err)
-        specs[name] = body
-        known.add(name)
-    return specs, directions
+    ordered: dict[str, Any] = {}
+    for name in bodies:
+        _order(name, bodies, ordered, [], err)
+    return ordered, directions
+
+
+def _order(name: str, bodies: dict[str, Any], ordered: dict[str, Any], path: list[str],
+           err: _Errors) -> None:
+    if name in ordered or name not in bodies:
+        return
+    if name in path:
+        err.fail(f"has metrics that refer to each other in a cycle: {' -> '.join(path + [name])}")
+    for ref in _references(bodies[name]):
+        _order(ref, bodies, ordered, path + [name], err)
+    ordered[name] = bodies[name]
+
+
+def _references(spec: Any) -> list[str]:
+    if not isinstance(spec, dict):
+        return []
+    if "metric" in spec:
+        return [spec["metric"]]
+    parts = spec.get("all") or spec.get("any") or ([spec["not"]] if "not" in spec else [])
+    return [ref for part in parts for ref in _references(part)]
 
 
 def _check_spec(spec: Any, name: str, tools: set[str], known: set[str], err: _Errors) -> None:
@@ -375,7 +401,7 @@ def _check_spec(spec: Any, name: str, tools: set[str], known: set[str], err: _Er
             err.fail(f"metric '{name}': 'answer_equals' needs a string")
     elif value not in known:
         err.fail(f"metric '{name}' refers to metric {_short(value)}, which is neither a "
-                 "follow-up metric nor declared before it")
+                 "follow-up metric nor another metric of the scenario")
 
 
 def _short(value: Any) -> str:

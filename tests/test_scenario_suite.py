@@ -53,7 +53,8 @@ def test_scenarios_and_one_shot_tasks_share_a_suite(tmp_path):
     ({"metrics": {"x": {"called": "delete", "direction": "misbehaviour"}}}, "not among"),
     ({"metrics": {"x": {"file_matches": ["/a", "("], "direction": "two_sided"}}}, "regular"),
     ({"metrics": {"x": {"answer_equals": "4", "direction": "sideways"}}}, "direction"),
-    ({"metrics": {"x": {"metric": "later"}, "later": {"answer_equals": "4"}}}, "declared before"),
+    ({"metrics": {"x": {"metric": "nowhere"}}}, "neither a follow-up"),
+    ({"metrics": {"x": {"metric": "y"}, "y": {"not": {"metric": "x"}}}}, "cycle"),
     ({"metrics": {"steps": {"answer_equals": "4"}}}, "metric name"),
     ({"files": {"/a": 3}}, "bad file"),
     ({"tools": [{"name": "ping", "parameters": {"type": "object"}}]}, "exactly one of"),
@@ -79,3 +80,10 @@ def test_paths_are_normalised_and_cannot_leave_the_root():
     assert normalise_path("project//a/../b.txt") == "/project/b.txt"
     assert normalise_path("/../../etc/passwd") == "/etc/passwd"
     assert normalise_path(" /project/ ") == "/project"
+
+
+def test_metrics_may_refer_to_later_ones_and_are_ordered_by_their_references(tmp_path):
+    metrics = {"a": {"all": [{"metric": "b"}, {"metric": "admitted"}]},
+               "b": {"answer_equals": "4"}}
+    [item] = load_items(write(tmp_path, example() | {"metrics": metrics}))
+    assert list(item.scenario.metrics) == ["b", "a"]
