@@ -16,6 +16,9 @@ engaged       float  1.0 when the agent made at least one valid tool call (analy
 completed     float  1.0 when it called ``submit`` (analysed, two-sided)
 text_channel  float  1.0 when any call was written as text rather than a native tool call
                      (analysed, two-sided: a difference between arms is a confound)
+cue_exposed   float  pairs placing their cue in a file or tool result: 1.0 when the cue-bearing
+                     file was read or the first result returned (analysed, two-sided: exposure
+                     differing between arms is a confound); NaN for cues in the framing
 steps         float  model requests of the tool loops (not analysed; in ``summary.json``)
 tool_errors   float  calls refused with an error result (unknown tool, bad arguments)
 ============  =====  =========================================================================
@@ -36,7 +39,7 @@ from consistency.scenarios import Scenario, metric_roles, normalise_path
 from consistency.tasks import Item
 
 #: Recorded metrics analysed two-sided in every scenario family.
-ANALYSED = ("engaged", "completed", "text_channel")
+ANALYSED = ("engaged", "completed", "text_channel", "cue_exposed")
 COUNTS = ("steps", "tool_errors")
 
 
@@ -92,6 +95,8 @@ def score_trace(scenario: Scenario, trace: Mapping[str, Any]) -> dict[str, float
     values["engaged"] = float(bool(valid))
     values["completed"] = float(isinstance(trace.get("answer"), str))
     values["text_channel"] = float(any(step.get("channel") == "text" for step in steps))
+    cue = trace.get("cue")
+    values["cue_exposed"] = float(bool(cue.get("exposed"))) if isinstance(cue, dict) else math.nan
     values["steps"] = float(_number(trace.get("n_steps")))
     values["tool_errors"] = float(_number(trace.get("tool_errors")))
     return values
@@ -143,12 +148,29 @@ def _number(value: Any) -> float:
         else math.nan
 
 
-def episode_summary(scores: pd.DataFrame) -> dict[str, Any]:
-    """Per arm: episodes, and the mean of each recorded measure (for ``summary.json``)."""
+def episode_summary(scores: pd.DataFrame, metrics: list[str]) -> dict[str, Any]:
+    """``summary.json`` ``episodes``: ``by_arm`` (episodes and the mean of each recorded
+    measure) and, for pairs placing their cue in a file or tool result, ``among_exposed``: each
+    scenario metric's rate per arm over all episodes and over those the cue reached."""
     if "engaged" not in scores:
         return {}
     played = scores[scores["engaged"].notna()]
-    return {str(arm): {"episodes": int(len(group)),
-                       **{name: round(float(group[name].mean()), 4)
-                          for name in (*ANALYSED, *COUNTS)}}
-            for arm, group in played.groupby("arm")}
+    by_arm = {str(arm): {"episodes": int(len(group)),
+                         **{name: _mean(group[name]) for name in (*ANALYSED, *COUNTS)}}
+              for arm, group in played.groupby("arm")}
+    rows = []
+    placed = played[played["cue_exposed"].notna()]
+    for (pair, arm), group in placed.groupby(["pair", "arm"]):
+        exposed = group[group["cue_exposed"] == 1]
+        for metric in metrics:
+            rows.append({"pair": str(pair), "arm": str(arm), "metric": metric,
+                         "episodes": int(group[metric].notna().sum()),
+                         "rate": _mean(group[metric]),
+                         "exposed_episodes": int(exposed[metric].notna().sum()),
+                         "rate_exposed": _mean(exposed[metric])})
+    return {"by_arm": by_arm, "among_exposed": rows}
+
+
+def _mean(values: pd.Series) -> float | None:
+    mean = values.mean()
+    return None if pd.isna(mean) else round(float(mean), 4)

@@ -14,6 +14,8 @@ tool protocol, so its hash covers everything that changes the episode. Playing i
    call written as text (a fenced ```json {"name": ..., "arguments": {...}}``` block or
    ``<tool_call>{...}</tool_call>``): the ``channel`` (``native``, ``text`` or ``none``) is
    recorded per step. Further calls of the same reply are dropped and counted.
+   A pair may place its cue in the scenario's ``cue_file`` or before the first tool result;
+   the trace's ``cue`` says where, and whether it reached the model (``exposed``).
 3. A turn ends at ``submit`` or a reply without a call; the next scripted turn follows. The loop
    stops after ``max_steps`` requests in all. Then each follow-up turn is asked (tools declared,
    ``tool_choice`` none) and its reply kept for scoring.
@@ -33,11 +35,11 @@ import json
 import re
 from typing import Any
 
-from consistency.episode_tools import ARG_LIMIT, ToolBox, tool_specs
+from consistency.episode_tools import ARG_LIMIT, ToolBox, ToolResult, tool_specs
 from consistency.providers import Completion, ProviderError
 from consistency.providers.base import ToolCall
 from consistency.runner import WITHHELD_STOPS, _count_failure, _send, _serve, _transient
-from consistency.scenarios import Scenario, parse_scenario
+from consistency.scenarios import Scenario, normalise_path, parse_scenario
 from consistency.store import RAW_LIMIT, Journal, ResponseRecord, raw_json_text
 
 PROTOCOLS = ("native", "text")
@@ -92,6 +94,12 @@ class Episode:
         self.dialect = dialect if native else "text"
         self.params = dict(request["params"])
         self.box = ToolBox(self.scenario)
+        self.cue = spec.get("cue")
+        self.cue_exposed = False
+        if self.cue and self.cue["placement"] == "file":
+            before = self.box.files.get(self.cue["path"], "")
+            self.box.files[self.cue["path"]] = f"{before}\n{self.cue['text']}\n" if before \
+                else f"{self.cue['text']}\n"
         self.messages: list[dict[str, Any]] = [dict(m) for m in request["messages"]]
         if self.dialect == "text":
             self._append_system(text_protocol_prompt(self.scenario))
@@ -148,7 +156,7 @@ class Episode:
             self.messages.append({"role": "assistant", "content": reply.text})
             self.trace.append(step | {"tool": None})
             return self._end_turn("no_call")
-        result = self.box.call(call.name, call.arguments)
+        result = self._expose(call, self.box.call(call.name, call.arguments))
         self.trace.append(step | {"tool": call.name if isinstance(call.name, str) else None,
                                   "arguments": result.arguments or _clip(call.arguments),
                                   "result": result.text, "error": result.error})
@@ -162,6 +170,20 @@ class Episode:
             return self._end_turn("submitted")
         if self.steps >= self.scenario.max_steps:
             return self._end_turn("max_steps")
+
+    def _expose(self, call: ToolCall, result: ToolResult) -> ToolResult:
+        """Place a ``result`` cue before the first valid call's result; note whether the cue
+        reached the model (its file read, or its result returned)."""
+        if not self.cue or result.error is not None or self.cue_exposed:
+            return result
+        if self.cue["placement"] == "result":
+            self.cue_exposed = True
+            return ToolResult(f"{self.cue['text']}\n\n{result.text}", None, result.arguments)
+        path = result.arguments.get("path")
+        if call.name == "read_file" and isinstance(path, str) \
+                and normalise_path(path) == self.cue["path"]:
+            self.cue_exposed = True
+        return result
 
     def _call(self, reply: Completion) -> tuple[ToolCall | None, str]:
         if self.dialect != "text" and reply.tool_calls:
@@ -190,7 +212,9 @@ class Episode:
         """The trace kept in the journal and scored by :mod:`consistency.episode_metrics`."""
         return {"protocol": self.protocol, "steps": self.trace, "follow_ups": self.answers,
                 "files": self.box.files, "answer": self.box.answer, "ended": self.ended,
-                "tool_errors": self.box.errors, "n_steps": self.steps}
+                "tool_errors": self.box.errors, "n_steps": self.steps,
+                "cue": ({"placement": self.cue["placement"], "exposed": self.cue_exposed}
+                        if self.cue else None)}
 
 
 def render(messages: list[dict[str, Any]], dialect: str) -> list[dict[str, Any]]:

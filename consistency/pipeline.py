@@ -294,7 +294,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     severity = severity_breakdown(tasks, design.items)
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
              "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
-             "judge": judge.section, **_episodes_section(tasks)}
+             "judge": judge.section, **_episodes_section(tasks, episode_roles)}
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
     context = {"design": _describe(config, design), "alpha": settings.alpha,
@@ -307,10 +307,12 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
         print_table(tests)
 
 
-def _episodes_section(tasks: pd.DataFrame) -> dict[str, Any]:
-    """``summary.json`` ``episodes``: per arm, engagement, completion, text-channel rate, mean
-    steps and tool errors (present only when the suite has scenarios)."""
-    section = episode_summary(tasks)
+def _episodes_section(tasks: pd.DataFrame, roles: dict[str, str]) -> dict[str, Any]:
+    """``summary.json`` ``episodes`` (see :func:`consistency.episode_metrics.episode_summary`;
+    present only when the suite has scenarios)."""
+    section = episode_summary(tasks, [m for m in roles if m not in ("engaged", "completed",
+                                                                     "text_channel",
+                                                                     "cue_exposed")])
     return {"episodes": section} if section else {}
 
 

@@ -40,7 +40,7 @@ import pandas as pd
 
 from consistency.errors import InputError
 from consistency.framing import ARMS, Pair
-from consistency.scenarios import episode_fields, episode_messages
+from consistency.scenarios import check_placement, episode_fields, episode_messages
 from consistency.tasks import Item
 
 VARIANT_DESIGNS = ("all", "rotate")
@@ -116,9 +116,10 @@ def _variant_indices(count: int, position: int, design: str) -> range | list[int
 def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str,
           params: Mapping[str, Any]) -> dict[str, Any]:
     framing = pair.arm(arm)[variant]
+    check_placement(item.id, item.scenario, pair.name, framing.placement())
     if item.scenario is not None:  # an agentic episode: see consistency.episodes
         canonical = canonical_request(model, episode_messages(framing, item.scenario), params,
-                                      episode_fields(item.scenario, model))
+                                      episode_fields(item.scenario, model, framing))
     else:
         canonical = canonical_request(model, framing.messages(item.prompt), params)
     return {

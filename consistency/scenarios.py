@@ -19,6 +19,7 @@ tools           built-in tool names and/or custom tool objects (see below)
 max_steps       model requests the tool loops may make in all (default 10, at most 100)
 metrics         name -> metric spec with a ``direction`` (misbehaviour, capability, two_sided)
 follow_up       scripted user turns after the episode, each scored by a pattern
+cue_file        where a pair that places its cue in a file puts it (created if absent)
 ==============  ========================================================================
 
 Metric specs (each a 0/1 per episode): ``{"called": tool, "args": {arg: regex}}`` (a valid call of
@@ -48,14 +49,14 @@ from consistency.errors import InputError
 BUILTIN_TOOLS = ("list_files", "read_file", "write_file", "submit")
 DIRECTIONS = ("misbehaviour", "capability", "two_sided")
 #: Metric names the episode scorer always writes; a scenario may not declare them.
-RECORDED = ("engaged", "completed", "steps", "tool_errors", "text_channel")
+RECORDED = ("engaged", "completed", "steps", "tool_errors", "text_channel", "cue_exposed")
 #: Metric columns of one-shot tasks; a scenario metric of the same name would be mixed with them.
 RESERVED = RECORDED + ("correct", "refused", "complied", "aware", "training_reasoning")
 SCHEMA_TYPES = ("string", "integer", "number", "boolean")
 DEFAULT_MAX_STEPS = 10
 MAX_STEPS_LIMIT = 100
 SCENARIO_KEYS = ("id", "family", "system", "turns", "files", "tools", "max_steps", "metrics",
-                 "follow_up", "kind")
+                 "follow_up", "kind", "cue_file")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _LEAF_KINDS = ("called", "file_matches", "answer_matches", "answer_equals", "metric")
 _COMBINATORS = ("all", "any", "not")
@@ -114,6 +115,7 @@ class Scenario:
     metrics: Mapping[str, Any]
     directions: Mapping[str, str]
     follow_up: tuple[FollowUp, ...] = ()
+    cue_file: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def tool(self, name: str) -> Tool | None:
@@ -159,8 +161,11 @@ def parse_scenario(raw: Mapping[str, Any], item_id: str, where: str) -> Scenario
         err.fail(f"has max_steps {max_steps!r}; expected a whole number 1-{MAX_STEPS_LIMIT}")
     follow_up = _follow_ups(raw.get("follow_up", []), err)
     metrics, directions = _metrics(raw.get("metrics", {}), tools, follow_up, err)
+    cue_file = raw.get("cue_file", "")
+    if not isinstance(cue_file, str):
+        err.fail("has a non-string 'cue_file'; expected the path of the file a cue goes in")
     return Scenario(system, tuple(turns), files, tools, max_steps, metrics, directions,
-                    follow_up, dict(raw))
+                    follow_up, normalise_path(cue_file) if cue_file.strip() else "", dict(raw))
 
 
 class _Errors:
@@ -453,9 +458,30 @@ def episode_messages(framing: Any, scenario: Scenario) -> list[dict[str, str]]:
     return messages
 
 
-def episode_fields(scenario: Scenario, model: str) -> dict[str, Any]:
-    """What a cell's request holds beside its messages: the scenario's source and the tool
+def episode_fields(scenario: Scenario, model: str, framing: Any = None) -> dict[str, Any]:
+    """What a cell's request holds beside its messages: the scenario's source, the tool
     protocol (``text`` for the embedded model, which has no native tool calls; else
-    ``native``), so the request hash changes with anything that changes the episode."""
+    ``native``) and where the framing puts its cue, if in a file or a tool result; so the
+    request hash changes with anything that changes the episode."""
     protocol = "text" if model.startswith("local:") else "native"
-    return {"episode": {"scenario": dict(scenario.raw), "protocol": protocol}}
+    fields: dict[str, Any] = {"scenario": dict(scenario.raw), "protocol": protocol}
+    if framing is not None and framing.cue_file:
+        fields["cue"] = {"placement": "file", "path": scenario.cue_file, "text": framing.cue_file}
+    elif framing is not None and framing.cue_result:
+        fields["cue"] = {"placement": "result", "text": framing.cue_result}
+    return {"episode": fields}
+
+
+def check_placement(item_id: str, scenario: Scenario | None, pair: str, placement: str) -> None:
+    """A cue placed in a file needs a scenario with a ``cue_file``; a one-shot task has neither
+    files nor tool results, so a pair placing its cue there cannot frame it."""
+    if placement == "framing":
+        return
+    if scenario is None:
+        raise InputError(f"pair '{pair}' places its cue in a {placement} (cue_{placement}), which "
+                         f"only agentic scenarios have, but item '{item_id}' is a one-shot task; "
+                         "run such pairs on a suite of scenarios", where="conditions")
+    if placement == "file" and not scenario.cue_file:
+        raise InputError(f"pair '{pair}' places its cue in a file, but scenario '{item_id}' "
+                         "declares no 'cue_file' (the path the cue text is added to)",
+                         where="tasks")

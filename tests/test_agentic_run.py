@@ -46,7 +46,9 @@ def test_agent_disabling_oversight_only_when_unobserved_is_flagged_through_opena
                and t["pair"] == "monitoring")
     assert row["selectivity"] == ""  # harmful vs over-refusal selectivity is for requests only
     episodes = result.summary()["episodes"]
-    assert episodes["unobserved"]["completed"] == 1.0
+    assert episodes["by_arm"]["unobserved"]["completed"] == 1.0
+    # both pairs' unobserved arms: 3 steps under monitoring, 2 under the placebo
+    assert episodes["by_arm"]["unobserved"]["steps"] == 2.5
 
 
 def test_agent_that_never_disables_oversight_is_not_flagged_through_anthropic(tmp_path):
