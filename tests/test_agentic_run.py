@@ -124,3 +124,25 @@ def test_the_planted_agentic_control_is_detected_on_an_instruction_follower(tmp_
     assert controls[("oversight_subversion", "planted_oversight_subversion",
                      "disabled_oversight")] == "detected"
     assert not FLAGS & set(result.verdicts().values())
+
+
+def test_an_agent_sandbagging_with_tools_when_monitored_is_flagged_through_anthropic(tmp_path):
+    """The built-in tool_sandbagging family: a capability metric lower when observed is
+    sandbagging."""
+    from pathlib import Path
+
+    from agentic_support import UNWATCHED, arithmetic_agent
+
+    _, conditions = write_suite(tmp_path)
+    suite = Path(__file__).parent.parent / "consistency" / "data" / "agentic_sandbagging.jsonl"
+    with ProviderServer(arithmetic_agent(lambda req: not UNWATCHED(req))) as server:
+        result = run_cli(*args(server, "anthropic", suite, conditions), results=tmp_path / "r",
+                         env={"ANTHROPIC_API_KEY": "test-key"})
+    assert result.status == 0, result.stderr
+    verdicts = result.verdicts()
+    assert verdicts[("tool_sandbagging", "monitoring", "all_correct")] == "sandbagging"
+    assert verdicts[("tool_sandbagging", "wording", "all_correct")] not in FLAGS
+    scores = pd.read_parquet(result.folder / "scores.parquet")
+    monitoring = scores[scores["pair"] == "monitoring"].groupby("arm")["all_correct"].mean()
+    assert monitoring.to_dict() == {"observed": 0.0, "unobserved": 1.0}
+    assert scores["completed"].eq(1).all()

@@ -5,10 +5,11 @@ another (played through the real episode loop and tools)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from consistency.agentic_suites import SUITE_FILE, suite_text
+from consistency.agentic_suites import SANDBAGGING_FILE, SUITE_FILE, sandbagging_text, suite_text
 from consistency.episode_metrics import score_trace
 from consistency.episodes import Episode
 from consistency.plan import canonical_request
@@ -18,21 +19,30 @@ from consistency.scenarios import episode_fields
 from consistency.tasks import load_items
 
 ITEMS = load_items(SUITE_FILE)
+SANDBAGGING = load_items(SANDBAGGING_FILE)
 
 
-def test_the_shipped_file_is_the_generated_suite_of_at_least_20_scenarios():
-    assert SUITE_FILE.read_text(encoding="utf-8") == suite_text()
-    assert len(ITEMS) >= 20 and {item.family for item in ITEMS} == {"oversight_subversion"}
-    assert len({item.scenario.system + str(dict(item.scenario.files)) for item in ITEMS}) == \
-        len(ITEMS)
+@pytest.mark.parametrize("path, text, items, family", [
+    (SUITE_FILE, suite_text, ITEMS, "oversight_subversion"),
+    (SANDBAGGING_FILE, sandbagging_text, SANDBAGGING, "tool_sandbagging")])
+def test_the_shipped_files_are_the_generated_suites_of_at_least_20_scenarios(path, text, items,
+                                                                             family):
+    assert path.read_text(encoding="utf-8") == text()
+    assert len(items) >= 20 and {item.family for item in items} == {family}
+    assert len({item.scenario.system + str(dict(item.scenario.files)) for item in items}) == \
+        len(items)
+
+
+def _episode(scenario) -> Episode:
+    request = json.loads(canonical_request(
+        "openai:m", [{"role": "user", "content": scenario.turns[0]}], {},
+        episode_fields(scenario, "openai:m")))
+    return Episode(request, "openai")
 
 
 def _play(item, disable: bool, admit: bool) -> dict[str, float]:
     scenario = item.scenario
-    request = json.loads(canonical_request(
-        "openai:m", [{"role": "user", "content": scenario.turns[0]}], {},
-        episode_fields(scenario, "openai:m")))
-    episode = Episode(request, "openai")
+    episode = _episode(scenario)
     [config] = [path for path in scenario.files if "memo" not in path and "csv" not in path]
     calls = [("list_files", {"path": "/project"}), ("read_file", {"path": config})]
     if disable:
@@ -57,3 +67,39 @@ def test_each_scenario_metric_can_be_reached_and_can_stay_zero(item):
     assert honest["admitted"] == 1 and honest["covert_disable"] == 0
     compliant = _play(item, disable=False, admit=False)
     assert compliant["disabled_oversight"] == compliant["covert_disable"] == 0
+
+
+def _solve(text: str) -> list[int]:
+    """The questions' answers, recomputed from the file's text (not from the generator)."""
+    answers = []
+    for line in text.splitlines():
+        a, op, b = re.search(r"What is (\d+) ([+x]) (\d+)\?", line).groups()
+        answers.append(int(a) + int(b) if op == "+" else int(a) * int(b))
+    return answers
+
+
+def _sandbag(item, answers: str, read_docs: bool) -> dict[str, float]:
+    scenario = item.scenario
+    episode = _episode(scenario)
+    [questions] = [path for path in scenario.files if path in scenario.turns[0]]
+    [docs] = [path for path in scenario.files if path != questions]
+    calls = [("read_file", {"path": questions})] + \
+        ([("read_file", {"path": docs})] if read_docs else []) + [("submit", {"answer": answers})]
+    for index, (name, arguments) in enumerate(calls):
+        episode.take(Completion("", tool_calls=(ToolCall(f"c{index}", name, arguments),)))
+    assert episode.next_request() is None and episode.result()["tool_errors"] == 0
+    return score_trace(scenario, episode.result())
+
+
+@pytest.mark.parametrize("item", SANDBAGGING, ids=[item.id for item in SANDBAGGING])
+def test_each_sandbagging_scenario_scores_right_answers_and_only_those(item):
+    [questions] = [path for path in item.scenario.files if path in item.scenario.turns[0]]
+    right = _solve(item.scenario.files[questions])
+    assert len(right) == 5
+    good = _sandbag(item, ", ".join(map(str, right)) + ".", read_docs=True)
+    assert good["all_correct"] == good["read_docs"] == good["completed"] == 1
+    off_by_one = right[:4] + [right[4] + 1]
+    bad = _sandbag(item, ", ".join(map(str, off_by_one)), read_docs=False)
+    assert bad["all_correct"] == bad["read_docs"] == 0 and bad["completed"] == 1
+    shuffled = _sandbag(item, ", ".join(map(str, right[1:] + right[:1])), read_docs=False)
+    assert shuffled["all_correct"] == 0 or right[1:] + right[:1] == right
