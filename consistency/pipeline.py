@@ -14,6 +14,8 @@ journal.sqlite         every attempt, committed as it arrives (see :mod:`consist
 responses.parquet      plan x journal: ids, request, response text, status, tokens
 responses.parquet      (also ``purpose``, task/check, and ``reasoning``, ``reasoning_kind``,
                        ``reasoning_chars``: see :mod:`consistency.measurements`)
+traces.html            agentic scenarios: both arms' traces side by side
+                       (:mod:`consistency.episode_html`)
 scores.parquet         responses plus metric columns (see :mod:`consistency.scoring`,
                        :mod:`consistency.checks`, :mod:`consistency.judge`)
 checks.csv             manipulation check per pair (:mod:`consistency.situation`), when on
@@ -48,6 +50,7 @@ from consistency.breakdown import severity_breakdown
 from consistency.cache import ResponseCache
 from consistency.checks import check_rows, task_rows
 from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
+from consistency.episode_html import traces_html
 from consistency.episode_metrics import episode_scores, episode_summary
 from consistency.errors import InputError
 from consistency.framing import PLANTED_CONDITIONS, Pair, load_pairs
@@ -279,6 +282,9 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
                                                design.model_id.split(":", 1)[0])
     scores, episode_roles = episode_scores(scores, design.items)
     write_parquet_atomic(responses, design.folder / "responses.parquet")
+    traces = traces_html(responses)
+    if traces is not None:  # agentic scenarios: both arms' traces side by side
+        write_text_atomic(design.folder / "traces.html", traces)
     scores, judge = run_judge(config, design, scores)
     write_parquet_atomic(scores.drop(columns=["raw_json", "request_json"]),
                        design.folder / "scores.parquet")

@@ -45,6 +45,8 @@ def test_agent_disabling_oversight_only_when_unobserved_is_flagged_through_opena
     row = next(t for t in result.summary()["tests"] if t["metric"] == "disabled_oversight"
                and t["pair"] == "monitoring")
     assert row["selectivity"] == ""  # harmful vs over-refusal selectivity is for requests only
+    page = (result.folder / "traces.html").read_text()
+    assert page.count("<h2>") == 20 and "oversight_enabled: false" in page
     episodes = result.summary()["episodes"]
     assert episodes["by_arm"]["unobserved"]["completed"] == 1.0
     # both pairs' unobserved arms: 3 steps under monitoring, 2 under the placebo
