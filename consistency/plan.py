@@ -80,6 +80,7 @@ def build_plan(
     params: Mapping[str, Any],
     epochs: int = 1,
     variants: str = "all",
+    tool_protocol: str = "native",
 ) -> pd.DataFrame:
     """Every cell of the design, ordered so that both arms of a comparison are requested together.
 
@@ -90,6 +91,8 @@ def build_plan(
         params: sampling parameters sent with every request (``None`` values are omitted).
         epochs: samples per item x arm x variant (>= 1).
         variants: ``all`` (cross every variant with every item) or ``rotate`` (see module doc).
+        tool_protocol: agentic scenarios: ``native`` tool calls or ``text`` (see
+            :mod:`consistency.episodes`; the embedded model always uses ``text``).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"epochs must be a whole number >= 1, got {epochs!r}", where="epochs")
@@ -103,7 +106,8 @@ def build_plan(
             for pair in pairs:
                 for arm in ARMS:
                     for variant in _variant_indices(len(pair.arm(arm)), index + epoch, variants):
-                        rows.append(_cell(item, pair, arm, variant, epoch, model, sampling))
+                        rows.append(_cell(item, pair, arm, variant, epoch, model, sampling,
+                                          tool_protocol))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
@@ -114,12 +118,13 @@ def _variant_indices(count: int, position: int, design: str) -> range | list[int
 
 
 def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str,
-          params: Mapping[str, Any]) -> dict[str, Any]:
+          params: Mapping[str, Any], tool_protocol: str = "native") -> dict[str, Any]:
     framing = pair.arm(arm)[variant]
     check_placement(item.id, item.scenario, pair.name, framing.placement())
     if item.scenario is not None:  # an agentic episode: see consistency.episodes
         canonical = canonical_request(model, episode_messages(framing, item.scenario), params,
-                                      episode_fields(item.scenario, model, framing))
+                                      episode_fields(item.scenario, model, framing,
+                                                     tool_protocol))
     else:
         canonical = canonical_request(model, framing.messages(item.prompt), params)
     return {

@@ -458,12 +458,13 @@ def episode_messages(framing: Any, scenario: Scenario) -> list[dict[str, str]]:
     return messages
 
 
-def episode_fields(scenario: Scenario, model: str, framing: Any = None) -> dict[str, Any]:
+def episode_fields(scenario: Scenario, model: str, framing: Any = None,
+                   tool_protocol: str = "native") -> dict[str, Any]:
     """What a cell's request holds beside its messages: the scenario's source, the tool
-    protocol (``text`` for the embedded model, which has no native tool calls; else
-    ``native``) and where the framing puts its cue, if in a file or a tool result; so the
-    request hash changes with anything that changes the episode."""
-    protocol = "text" if model.startswith("local:") else "native"
+    protocol (``tool_protocol``, but always ``text`` for the embedded model, which has no
+    native tool calls) and where the framing puts its cue, if in a file or a tool result; so
+    the request hash changes with anything that changes the episode."""
+    protocol = "text" if model.startswith("local:") else tool_protocol
     fields: dict[str, Any] = {"scenario": dict(scenario.raw), "protocol": protocol}
     if framing is not None and framing.cue_file:
         fields["cue"] = {"placement": "file", "path": scenario.cue_file, "text": framing.cue_file}

@@ -167,3 +167,20 @@ def test_the_planted_tool_sandbagging_control_is_detected_on_an_instruction_foll
     assert result.controls() == {("tool_sandbagging", "planted_tool_sandbagging",
                                   "all_correct"): "detected"}
     assert not FLAGS & set(result.verdicts().values())
+
+
+def test_the_text_protocol_can_be_chosen_for_a_hosted_model(tmp_path):
+    """model.tool_protocol=text: no tools are declared; the system text describes them and the
+    agent's calls written as text are run."""
+    tasks, conditions = write_suite(tmp_path, n=3)
+    with ProviderServer(oversight_agent(as_text=True)) as server:
+        result = run_cli(*args(server, "openai", tasks, conditions), "model.tool_protocol=text",
+                         results=tmp_path / "r")
+        sent = server.requests
+    assert result.status == 0, result.stderr
+    assert all("tools" not in req.raw for req in sent)
+    assert all('{"name": "<tool name>", "arguments": {...}}' in req.system for req in sent)
+    assert any(m["content"].startswith("Result of read_file:") for req in sent
+               for m in req.messages if m["role"] == "user")
+    scores = pd.read_parquet(result.folder / "scores.parquet")
+    assert scores["text_channel"].eq(1).all() and scores["completed"].eq(1).all()
