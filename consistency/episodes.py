@@ -40,6 +40,7 @@ from consistency.providers import Completion, ProviderError
 from consistency.providers.base import ToolCall
 from consistency.runner import WITHHELD_STOPS, _count_failure, _send, _serve, _transient
 from consistency.scenarios import Scenario, normalise_path, parse_scenario
+from consistency.sanitise import redact
 from consistency.store import RAW_LIMIT, Journal, ResponseRecord, raw_json_text
 
 PROTOCOLS = ("native", "text")
@@ -275,14 +276,16 @@ def _clip(value: Any) -> Any:
 # -- journal form of a reply ----------------------------------------------------------------
 def stored_reply(reply: Completion, latency: float) -> str:
     """A reply as the journal keeps it: what the loop reads, clipped so it always stores and
-    always reads back the same (the live loop reads it back too, so a replay cannot differ)."""
+    always reads back the same (the live loop reads it back too, so a replay cannot differ).
+    ASCII JSON (a lone surrogate from a ``\ud800`` escape stays an escape SQLite can store),
+    with secrets redacted."""
     calls = [{"id": call.id[:200], "name": None if call.name is None else call.name[:200],
               "arguments": _stored_arguments(call.arguments)} for call in reply.tool_calls[:8]]
     core = {"text": reply.text[:RAW_LIMIT], "tool_calls": calls,
             "finish_reason": reply.finish_reason, "model_reported": reply.model_reported,
             "input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens,
             "latency_s": latency, "raw": raw_json_text(reply.raw)}
-    return json.dumps(core, ensure_ascii=False)
+    return redact(json.dumps(core))
 
 
 def _stored_arguments(value: Any) -> Any:

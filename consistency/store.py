@@ -300,10 +300,6 @@ class Journal:
                                 "request_hash = ? ORDER BY step", (cell_id, request_hash))
         return [text for (text,) in rows]
 
-    def step_count(self) -> int:
-        """Paid episode steps stored in this journal."""
-        return self._db.execute("SELECT COUNT(*) FROM episode_steps").fetchone()[0]
-
     def frame(self) -> pd.DataFrame:
         """All stored rows as a frame with :data:`RESPONSE_COLUMNS`."""
         return pd.read_sql_query(f"SELECT {', '.join(RESPONSE_COLUMNS)} FROM responses", self._db)

@@ -57,3 +57,21 @@ def test_any_anthropic_tool_use_block_is_read_and_answered_with_an_error(block):
     assert ep.result()["tool_errors"] == 1 and ep.result()["answer"] is None
     messages, _ = ep.next_request()
     json.dumps(messages)
+
+
+def test_a_reply_with_lone_surrogates_and_an_echoed_key_is_stored_redacted(tmp_path, monkeypatch):
+    from consistency.sanitise import register_model
+    from consistency.store import Journal
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123456")
+    register_model({"provider": "openai", "name": "m", "api_key_env": "OPENAI_API_KEY"})
+    body = {"choices": [{"message": {"content": "key sk-test-secret-123456 \ud800", "tool_calls": [
+        {"id": "a", "function": {"name": "submit",
+                                 "arguments": {"answer": "\udfff sk-test-secret-123456"}}}]}}]}
+    text = stored_reply(openai_completion(body, {}), 0.1)
+    with Journal(tmp_path / "j.sqlite") as journal:
+        journal.record_step("c", 0, "h", text)
+        [back] = journal.steps("c", "h")
+    assert "sk-test-secret-123456" not in back
+    reply, _ = read_reply(back)
+    assert reply.text.startswith("key ") and reply.tool_calls[0].name == "submit"
