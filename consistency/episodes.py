@@ -339,7 +339,12 @@ def episode_server(journal: Journal, dialect: str) -> Any:
                                       error_kind="content_filter",
                                       error_message="the provider withheld a reply in the "
                                       f"episode (stop reason {reply.finish_reason})")
-            episode.take(reply)
+            try:
+                episode.take(reply)
+            except Exception as exc:  # noqa: BLE001 - one unreadable episode must not stop a run
+                return ResponseRecord(cell.cell_id, cell.request_hash, "error", error_kind="other",
+                                      error_message=f"episode step {index} could not be played "
+                                      f"({type(exc).__name__}: {exc})")
             index += 1
         answer = episode.box.answer if episode.box.answer is not None else episode.last_text
         return ResponseRecord(cell.cell_id, cell.request_hash,
