@@ -162,11 +162,13 @@ class Episode:
                                   "arguments": result.arguments or _clip(call.arguments),
                                   "result": result.text, "error": result.error})
         call_id = call.id or f"call_{self.steps}"
+        # a name that is no declared tool goes back as a fixed one: APIs check names in history
+        name = call.name if result.error != "unknown_tool" else "invalid_tool"
         self.messages.append({"role": "assistant", "content": reply.text, "channel": channel,
-                              "call": {"id": call_id, "name": call.name or "invalid",
+                              "call": {"id": call_id, "name": name,
                                        "arguments": result.arguments}})
-        self.messages.append({"role": "tool", "id": call_id, "name": call.name or "invalid",
-                              "channel": channel, "content": result.text})
+        self.messages.append({"role": "tool", "id": call_id, "name": name, "channel": channel,
+                              "content": result.text})
         if call.name == "submit" and result.error is None:
             return self._end_turn("submitted")
         if self.steps >= self.scenario.max_steps:

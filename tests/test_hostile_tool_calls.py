@@ -42,6 +42,10 @@ def test_any_openai_tool_calls_shape_is_read_and_played_without_raising(calls):
     assert len(steps) == 1
     if steps[0]["tool"] is None and reply.tool_calls:
         assert steps[0]["error"] == "unknown_tool"
+    # what goes back names a declared tool or a fixed placeholder, never the server's text
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            assert call["function"]["name"] in {"read_file", "write_file", "invalid_tool"}
 
 
 @pytest.mark.parametrize("block", [{"type": "tool_use"}, {"type": "tool_use", "name": None},
