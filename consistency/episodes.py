@@ -38,6 +38,7 @@ from typing import Any
 from consistency.episode_tools import ARG_LIMIT, ToolBox, ToolResult, tool_specs
 from consistency.providers import Completion, ProviderError
 from consistency.providers.base import ToolCall
+from consistency.ratelimit import estimate_tokens
 from consistency.runner import WITHHELD_STOPS, _count_failure, _send, _serve, _transient
 from consistency.scenarios import Scenario, normalise_path, parse_scenario
 from consistency.sanitise import redact
@@ -369,9 +370,12 @@ async def _send_step(provider: Any, step: tuple[list[dict[str, Any]], dict[str, 
     """One step through the runner's gate, pacing, retries and error budget: the reply, the
     final failure, or None when the run was stopped while it waited."""
     messages, params = step
+    # block lists and tool calls counted as their JSON text (the estimate reads text content)
+    tokens = (estimate_tokens([{"content": json.dumps(messages)}], params.get("max_tokens"))
+              if limiter.active else 0)
     for attempt in range(state.retries + 1):
         try:
-            sent = await _send(provider, messages, params, stats, state.gate, limiter, 0)
+            sent = await _send(provider, messages, params, stats, state.gate, limiter, tokens)
         except ProviderError as exc:
             _count_failure(state, exc)
             if _transient(exc) and attempt < state.retries and not state.abort_reason:
