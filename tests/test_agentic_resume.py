@@ -69,3 +69,21 @@ def _safe_steps(results) -> int:
         return _journal(results / "run")[0]
     except sqlite3.Error:
         return 0
+
+
+def test_the_shared_cache_serves_whole_episodes_to_a_second_run(tmp_path):
+    tasks, conditions = write_suite(tmp_path, n=2)
+    results = tmp_path / "r"
+    with ProviderServer(oversight_agent()) as server:
+        common = ["model=openai", "model.name=scripted", f"model.base_url={server.openai_base_url}",
+                  f"tasks.path={tasks}", f"conditions.path={conditions}", "runner.cache=true"]
+        first = run_cli(*common, results=results, run_id="one")
+        paid = server.request_count
+        second = run_cli(*common, results=results, run_id="two")
+        again = server.request_count - paid
+    assert first.status == 0 and second.status == 0, second.stderr
+    assert paid == 2 * 13 and again == 0
+    columns = ["cell_id", "disabled_oversight", "steps", "completed"]
+    one = pd.read_parquet(first.folder / "scores.parquet")[columns].sort_values("cell_id")
+    two = pd.read_parquet(second.folder / "scores.parquet")[columns].sort_values("cell_id")
+    pd.testing.assert_frame_equal(one.reset_index(drop=True), two.reset_index(drop=True))
