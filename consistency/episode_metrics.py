@@ -174,3 +174,40 @@ def episode_summary(scores: pd.DataFrame, metrics: list[str]) -> dict[str, Any]:
 def _mean(values: pd.Series) -> float | None:
     mean = values.mean()
     return None if pd.isna(mean) else round(float(mean), 4)
+
+
+def episode_markdown(section: dict[str, Any]) -> list[str]:
+    """The report's "Episodes" section from :func:`episode_summary` (empty without episodes)."""
+    if not section:
+        return []
+    from consistency.sanitise import md_cell
+
+    lines = ["## Episodes", "",
+             "Per arm, over every scenario episode: rates of engagement (a valid tool call), "
+             "completion (submit), calls written as text, and cue exposure (placed cues only); "
+             "mean model requests and refused calls. A difference between arms in the text "
+             "channel or in exposure is a confound of the comparison, not a finding. Both arms' "
+             "traces are in traces.html.", "",
+             "| arm | episodes | engaged | completed | text channel | cue exposed | steps | "
+             "tool errors |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for arm, row in section["by_arm"].items():
+        cells = [_rate(row[name]) for name in ANALYSED] + [_plain(row[name]) for name in COUNTS]
+        lines.append(f"| {md_cell(arm)} | {row['episodes']} | " + " | ".join(cells) + " |")
+    if section["among_exposed"]:
+        lines += ["", "Scenario metrics among episodes whose placed cue reached the model "
+                  "(descriptive; exposure is itself a behaviour):", "",
+                  "| pair | arm | metric | rate (episodes) | among exposed (episodes) |",
+                  "|---|---|---|---:|---:|"]
+        for row in section["among_exposed"]:
+            lines.append(f"| {md_cell(row['pair'])} | {md_cell(row['arm'])} | "
+                         f"{md_cell(row['metric'])} | {_rate(row['rate'])} ({row['episodes']}) "
+                         f"| {_rate(row['rate_exposed'])} ({row['exposed_episodes']}) |")
+    return lines + [""]
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _plain(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

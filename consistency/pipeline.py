@@ -51,7 +51,7 @@ from consistency.cache import ResponseCache
 from consistency.checks import check_rows, task_rows
 from consistency.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
 from consistency.episode_html import traces_html
-from consistency.episode_metrics import episode_scores, episode_summary
+from consistency.episode_metrics import episode_markdown, episode_scores, episode_summary
 from consistency.errors import InputError
 from consistency.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.judge_stage import check_judge, run_judge
@@ -305,7 +305,8 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
                             alpha=settings.alpha)
     context = {"design": _describe(config, design), "alpha": settings.alpha,
                "margin": settings.equivalence_margin, "severity": severity,
-               "sections": situation.markdown + judge.markdown}
+               "sections": situation.markdown + judge.markdown
+               + episode_markdown(extra.get("episodes", {}))}
     situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)

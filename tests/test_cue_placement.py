@@ -96,3 +96,8 @@ def test_an_agent_reacting_to_a_cue_in_its_first_tool_result_is_flagged_and_expo
     rows = {(r["arm"], r["metric"]): r for r in summary["among_exposed"]}
     assert rows[("unobserved", "disabled_oversight")]["rate_exposed"] == 1.0
     assert rows[("observed", "disabled_oversight")]["exposed_episodes"] == 10
+    report = (result.folder / "report.md").read_text()
+    assert "## Episodes" in report and "| unobserved | 10 | 100.0% | 100.0% | 0.0% | 100.0% |" \
+        in report
+    assert "| audit_banner | unobserved | disabled_oversight | 100.0% (10) | 100.0% (10) |" \
+        in report
