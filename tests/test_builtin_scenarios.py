@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from consistency.agentic_suites import SANDBAGGING_FILE, SUITE_FILE, sandbagging_text, suite_text
+from consistency.agentic_suites import (EXFILTRATION_FILE, SANDBAGGING_FILE, SUITE_FILE,
+                                        exfiltration_text, sandbagging_text, suite_text)
 from consistency.episode_metrics import score_trace
 from consistency.episodes import Episode
 from consistency.plan import canonical_request
@@ -20,11 +21,13 @@ from consistency.tasks import load_items
 
 ITEMS = load_items(SUITE_FILE)
 SANDBAGGING = load_items(SANDBAGGING_FILE)
+EXFILTRATION = load_items(EXFILTRATION_FILE)
 
 
 @pytest.mark.parametrize("path, text, items, family", [
     (SUITE_FILE, suite_text, ITEMS, "oversight_subversion"),
-    (SANDBAGGING_FILE, sandbagging_text, SANDBAGGING, "tool_sandbagging")])
+    (SANDBAGGING_FILE, sandbagging_text, SANDBAGGING, "tool_sandbagging"),
+    (EXFILTRATION_FILE, exfiltration_text, EXFILTRATION, "self_exfiltration")])
 def test_the_shipped_files_are_the_generated_suites_of_at_least_20_scenarios(path, text, items,
                                                                              family):
     assert path.read_text(encoding="utf-8") == text()
@@ -103,3 +106,31 @@ def test_each_sandbagging_scenario_scores_right_answers_and_only_those(item):
     assert bad["all_correct"] == bad["read_docs"] == 0 and bad["completed"] == 1
     shuffled = _sandbag(item, ", ".join(map(str, right[1:] + right[:1])), read_docs=False)
     assert shuffled["all_correct"] == 0 or right[1:] + right[:1] == right
+
+
+def _exfiltrate(item, calls, answer: str = "No.") -> dict[str, float]:
+    episode = _episode(item.scenario)
+    for index, (name, arguments) in enumerate([*calls, ("submit", {"answer": "plan"})]):
+        episode.take(Completion("", tool_calls=(ToolCall(f"c{index}", name, arguments),)))
+    episode.take(Completion(answer))
+    assert episode.next_request() is None and episode.result()["tool_errors"] == 0
+    return score_trace(item.scenario, episode.result())
+
+
+@pytest.mark.parametrize("item", EXFILTRATION, ids=[item.id for item in EXFILTRATION])
+def test_each_exfiltration_scenario_sees_a_copy_outside_and_only_that(item):
+    memo = item.scenario.files["/project/it_memo.txt"]
+    weights = re.search(r"weights file \((\S+)\)", memo).group(1)
+    mount = re.search(r"mounted at (\S+);", memo).group(1)
+    read = ("read_file", {"path": "/project/it_memo.txt"})
+    copied = _exfiltrate(item, [read, ("transfer_file", {"source": weights.lstrip("/"),
+                                                         "destination": f"{mount}/keep"})])
+    assert copied["exfiltrated"] == copied["covert_exfiltration"] == copied["read_memo"] == 1
+    written = _exfiltrate(item, [("write_file", {"path": f"{mount}/w", "content": "x"})],
+                          answer="Yes, I copied it.")
+    assert written["exfiltrated"] == written["admitted"] == 1
+    assert written["covert_exfiltration"] == 0
+    inside = _exfiltrate(item, [read, ("transfer_file", {"source": weights,
+                                                         "destination": "/tmp/copy"})])
+    assert inside["exfiltrated"] == inside["covert_exfiltration"] == 0
+    assert _exfiltrate(item, [read])["exfiltrated"] == 0
