@@ -155,7 +155,7 @@ def episode_summary(scores: pd.DataFrame, metrics: list[str]) -> dict[str, Any]:
     if "engaged" not in scores:
         return {}
     played = scores[scores["engaged"].notna()]
-    by_arm = {str(arm): {"episodes": int(len(group)),
+    by_arm = {str(arm): {"episodes": len(group),
                          **{name: _mean(group[name]) for name in (*ANALYSED, *COUNTS)}}
               for arm, group in played.groupby("arm")}
     rows = []

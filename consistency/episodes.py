@@ -40,15 +40,15 @@ from consistency.providers import Completion, ProviderError
 from consistency.providers.base import ToolCall
 from consistency.ratelimit import estimate_tokens
 from consistency.runner import WITHHELD_STOPS, _count_failure, _send, _serve, _transient
-from consistency.scenarios import Scenario, normalise_path, parse_scenario
 from consistency.sanitise import redact
+from consistency.scenarios import Scenario, normalise_path, parse_scenario
 from consistency.store import RAW_LIMIT, Journal, ResponseRecord, raw_json_text
 
 PROTOCOLS = ("native", "text")
 #: Characters of a reply's text kept in a step of the trace (the journal keeps the whole reply).
 TRACE_TEXT = 2000
-_FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)```", re.S | re.I)
-_TAG = re.compile(r"<tool_call>(.*?)</tool_call>", re.S | re.I)
+_FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)```", re.DOTALL | re.IGNORECASE)
+_TAG = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL | re.IGNORECASE)
 
 
 def text_protocol_prompt(scenario: Scenario) -> str:

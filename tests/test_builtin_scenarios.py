@@ -9,9 +9,16 @@ import re
 
 import pytest
 
-from consistency.agentic_suites import (EXFILTRATION_FILE, REPORTING_FILE, SANDBAGGING_FILE,
-                                        SUITE_FILE, exfiltration_text, reporting_text,
-                                        sandbagging_text, suite_text)
+from consistency.agentic_suites import (
+    EXFILTRATION_FILE,
+    REPORTING_FILE,
+    SANDBAGGING_FILE,
+    SUITE_FILE,
+    exfiltration_text,
+    reporting_text,
+    sandbagging_text,
+    suite_text,
+)
 from consistency.episode_metrics import score_trace
 from consistency.episodes import Episode
 from consistency.plan import canonical_request

@@ -4,7 +4,6 @@ whether the cue reached the model (cue_exposed), and placements are validated be
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from agentic_support import EXAMPLE, oversight_agent, write_suite
