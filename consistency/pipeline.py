@@ -14,6 +14,8 @@ journal.sqlite         every attempt, committed as it arrives (see :mod:`consist
 responses.parquet      plan x journal: ids, request, response text, status, tokens
 responses.parquet      (also ``purpose``, task/check, and ``reasoning``, ``reasoning_kind``,
                        ``reasoning_chars``: see :mod:`consistency.measure.measurements`)
+traces.html            agentic scenarios: both arms' traces side by side
+                       (:mod:`consistency.publish.episode_html`)
 scores.parquet         responses plus metric columns (see :mod:`consistency.measure.scoring`,
                        :mod:`consistency.measure.checks`, :mod:`consistency.measure.judge`)
 checks.csv             manipulation check per pair (:mod:`consistency.analyse.situation`), when on
@@ -46,15 +48,17 @@ from omegaconf import DictConfig
 
 from consistency.measure import measurements
 from consistency.analyse.breakdown import severity_breakdown
-from consistency.run.budget import answered_cells, check_limit, plan_text, send_plan
 from consistency.run.cache import ResponseCache
 from consistency.measure.checks import check_rows, task_rows
 from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
+from consistency.publish.episode_html import traces_html
+from consistency.measure.episode_metrics import episode_markdown, episode_scores, episode_summary
 from consistency.common.errors import InputError
 from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
-from consistency.design.keyguard import refuse_keys_in_config
 from consistency.design.plan import build_plan
+from consistency.run.budget import answered_cells, check_limit, plan_text, send_plan
+from consistency.design.keyguard import refuse_keys_in_config
 from consistency.providers import make_provider
 from consistency.providers.ratelimit import RateLimiter
 from consistency.publish.report import build_summary, print_table, response_counts, write_outputs
@@ -96,7 +100,7 @@ def load_design(cfg: RunConfig | DictConfig) -> Design:
     params = sampling_params(config.model) | measurements.request_params(config.model)
     model_id = f"{config.model.provider}:{config.model.name}"
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=config.epochs,
-                      variants=config.variants)
+                      variants=config.variants, tool_protocol=config.model.tool_protocol)
     plan = _planted_on_families(plan, config.controls.families)
     plan = measurements.plan_with_checks(plan, config.checks)
     run_id = _fresh_run_id() if config.run_id is None else config.run_id
@@ -156,6 +160,7 @@ def execute(cfg: RunConfig | DictConfig) -> Path | None:
         print(for_terminal(plan_text(config, sent)))
     check_judge(config.judge)  # the judge's key and server: a bad judge costs no request either
     if config.runner.mode == "batch":
+        _refuse_batch_episodes(design.items)
         from consistency.run.batch import execute_batch
 
         with writes_into(design.folder, design.run_id):  # disk full, read-only: exit 1
@@ -169,6 +174,17 @@ def execute(cfg: RunConfig | DictConfig) -> Path | None:
     with writes_into(design.folder, design.run_id), run_lock(design.folder):
         _run_online(config, design, provider, limiter, cache_path)  # one process per folder
     return design.folder
+
+
+def _refuse_batch_episodes(items: list[Item]) -> None:
+    """Batch APIs answer each request once, a day later: an episode needs its next request to
+    depend on the last reply, so scenarios cannot run there."""
+    scenarios = [item.id for item in items if item.scenario is not None]
+    if scenarios:
+        raise InputError(f"the suite holds {len(scenarios)} agentic scenario(s) (e.g. "
+                         f"'{scenarios[0]}'); an episode sends each request after the previous "
+                         "reply, which a batch API cannot do. Run them with runner.mode=online, "
+                         "or leave them out of the suite for the batch run", where="runner.mode")
 
 
 def _run_online(config: RunConfig, design: Design, provider: Any, limiter: RateLimiter,
@@ -199,13 +215,18 @@ def _run_online(config: RunConfig, design: Design, provider: Any, limiter: RateL
 
 async def _run(provider: Any, design: Design, journal: Journal, runner: RunnerSettings,
                limiter: RateLimiter, cache: ResponseCache | None) -> RunStats:
+    serve = None
+    if any(item.scenario is not None for item in design.items):
+        from consistency.run.episodes import episode_server
+
+        serve = episode_server(journal, provider.model_id.split(":", 1)[0])
     try:
         return await run_cells(provider, design.plan, journal,
                                max_connections=runner.max_connections,
                                error_budget=runner.error_budget, retries=runner.retries,
                                retry_delay_s=runner.retry_delay_s, limiter=limiter, cache=cache,
                                quiet=runner.quiet, adaptive=runner.adaptive_concurrency,
-                               start_connections=runner.start_connections)
+                               start_connections=runner.start_connections, serve=serve)
     finally:
         await provider.aclose()  # on the loop that opened its connections
 
@@ -253,7 +274,11 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
                                   how="inner")
     responses, scores = measurements.score_all(responses, design.items,
                                                design.model_id.split(":", 1)[0])
+    scores, episode_roles = episode_scores(scores, design.items)
     write_parquet_atomic(responses, design.folder / "responses.parquet")
+    traces = traces_html(responses)
+    if traces is not None:  # agentic scenarios: both arms' traces side by side
+        write_text_atomic(design.folder / "traces.html", traces)
     scores, judge = run_judge(config, design, scores)
     # the reference answer beside each response, for the report's drill-down
     answers = {item.id: item.answer for item in design.items}
@@ -269,19 +294,21 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
     situation = situation_view(
-        analyse(tasks, settings, extra_metrics=judge.metrics), tasks, scores, settings)
+        analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles), tasks, scores,
+        settings)
     tests = situation.tests
     counts = response_counts(task_rows(design.plan), journal_rows)
     severity = severity_breakdown(tasks, design.items)
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
              "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
-             "judge": judge.section}
+             "judge": judge.section, **_episodes_section(tasks, episode_roles)}
     extra["design"] = _describe(config, design)
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
     context = {"design": extra["design"], "alpha": settings.alpha,
                "margin": settings.equivalence_margin, "severity": severity,
-               "sections": situation.markdown + judge.markdown}
+               "sections": situation.markdown + judge.markdown
+               + episode_markdown(extra.get("episodes", {}))}
     situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)
@@ -292,6 +319,15 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
         print_table(tests)
     # the headline and the manipulation check, one line, even in a quiet nightly log
     print(for_terminal(run_story(summary).line()), flush=True)
+
+
+def _episodes_section(tasks: pd.DataFrame, roles: dict[str, str]) -> dict[str, Any]:
+    """``summary.json`` ``episodes`` (see :func:`consistency.measure.episode_metrics.episode_summary`;
+    present only when the suite has scenarios)."""
+    section = episode_summary(tasks, [m for m in roles if m not in ("engaged", "completed",
+                                                                     "text_channel",
+                                                                     "cue_exposed")])
+    return {"episodes": section} if section else {}
 
 
 def cost_section(responses: pd.DataFrame, model: ModelSettings,

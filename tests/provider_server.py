@@ -253,6 +253,22 @@ def surrogate_body(protocol: Protocol, text: str, *, reasoning_field: str = "rea
             "usage": {"prompt_tokens": 3, "completion_tokens": 2}, **extra}
 
 
+@dataclass(frozen=True)
+class ToolCallReply:
+    """Returned by a policy to answer with one native tool call: OpenAI ``tool_calls`` (finish
+    reason ``tool_calls``), Anthropic a ``tool_use`` block (stop reason ``tool_use``), after
+    ``text`` when it is not empty. ``arguments`` is sent as given (a JSON object, or for OpenAI
+    a string sent verbatim as the arguments text)."""
+
+    name: str
+    arguments: Any
+    text: str = ""
+    call_id: str = ""
+
+    def ident(self) -> str:
+        return self.call_id or f"call_{uuid.uuid4().hex[:12]}"
+
+
 Policy = Callable[[ChatRequest],
                   "str | Withheld | Reply | RawReply | Trick | Awaitable[Any]"]
 
@@ -275,7 +291,8 @@ def _flatten(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts = [p.get("text", "") if isinstance(p, dict) else str(p) for p in content]
+        parts = [(_flatten(p.get("content")) if p.get("type") == "tool_result"
+                  else p.get("text", "")) if isinstance(p, dict) else str(p) for p in content]
         return "\n".join(p for p in parts if p)
     return str(content)
 
@@ -499,6 +516,14 @@ class ProviderServer:
             completion_tokens += _count_tokens(text)
             finish = "content_filter" if withheld else ("length" if truncated else "stop")
             message = {"role": "assistant", "content": text, "refusal": None}
+            if isinstance(answer, ToolCallReply):
+                arguments = answer.arguments if isinstance(answer.arguments, str) \
+                    else json.dumps(answer.arguments)
+                message["content"] = text or None
+                message["tool_calls"] = [{"id": answer.ident(), "type": "function",
+                                          "function": {"name": answer.name,
+                                                       "arguments": arguments}}]
+                finish = "tool_calls"
             if isinstance(answer, Reply) and answer.reasoning is not None:
                 message[answer.reasoning_field] = answer.reasoning
             choices.append({"index": index, "logprobs": None, "message": message,
@@ -534,9 +559,15 @@ class ProviderServer:
                                     body["max_tokens"])
         stop = "refusal" if withheld else ("max_tokens" if truncated else "end_turn")
         thinking = answer.anthropic_blocks() if isinstance(answer, Reply) else []
+        blocks = [{"type": "text", "text": text}]
+        if isinstance(answer, ToolCallReply):
+            blocks = blocks if text else []
+            blocks.append({"type": "tool_use", "id": answer.ident(), "name": answer.name,
+                           "input": answer.arguments})
+            stop = "tool_use"
         return {
             "id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-            "model": req.model, "content": [*thinking, {"type": "text", "text": text}],
+            "model": req.model, "content": [*thinking, *blocks],
             "stop_reason": stop, "stop_sequence": None,
             "usage": {"input_tokens": _count_tokens(req.system) + sum(
                 _count_tokens(m["content"]) for m in messages),
@@ -560,7 +591,8 @@ class ProviderServer:
         if request is None:  # a batch line: answered by the policy alone
             result = self.policy(req)
             result = await result if inspect.isawaitable(result) else result
-            return result if isinstance(result, (Withheld, Reply, RawReply)) else str(result)
+            return result if isinstance(result, (Withheld, Reply, RawReply, ToolCallReply)) \
+                else str(result)
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
         try:
@@ -578,7 +610,7 @@ class ProviderServer:
                 raise _http_error(result.status, result.text())
             if isinstance(result, Trick):
                 raise _TrickRaised(result)
-            return result if isinstance(result, (Withheld, Reply)) else str(result)
+            return result if isinstance(result, (Withheld, Reply, ToolCallReply)) else str(result)
         except PolicyFault as fault:
             if fault.delay > 0:
                 await asyncio.sleep(fault.delay)

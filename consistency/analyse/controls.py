@@ -72,8 +72,8 @@ def _selective_p(row, frames: dict, settings: AnalysisSettings,
 
 
 def _label(row, tests: pd.DataFrame, alpha: float) -> str:
-    if row.verdict != "strategic_compliance":
-        return ""
+    if row.verdict != "strategic_compliance" or row.family != "harmful":
+        return ""  # over-refusal items separate caution from compliance only for requests
     if not math.isnan(row.selective_p) and row.selective_p < alpha:
         return "selective"
     benign = tests[(tests["family"] == OVERREFUSAL) & (tests["pair"] == row.pair)

@@ -77,8 +77,13 @@ class ModelSettings:
     # stop sequences, e.g. ["\n\n"]
     stop: Optional[List[str]] = None
     seed: Optional[int] = None
+    # agentic scenarios: "native" tool calls, or "text" (tools described in the system text, calls
+    # written as fenced JSON; docs/agentic.md). model=local always uses text
+    tool_protocol: str = "native"
 
     def __post_init__(self) -> None:
+        _check(self.tool_protocol in ("native", "text"), "model.tool_protocol",
+               "native or text", self.tool_protocol)
         _check(self.temperature is None or self.temperature >= 0, "model.temperature",
                "a number >= 0 or null", self.temperature)
         _check(self.top_p is None or 0 < self.top_p <= 1, "model.top_p",

@@ -31,6 +31,8 @@ class Item:
         severity: harmful items: 1 (petty) to 3 (targets the vulnerable); None when not given.
         meta: any other fields of the source line, kept for the report (not hashed, so items stay
             usable as dict keys and set members).
+        scenario: for an agentic scenario (a line with ``turns``), its validated
+            :class:`consistency.design.scenarios.Scenario`; ``prompt`` is then its first turn.
     """
 
     id: str
@@ -40,6 +42,7 @@ class Item:
     kind: str = ""
     severity: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    scenario: Any = field(default=None, hash=False, compare=False)
 
 
 def items_by_id(items: Iterable[Item]) -> dict[str, Item]:

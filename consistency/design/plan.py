@@ -40,6 +40,7 @@ import pandas as pd
 
 from consistency.common.errors import InputError
 from consistency.design.framing import ARMS, Pair
+from consistency.design.scenarios import check_placement, episode_fields, episode_messages
 from consistency.design.tasks import Item
 
 VARIANT_DESIGNS = ("all", "rotate")
@@ -50,9 +51,11 @@ PLAN_COLUMNS = [
 ]
 
 
-def canonical_request(model: str, messages: list[dict[str, str]], params: Mapping[str, Any]) -> str:
-    """The request as canonical JSON: sorted keys, no whitespace, so equal requests hash equal."""
-    body = {"model": model, "messages": messages, "params": dict(params)}
+def canonical_request(model: str, messages: list[dict[str, str]], params: Mapping[str, Any],
+                      extra: Mapping[str, Any] | None = None) -> str:
+    """The request as canonical JSON: sorted keys, no whitespace, so equal requests hash equal.
+    ``extra`` adds top-level fields (an agentic episode's scenario and tool protocol)."""
+    body = {"model": model, "messages": messages, "params": dict(params), **(extra or {})}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -77,6 +80,7 @@ def build_plan(
     params: Mapping[str, Any],
     epochs: int = 1,
     variants: str = "all",
+    tool_protocol: str = "native",
 ) -> pd.DataFrame:
     """Every cell of the design, ordered so that both arms of a comparison are requested together.
 
@@ -87,6 +91,8 @@ def build_plan(
         params: sampling parameters sent with every request (``None`` values are omitted).
         epochs: samples per item x arm x variant (>= 1).
         variants: ``all`` (cross every variant with every item) or ``rotate`` (see module doc).
+        tool_protocol: agentic scenarios: ``native`` tool calls or ``text`` (see
+            :mod:`consistency.run.episodes`; the embedded model always uses ``text``).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"epochs must be a whole number >= 1, got {epochs!r}", where="epochs")
@@ -100,7 +106,8 @@ def build_plan(
             for pair in pairs:
                 for arm in ARMS:
                     for variant in _variant_indices(len(pair.arm(arm)), index + epoch, variants):
-                        rows.append(_cell(item, pair, arm, variant, epoch, model, sampling))
+                        rows.append(_cell(item, pair, arm, variant, epoch, model, sampling,
+                                          tool_protocol))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
@@ -111,9 +118,15 @@ def _variant_indices(count: int, position: int, design: str) -> range | list[int
 
 
 def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str,
-          params: Mapping[str, Any]) -> dict[str, Any]:
-    messages = pair.arm(arm)[variant].messages(item.prompt)
-    canonical = canonical_request(model, messages, params)
+          params: Mapping[str, Any], tool_protocol: str = "native") -> dict[str, Any]:
+    framing = pair.arm(arm)[variant]
+    check_placement(item.id, item.scenario, pair.name, framing.placement())
+    if item.scenario is not None:  # an agentic episode: see consistency.run.episodes
+        canonical = canonical_request(model, episode_messages(framing, item.scenario), params,
+                                      episode_fields(item.scenario, model, framing,
+                                                     tool_protocol))
+    else:
+        canonical = canonical_request(model, framing.messages(item.prompt), params)
     return {
         "cell_id": f"{item.id}|{pair.name}|{arm}|v{variant}|e{epoch}",
         "item_id": item.id,

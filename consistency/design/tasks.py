@@ -79,11 +79,16 @@ def load_items(path: str | Path) -> list[Item]:
     lines = _read_lines(path)
     items: list[Item] = []
     first_line: dict[str, int] = {}
+    directions: dict[str, tuple[str, int]] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
         item = _parse_item(_parse_object(line, where), where)
+        if item.scenario is not None:
+            from consistency.design.scenarios import check_direction
+
+            check_direction(item, directions, number, where)
         if item.id in first_line:
             raise InputError(
                 f"item id '{item.id}' is used twice (lines {first_line[item.id]} and {number}); "
@@ -159,6 +164,10 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
                          "its 'id'; ids appear in terminals, reports and cell ids, so use "
                          "printable text only", where=where)
     family = _required_string(raw, "family", where, f"one of {list(FAMILIES)}", item_id)
+    from consistency.design.scenarios import is_scenario
+
+    if is_scenario(raw):
+        return _parse_scenario_item(raw, item_id, family, where)
     if family not in FAMILIES:
         raise InputError(f"item '{item_id}' has unknown family '{family}'; 'family' must be one "
                          f"of {list(FAMILIES)}", where=where)
@@ -173,6 +182,20 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
     meta = {key: value for key, value in raw.items() if key not in known}
     return Item(id=item_id, family=family, prompt=prompt, answer=answer, kind=kind,
                 severity=severity, meta=meta)
+
+
+def _parse_scenario_item(raw: dict[str, Any], item_id: str, family: str, where: str) -> Item:
+    """A scenario line (it has ``turns``): validated by :mod:`consistency.design.scenarios`."""
+    from consistency.design.scenarios import parse_scenario, scenario_family
+
+    scenario_family(family, item_id, where)
+    scenario = parse_scenario(raw, item_id, where)
+    kind = raw.get("kind", "")
+    if not isinstance(kind, str):
+        raise InputError(f"item '{item_id}' has a {_json_type(kind)} 'kind'; 'kind' is optional "
+                         "but must be a string", where=where)
+    return Item(id=item_id, family=family, prompt=scenario.turns[0], kind=kind,
+                scenario=scenario)
 
 
 def _parse_severity(raw: Mapping[str, Any], item_id: str, where: str) -> int | None:

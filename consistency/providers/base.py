@@ -17,6 +17,16 @@ from consistency.common.errors import InputError
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A tool call as the reply stated it (hostile: ``name`` may be None, ``arguments`` any JSON
+    value or text; :mod:`consistency.run.episode_tools` checks both before anything runs)."""
+
+    id: str
+    name: str | None
+    arguments: Any
+
+
+@dataclass(frozen=True)
 class Completion:
     """One successful model reply, with what the provider reported about it."""
 
@@ -28,6 +38,8 @@ class Completion:
     #: the reply body as received (any JSON value; see :mod:`consistency.providers.replies`)
     raw: Any = field(default_factory=dict)
     accepted_params: dict[str, Any] = field(default_factory=dict)
+    #: native tool calls (OpenAI ``tool_calls``, Anthropic ``tool_use`` blocks), in reply order
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ProviderError(Exception):

@@ -27,7 +27,7 @@ import json
 from typing import Any
 
 from consistency.common import inbound
-from consistency.providers.base import Completion, ProviderError
+from consistency.providers.base import Completion, ProviderError, ToolCall
 
 #: Characters of a body quoted in a failure message (the journal keeps the body itself).
 QUOTE_LIMIT = 200
@@ -55,7 +55,8 @@ def openai_completion(reply: Any, sent: dict[str, Any]) -> Completion:
         text=text, finish_reason=_string(choice.get("finish_reason")),
         model_reported=_string(reply.get("model")),
         input_tokens=_count(usage.get("prompt_tokens")),
-        output_tokens=_count(usage.get("completion_tokens")), raw=reply, accepted_params=sent)
+        output_tokens=_count(usage.get("completion_tokens")), raw=reply, accepted_params=sent,
+        tool_calls=_openai_calls(message.get("tool_calls")))
 
 
 def anthropic_completion(reply: Any, sent: dict[str, Any]) -> Completion:
@@ -77,7 +78,24 @@ def anthropic_completion(reply: Any, sent: dict[str, Any]) -> Completion:
     return Completion(
         text="".join(texts), finish_reason=_string(reply.get("stop_reason")),
         model_reported=_string(reply.get("model")), input_tokens=_count(usage.get("input_tokens")),
-        output_tokens=_count(usage.get("output_tokens")), raw=reply, accepted_params=sent)
+        output_tokens=_count(usage.get("output_tokens")), raw=reply, accepted_params=sent,
+        tool_calls=tuple(ToolCall(_string(block.get("id")) or "", _string(block.get("name")),
+                                  block.get("input")) for block in content
+                         if block.get("type") == "tool_use"))
+
+
+def _openai_calls(calls: Any) -> tuple[ToolCall, ...]:
+    """``message.tool_calls``; an entry of the wrong shape becomes a call without a name (which
+    the episode answers with an error result) rather than failing a reply that has text."""
+    if not isinstance(calls, list):
+        return ()
+    out = []
+    for call in calls:
+        call = _object(call)
+        function = _object(call.get("function"))
+        out.append(ToolCall(_string(call.get("id")) or "", _string(function.get("name")),
+                            function.get("arguments")))
+    return tuple(out)
 
 
 def parse_body(content: bytes) -> Any:

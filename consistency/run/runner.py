@@ -104,6 +104,7 @@ async def run_cells(
     quiet: bool = False,
     adaptive: bool = False,
     start_connections: int = DEFAULT_START,
+    serve: Any = None,
 ) -> RunStats:
     """Request every plan cell that has no stored response; return counts.
 
@@ -121,6 +122,8 @@ async def run_cells(
         adaptive: let the adaptive controller decide how many of the workers send at once,
             starting at ``start_connections`` (False: all of them, always).
         start_connections: the adaptive controller's first limit (at most the worker count).
+        serve: what turns one cell into its record (default: one request, with retries); the
+            agentic episodes of :mod:`consistency.run.episodes` pass their own multi-step loop.
     """
     started, cpu_started = time.perf_counter(), time.process_time()
     if cache is not None:  # keys over the whole plan: the n-th sample of a request is stable
@@ -144,7 +147,7 @@ async def run_cells(
     try:
         with ProgressBar(len(todo), quiet=quiet) as bar:
             state.workers = [asyncio.create_task(_worker(provider, pending, journal, stats, state,
-                                                         bar, limiter, cache))
+                                                         bar, limiter, cache, serve or _serve))
                              for _ in range(workers)]
             await _join(state)
     finally:
@@ -204,11 +207,11 @@ def _serve_from_cache(cache: ResponseCache, todo: pd.DataFrame, journal: Journal
 
 async def _worker(provider: Provider, pending: Iterator[Any], journal: Journal, stats: RunStats,
                   state: _State, bar: ProgressBar, limiter: RateLimiter,
-                  cache: ResponseCache | None) -> None:
+                  cache: ResponseCache | None, serve: Any) -> None:
     for cell in pending:
         if state.abort_reason is not None:
             return
-        record = await _serve(provider, cell, stats, state, limiter)
+        record = await serve(provider, cell, stats, state, limiter)
         if record is None:  # the run was stopped while this cell waited for a retry
             return
         journal.record(record)  # durable before this worker takes another cell

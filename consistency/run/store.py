@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS responses (
     received_at TEXT NOT NULL,
     cached INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS episode_steps (
+    cell_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    request_hash TEXT NOT NULL,
+    reply_json TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (cell_id, step)
+);
 """
 
 #: Characters kept of a raw body (and of a reply's text); larger ones are stored truncated.
@@ -276,6 +284,20 @@ class Journal:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
             raise
+
+    # -- episode steps (see consistency.run.episodes) ---------------------------------------------
+    def record_step(self, cell_id: str, step: int, request_hash: str, reply_json: str) -> None:
+        """Commit one paid step of an agentic episode before the next is sent. A step already
+        stored is kept as it is: the first reply paid for is the one the episode continues from."""
+        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        self._db.execute("INSERT OR IGNORE INTO episode_steps VALUES (?, ?, ?, ?, ?)",
+                         (cell_id, int(step), request_hash, reply_json, now))
+
+    def steps(self, cell_id: str, request_hash: str) -> list[str]:
+        """The stored replies of one episode, in step order (``reply_json`` texts)."""
+        rows = self._db.execute("SELECT reply_json FROM episode_steps WHERE cell_id = ? AND "
+                                "request_hash = ? ORDER BY step", (cell_id, request_hash))
+        return [text for (text,) in rows]
 
     def frame(self) -> pd.DataFrame:
         """All stored rows as a frame with :data:`RESPONSE_COLUMNS`."""
