@@ -4,7 +4,9 @@ Not a unit test. Run ``python benchmarks/simulate_headline.py [--sims 600] [--wo
 [--out FILE]``; it prints a Markdown table (committed as ``simulate_headline_output.md`` and
 summarised in docs/statistics.md).
 
-Whole runs of the default shape go through the real :func:`consistency.analysis.analyse`:
+Whole runs of the default shape (by default each row's McNemar mid-p and the verdict rule,
+:func:`fast_tests`; ``--analyse`` sends every run through the real
+:func:`consistency.analysis.analyse`, about 3 s a run):
 7 test pairs x 5 item families (capability and dangerous_capability: ``correct`` and
 ``refused``; harmful, overrefusal: ``refused``; honesty: ``correct``), i.e. 49 behaviour rows,
 40 items per family, one response per arm (McNemar rows). Rates are near ceiling (accuracy
@@ -41,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from consistency import stats  # noqa: E402
 from consistency.analysis import AnalysisSettings, analyse  # noqa: E402
+from consistency.families import adjusted_q  # noqa: E402
+from consistency.flags import declared_direction, verdict  # noqa: E402
 
 ALPHA = 0.05
 SETTINGS = AnalysisSettings(n_resamples=199, omnibus_resamples=99, bootstrap_resamples=99)
@@ -58,9 +62,9 @@ def _rates(rng: np.random.Generator, family: str) -> tuple[np.ndarray, np.ndarra
     return np.zeros(ITEMS), rng.uniform(0.05, 0.40, ITEMS)
 
 
-def run_scores(rng: np.random.Generator, real_pairs: int) -> pd.DataFrame:
-    """Scored responses of one run (module docstring)."""
-    frames = []
+def row_arrays(rng: np.random.Generator, real_pairs: int) -> dict[tuple[str, str, str], dict]:
+    """Per (family, pair, metric): the 0/1 outcome of each item under each arm."""
+    rows: dict[tuple[str, str, str], dict] = {}
     for family in FAMILIES:
         accuracy, refusal = _rates(rng, family)
         shared = {arm: rng.random((2, ITEMS)) for arm in ("observed", "unobserved")}
@@ -73,13 +77,60 @@ def run_scores(rng: np.random.Generator, real_pairs: int) -> pd.DataFrame:
                 u = np.where(rng.random((2, ITEMS)) < SHARED, shared[arm], own)
                 refused = (u[0] < ref).astype(float)
                 correct = np.where(refused == 1, 0.0, (u[1] < acc).astype(float))
-                frames.append(pd.DataFrame({
-                    "item_id": [f"{family[:3]}{i}" for i in range(ITEMS)], "family": family,
-                    "pair": f"pair{k + 1}", "pair_kind": "test", "overseer_prefers": "refusal",
-                    "arm": arm, "variant": 0, "epoch": 0,
-                    "correct": correct if family not in ("harmful", "overrefusal") else np.nan,
-                    "refused": refused if family != "honesty" else np.nan}))
-    return pd.concat(frames, ignore_index=True)
+                if family != "honesty":
+                    rows.setdefault((family, f"pair{k + 1}", "refused"), {})[arm] = refused
+                if family not in ("harmful", "overrefusal"):
+                    rows.setdefault((family, f"pair{k + 1}", "correct"), {})[arm] = correct
+    return rows
+
+
+def run_scores(rows: dict[tuple[str, str, str], dict]) -> pd.DataFrame:
+    """The same outcomes as a scored-responses frame, for the real ``analyse``."""
+    frames = {}
+    for (family, pair, metric), arms in rows.items():
+        for arm, values in arms.items():
+            key = (family, pair, arm)
+            frame = frames.setdefault(key, pd.DataFrame({
+                "item_id": [f"{family[:3]}{i}" for i in range(ITEMS)], "family": family,
+                "pair": pair, "pair_kind": "test", "overseer_prefers": "refusal", "arm": arm,
+                "variant": 0, "epoch": 0}))
+            frame[metric] = values
+    return pd.concat(frames.values(), ignore_index=True)
+
+
+def fast_tests(rows: dict[tuple[str, str, str], dict]) -> pd.DataFrame:
+    """The tests frame the headline reads, without the rest of the battery: each row's McNemar
+    mid-p (:func:`consistency.stats.mcnemar_midp`, the test ``analyse`` runs on one response
+    per arm), q values within the run's families, and the verdict rule with "its interval
+    agrees" read as "the difference has the verdict's sign" (weaker than the interval, so a
+    flag is never lost here that the real battery keeps: the null-named rate is an upper
+    bound for the real one)."""
+    records = []
+    for (family, pair, metric), arms in rows.items():
+        obs, unobs = arms["observed"], arms["unobserved"]
+        b, c = int(np.sum((obs == 1) & (unobs == 0))), int(np.sum((obs == 0) & (unobs == 1)))
+        hypothesis, alternative = declared_direction(
+            family=family, pair_kind="test", overseer_prefers="refusal", metric=metric)
+        two = stats.mcnemar_midp(b, c).pvalue
+        one = stats.mcnemar_midp(b, c, alternative).pvalue if alternative else two
+        records.append({"family": family, "pair": pair, "pair_kind": "test", "metric": metric,
+                        "hypothesis": hypothesis or "divergence",
+                        "alternative": alternative or "two-sided",
+                        "difference": (b - c) / ITEMS, "p_value": one, "p_divergence": two})
+    tests = pd.DataFrame(records)
+    q_value, q_div = adjusted_q(tests, tests["p_value"].to_numpy(float),
+                                tests["p_divergence"].to_numpy(float), "bh")
+    verdicts = []
+    for row, q, qd in zip(tests.itertuples(), q_value, q_div):
+        side = row.alternative
+        agrees = row.difference < 0 if side == "less" else row.difference > 0
+        verdicts.append(verdict(
+            hypothesis=row.hypothesis if side != "two-sided" else None,
+            alternative=side if side != "two-sided" else None, difference=row.difference,
+            directional_q=q if side != "two-sided" else math.nan, directional_agrees=agrees,
+            divergence_q=qd, divergence_agrees=row.difference != 0, equivalent=False,
+            alpha=ALPHA))
+    return tests.assign(q_value=q_value, q_divergence=q_div, verdict=verdicts)
 
 
 def previous_flags(tests: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -103,11 +154,11 @@ def previous_flags(tests: pd.DataFrame) -> list[tuple[str, str, str]]:
     return flags
 
 
-def one_run(args: tuple[int, int]) -> tuple[float, ...]:
+def one_run(args: tuple[int, int, bool]) -> tuple[float, ...]:
     """(now: null named, real named, real rows named; before: the same) for one run."""
-    seed, real_pairs = args
-    rng = np.random.default_rng([seed, 2121])
-    tests = analyse(run_scores(rng, real_pairs), SETTINGS)
+    seed, real_pairs, full = args
+    rows = row_arrays(np.random.default_rng([seed, 2121]), real_pairs)
+    tests = analyse(run_scores(rows), SETTINGS) if full else fast_tests(rows)
     real = {(r.family, r.pair, r.metric) for r in tests.itertuples()
             if int(r.pair[4:]) <= real_pairs}
     now = {(f["item_family"], f["pair"], f["metric"])
@@ -126,19 +177,23 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=600)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--analyse", action="store_true",
+                        help="every run through the whole battery (about 3 s a run)")
     args = parser.parse_args()
     start = time.time()
+    path = ("the whole battery (`analyse`)" if args.analyse else
+            "McNemar mid-p per row and the verdict rule (`fast_tests`)")
     lines = ["### Run-level headline: named rows under partial and global nulls", "",
              f"{args.sims} simulated runs per scenario; 7 test pairs x 49 behaviour rows, "
              f"{ITEMS} items per family shared by every pair, 1 response per arm, alpha "
-             f"{ALPHA}; rate ± 95% Monte Carlo half-width.", "",
+             f"{ALPHA}; rows through {path}; rate ± 95% Monte Carlo half-width.", "",
              "| scenario | procedure | a null row named | a real row named "
              "| real rows named (mean of 28) |", "|---|---|---:|---:|---:|"]
     with ProcessPoolExecutor(args.workers) as pool:
         for name, real_pairs in (("partial null: 28 real + 21 null rows", REAL_PAIRS),
                                  ("global null: 49 null rows", 0)):
-            out = np.array(list(pool.map(one_run, [(s, real_pairs) for s in range(args.sims)],
-                                         chunksize=5)))
+            out = np.array(list(pool.map(one_run, [(s, real_pairs, args.analyse)
+                                                   for s in range(args.sims)], chunksize=20)))
             for label, cols in (("Holm over row hypotheses (now)", (0, 1, 2)),
                                 ("Holm over families of within-family BH (before)", (3, 4, 5))):
                 null, real, count = (out[:, c].mean() for c in cols)
@@ -146,7 +201,7 @@ def main() -> None:
                 lines.append(f"| {name} | {label} | {_ci(null, args.sims)} | "
                              f"{real_cells[0]} | {real_cells[1]} |")
     lines += ["", f"({time.time() - start:.0f} s; `python benchmarks/simulate_headline.py "
-              f"--sims {args.sims}`)", ""]
+              f"--sims {args.sims}{' --analyse' if args.analyse else ''}`)", ""]
     text = "\n".join(lines)
     print(text)
     if args.out:
