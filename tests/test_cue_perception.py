@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 
 from consistency.settings import AnalysisSettings
-from consistency.situation import (CUE_NOT_PERCEIVED, CUE_UNDETERMINED, PERCEPTION_MARGIN,
-                                   checks_summary, perception_markdown, perception_table,
-                                   with_cue_notes)
+from consistency.situation import (
+    CUE_NOT_PERCEIVED,
+    CUE_UNDETERMINED,
+    PERCEPTION_MARGIN,
+    checks_summary,
+    perception_markdown,
+    perception_table,
+    with_cue_notes,
+)
 
 SETTINGS = AnalysisSettings(n_resamples=999)
 
@@ -43,7 +49,7 @@ def test_a_cue_that_moves_eight_check_items_is_rarely_called_not_perceived():
 def test_no_gap_on_many_items_is_shown_not_perceived():
     table = perception_table(check_rows(np.random.default_rng(0), 300, 0.9, 0.9), SETTINGS)
     row = table.iloc[0]
-    assert row.perception == "not perceived" and row.cue_perceived == False  # noqa: E712
+    assert row.perception == "not perceived" and row.cue_perceived == False
     assert row.absent_q < 0.05 and row.margin == PERCEPTION_MARGIN
     assert math.isnan(row.items_needed)
 

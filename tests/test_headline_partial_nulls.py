@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from test_headline import with_row_verdicts
 
 from consistency import stats
-from test_headline import with_row_verdicts
 
 ALPHA = 0.05
 #: the behaviour rows of one test pair in the default design: (item family, metric, alternative)
