@@ -79,6 +79,7 @@ def main() -> None:
             c = coverage(n, shift, args.sims, args.resamples)
             lines.append(f"| {n} | {name} | {c['percentile']:.3f} | {c['BCa (scipy)']:.3f} | "
                          f"{c['expanded (now)']:.3f} | {c['t']:.3f} |")
+            print(lines[-1], flush=True)  # progress: rows as they come
     lines += ["", f"({time.time() - start:.0f} s; `python benchmarks/simulate_bootstrap.py "
               f"--sims {args.sims}`)", ""]
     text = "\n".join(lines)

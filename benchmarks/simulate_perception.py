@@ -70,6 +70,7 @@ def main() -> None:
         median = f"{np.nanmedian(needed):.0f}" if needed and not np.all(np.isnan(needed)) else "-"
         lines.append(f"| {n} | {observed:.2f} / {unobserved:.2f} | {truth} | "
                      + " | ".join(cells) + f" | {median} |")
+        print(lines[-1], flush=True)  # progress: rows as they come
     lines += ["", f"({time.time() - start:.0f} s; `python benchmarks/simulate_perception.py "
               f"--sims {args.sims}`)", ""]
     text = "\n".join(lines)
