@@ -61,7 +61,7 @@ def test_with_many_pairs_the_interval_is_the_large_sample_one():
 
 
 def test_coverage_at_twenty_pairs_and_low_prevalence():
-    # the large-sample (Wald) interval covers about 0.32 here (benchmarks/simulate_kappa.py)
+    # the large-sample (Wald) interval covers about 0.39 here (benchmarks/simulate_kappa.py)
     rng = np.random.default_rng(6)
     pi, k, n = 0.05, 0.6, 20
     split = pi * (1 - pi) * (1 - k)
