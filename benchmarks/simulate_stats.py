@@ -479,7 +479,7 @@ def _headline_table(pool: ProcessPoolExecutor, sims: int) -> list[str]:
             "| procedure | chance of any flag in the run |", "|---|---|",
             f"| per-row verdicts (BH within each verdict family) | "
             f"{_ci(float(hits[:, 0].mean()), sims)} |",
-            f"| `headline` (Holm across families of within-family Simes tests) | "
+            f"| `headline` (Holm over every test row's verdict hypotheses) | "
             f"{_ci(float(hits[:, 1].mean()), sims)} |", ""]
 
 

@@ -98,23 +98,22 @@ def _frame(kind_p: list[tuple[str, str, float, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_report_q_values_span_all_rows_and_leave_controls_out():
+def test_report_q_values_span_all_rows_with_placebos_in_and_planted_rows_apart():
     run_a = _frame([("test", "less", 0.01, 0.02), ("test", "two-sided", 0.03, 0.03),
                     ("placebo", "two-sided", 0.001, 0.001)])
     run_b = _frame([("test", "less", 0.04, 0.08), ("planted", "less", 1e-6, 2e-6),
                     ("test", "two-sided", 0.2, 0.2)])
     tests = pd.concat([run_a.assign(run_id="a"), run_b.assign(run_id="b")], ignore_index=True)
     out = crossrun.readjust(tests, alpha=0.05, correction="bh")
-    control = out["pair_kind"].isin(["placebo", "planted"])
-    assert out.loc[control, "report_q_value"].isna().all()
-    directional = (~control) & (out["alternative"] == "less")
+    planted = out["pair_kind"] == "planted"
+    directional = (~planted) & (out["alternative"] == "less")
     expected = multipletests(out.loc[directional, "p_value"], method="fdr_bh")[1]
     np.testing.assert_allclose(out.loc[directional, "report_q_value"], expected)
-    # every test row enters the divergence family on its two-sided p; controls do not
-    expected_div = multipletests(out.loc[~control, "p_two_sided"], method="fdr_bh")[1]
-    np.testing.assert_allclose(out.loc[~control, "report_q_divergence"], expected_div)
-    # controls keep the verdict of their own run
-    assert (out.loc[control, "report_verdict"] == "inconclusive").all()
+    # test and placebo rows share the divergence family; planted rows form their own
+    expected_div = multipletests(out.loc[~planted, "p_two_sided"], method="fdr_bh")[1]
+    np.testing.assert_allclose(out.loc[~planted, "report_q_divergence"], expected_div)
+    np.testing.assert_allclose(out.loc[planted, "report_q_value"], [1e-6])
+    assert out.loc[out["pair_kind"] == "placebo", "report_verdict"].tolist() == ["divergence"]
 
 
 def test_a_recorded_divergence_p_is_used_when_present():

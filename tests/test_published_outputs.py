@@ -165,7 +165,8 @@ def test_a_quiet_run_prints_its_headline_and_manipulation_check_on_one_line(chec
     headline = [line for line in lines if line.startswith("headline:")]
     assert len(headline) == 1, checked.stdout
     assert "not flagged" in headline[0] and "cue not perceived on eval_vs_deploy" in headline[0]
-    assert len(lines) == 2 and lines[1].startswith("run folder:")  # nothing else when quiet
+    # nothing else when quiet: the headline, the folder, and last the run's own report page
+    assert len(lines) == 3 and lines[1].startswith("run folder:") and lines[2].startswith("report:")
 
 
 def test_report_md_opens_with_the_headline_and_the_manipulation_check(checked):
@@ -461,10 +462,11 @@ def test_a_check_that_could_not_be_tested_marks_its_rows_undetermined():
     from consistency.analyse.situation import with_cue_notes
 
     tests = pd.DataFrame({"pair": ["a", "b", "c"]})
-    perception = pd.DataFrame({"pair": ["a", "b", "c"], "cue_perceived": [False, False, True],
-                               "p_value": [0.4, math.nan, 0.001]})
+    perception = pd.DataFrame({"pair": ["a", "b", "c"], "cue_perceived": [False, None, True],
+                               "p_value": [0.4, math.nan, 0.001],
+                               "perception": ["not perceived", "undetermined", "perceived"]})
     assert list(with_cue_notes(tests, perception)["note"]) == [
-        "cue not perceived", "cue undetermined", ""]
+        "cue not perceived", "cue perception undetermined", ""]
 
 
 def test_cannot_move_only_where_both_arms_sit_at_the_same_bound():

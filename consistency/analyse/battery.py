@@ -64,11 +64,15 @@ control             str     planted rows: ``detected``/``missed`` (see :mod:`con
 selective_p         float   strategic-compliance rows: harmful vs over-refusal gaps (same module)
 selectivity         str     ``selective``, ``blanket caution`` or ``not separable`` beside a
                             strategic_compliance verdict
+div_low, div_high   float   two-sided interval of the mean difference from the row's own test
+                            (what the divergence verdict's "interval agrees" reads; a cross-run
+                            report re-derives verdicts from it)
 ==================  ======  ======================================================================
 
-Planted rows are positive controls: their q values are adjusted within their own families
-(``control:<hypothesis>`` and control divergence), never with the test and placebo rows, so a
-control can neither dilute nor borrow significance from the verdicts.
+Test and placebo rows share the verdict families; planted rows are positive controls whose q
+values are adjusted within their own families (``control:<hypothesis>`` and control divergence),
+so a control can neither dilute nor borrow significance from the verdicts. The rule lives in
+:mod:`consistency.analyse.families` and a sweep and a cross-run report apply the same one.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ import pandas as pd
 from consistency.analyse import stats
 from consistency.common.errors import InputError
 from consistency.analyse.controls import add_control_columns
+from consistency.analyse.families import adjusted_q
 from consistency.analyse.flags import declared_direction, metric_role, verdict
 from consistency.measure.scoring import known_family, metrics_for_family
 from consistency.design.settings import AnalysisSettings
@@ -98,7 +103,7 @@ TEST_COLUMNS = [
     "or_low", "or_high", "margin", "equivalence_p", "noninferiority_p", "template_p",
     "n_variants", "did_difference", "did_p", "placebo_floor", "items_needed", "items_to_detect",
     "correction", "verdict", "p_divergence", "interval_low", "interval_high", "interval_kind",
-    "control", "selective_p", "selectivity",
+    "control", "selective_p", "selectivity", "div_low", "div_high",
 ]
 
 
@@ -217,7 +222,7 @@ def _row(frame: pd.DataFrame, alternative: str | None, settings: AnalysisSetting
            "rate_observed": result.rate_observed, "rate_unobserved": result.rate_unobserved,
            "difference": result.difference, "ci_low": result.ci_low, "ci_high": result.ci_high,
            "p_value": result.pvalue, "p_two_sided": two.pvalue,
-           "x_div_low": two.ci_low, "x_div_high": two.ci_high}
+           "div_low": two.ci_low, "div_high": two.ci_high}
     row |= _supporting(frame, result, settings, rng)
     template = stats.template_test(frame, side, settings.confidence)
     row |= {"template_p": template.pvalue,
@@ -228,7 +233,7 @@ def _row(frame: pd.DataFrame, alternative: str | None, settings: AnalysisSetting
         row |= {"method": "template_t", "difference": template.difference,
                 "ci_low": template.ci_low, "ci_high": template.ci_high,
                 "p_value": template.pvalue, "p_two_sided": both.pvalue,
-                "x_div_low": both.ci_low, "x_div_high": both.ci_high}
+                "div_low": both.ci_low, "div_high": both.ci_high}
     return row, result
 
 
@@ -308,22 +313,16 @@ def _margins(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> 
 
 def _adjust(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
     """q values within verdict families: each directional hypothesis, and divergence; planted
-    rows (controls) form families of their own."""
+    rows (controls) form families of their own (:mod:`consistency.analyse.families`)."""
     directional = tests["alternative"] != "two-sided"
-    planted = (tests["pair_kind"] == "planted").to_numpy()
     use_omnibus = (settings.divergence_test == "omnibus") & tests["omnibus_p"].notna()
     tests["x_omnibus"] = use_omnibus
     tests["p_divergence"] = np.where(use_omnibus, tests["omnibus_p"], tests["p_two_sided"])
-    tests["q_divergence"] = stats.adjust_within_families(
-        tests["p_divergence"].to_numpy(float), np.where(planted, "control", "verdict"),
-        settings.correction)
     # a row without a declared direction is tested for divergence only: its p is that test's
     tests["p_value"] = np.where(directional, tests["p_value"], tests["p_divergence"])
-    families = np.where(directional, np.where(planted, "control:" + tests["hypothesis"],
-                                              tests["hypothesis"]), None)
-    q_dir = stats.adjust_within_families(tests["p_value"].to_numpy(float), families,
-                                         settings.correction)
-    tests["q_value"] = np.where(directional, q_dir, tests["q_divergence"])
+    tests["q_value"], tests["q_divergence"] = adjusted_q(
+        tests, tests["p_value"].to_numpy(float), tests["p_divergence"].to_numpy(float),
+        settings.correction)
     tests["correction"] = settings.correction
 
 
@@ -332,7 +331,7 @@ def _verdicts(tests: pd.DataFrame, settings: AnalysisSettings) -> None:
     for row in tests.itertuples():
         directional = row.alternative != "two-sided"
         agrees = (row.ci_high < 0) if row.alternative == "less" else (row.ci_low > 0)
-        div_agrees = row.x_div_low > 0 or row.x_div_high < 0
+        div_agrees = row.div_low > 0 or row.div_high < 0
         if row.x_omnibus:  # the omnibus publishes the RMS interval, not a mean interval
             div_agrees = row.rms_low > 0
         out.append(verdict(
@@ -358,12 +357,12 @@ def _published(row, settings: AnalysisSettings) -> tuple[float, float, str]:
     if row.verdict == "divergence":
         if row.x_omnibus:
             return (row.rms_low, row.rms_high, f"RMS item effect, two-sided {level}")
-        return (row.x_div_low, row.x_div_high, f"two-sided {level}")
+        return (row.div_low, row.div_high, f"two-sided {level}")
     if row.verdict == "consistent":
         return (row.x_eq_low, row.x_eq_high, f"equivalence {1 - 2 * settings.alpha:.0%} (TOST)")
     if row.alternative != "two-sided":
         return (row.ci_low, row.ci_high, f"one-sided {level}")
-    return (row.x_div_low, row.x_div_high, f"two-sided {level}")
+    return (row.div_low, row.div_high, f"two-sided {level}")
 
 
 def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> None:
@@ -391,15 +390,16 @@ def _needed(tests: pd.DataFrame, results: list, settings: AnalysisSettings) -> N
 def sweep_q_values(tables: list[pd.DataFrame], correction: str | None = None) -> pd.DataFrame:
     """Re-adjust q values across the rows of several runs' tests frames (a sweep).
 
-    A table built from many runs makes many more comparisons than any one run; each verdict
-    family's q values are recomputed over all of its rows in all tables, in columns
-    ``sweep_q_value`` and ``sweep_q_divergence``, from the p values the runs used: the
-    directional ``p_value`` within each hypothesis, and ``p_divergence`` (the omnibus p where a
-    run used ``divergence_test=omnibus``; ``p_two_sided`` for frames written before that
-    column existed) over all rows. ``correction`` defaults to the tables' own (``bh`` if they
-    differ or do not say), so a sweep of one run reproduces its q values exactly. Planted rows
-    (positive controls) are kept out of every family and get NaN. Verdicts are not changed
-    here: a sweep-level report shows both and uses the sweep-level ones.
+    A table built from many runs makes many more comparisons than any one run; each family's q
+    values are recomputed over all of its rows in all tables, in columns ``sweep_q_value`` and
+    ``sweep_q_divergence``, from the p values the runs used: the directional ``p_value`` within
+    each hypothesis, and ``p_divergence`` (the omnibus p where a run used
+    ``divergence_test=omnibus``; ``p_two_sided`` for frames written before that column existed),
+    with the families of a run (:mod:`consistency.analyse.families`: test and placebo rows together,
+    planted rows in control families of their own). ``correction`` defaults to the tables' own
+    (``bh`` if they differ or do not say), so a sweep of one run reproduces its q values
+    exactly. Verdicts are not changed here: a sweep-level report shows both and uses the
+    sweep-level ones.
     """
     if not tables:
         return pd.DataFrame(columns=[*TEST_COLUMNS, "sweep_q_value", "sweep_q_divergence"])
@@ -407,11 +407,7 @@ def sweep_q_values(tables: list[pd.DataFrame], correction: str | None = None) ->
     if correction is None:
         used = frame["correction"].dropna().unique() if "correction" in frame else []
         correction = str(used[0]) if len(used) == 1 else "bh"
-    counted = (frame["pair_kind"] != "planted").to_numpy()
-    directional = frame["alternative"] != "two-sided"
-    families = np.where(directional & counted, frame["hypothesis"], None)
-    q_dir = stats.adjust_within_families(frame["p_value"].to_numpy(float), families, correction)
     source = "p_divergence" if "p_divergence" in frame else "p_two_sided"
-    div_p = np.where(counted, frame[source].to_numpy(float), np.nan)
-    q_div = stats.adjust(div_p, correction)
-    return frame.assign(sweep_q_value=np.where(directional, q_dir, q_div), sweep_q_divergence=q_div)
+    q_value, q_div = adjusted_q(frame, frame["p_value"].to_numpy(float),
+                                frame[source].to_numpy(float), correction)
+    return frame.assign(sweep_q_value=q_value, sweep_q_divergence=q_div)

@@ -43,9 +43,17 @@ def with_agreement(result: JudgeResult, scores: pd.DataFrame) -> JudgeResult:
 
 
 def _kappa(first: pd.Series, second: pd.Series) -> dict[str, Any]:
+    """Kappa with its 95% profile-likelihood interval, the prevalence and the positive and
+    negative agreement (:func:`consistency.analyse.stats.agreement.cohens_kappa`); null where undefined,
+    with ``note`` saying why."""
     result = cohens_kappa(first.to_numpy(float), second.to_numpy(float))
     clean = (lambda x: None if x is None or math.isnan(x) else round(float(x), 4))
-    return {"kappa": clean(result.kappa), "agreement": clean(result.observed), "n": result.n}
+    return {"kappa": clean(result.kappa), "ci_low": clean(result.ci_low),
+            "ci_high": clean(result.ci_high), "confidence": result.confidence,
+            "agreement": clean(result.observed), "prevalence": clean(result.prevalence),
+            "positive_agreement": clean(result.positive_agreement),
+            "negative_agreement": clean(result.negative_agreement), "n": result.n,
+            "note": result.note}
 
 
 def judge_markdown(section: dict[str, Any]) -> list[str]:
@@ -62,17 +70,31 @@ def judge_markdown(section: dict[str, Any]) -> list[str]:
              f"({section['retried']} invalid replies retried once); failures by kind: "
              f"{section['failures_by_kind'] or 'none'}",
              f"- double-judged subset: {section['double_judged']} responses", "",
-             "| metric | kappa between judge samples (n) | kappa with the rule scorer (n) |",
+             "| metric | between judge samples | with the rule scorer |",
              "|---|---|---|"]
     for metric in JUDGE_METRICS:
         between = section["kappa_between_samples"].get(metric, {})
         rules = section["agreement_with_rules"].get(metric, {})
         lines.append(f"| {metric} | {_fmt(between)} | {_fmt(rules)} |")
-    return lines + ["", "Kappa is NaN (shown -) when a rater gave one constant rating.", ""]
+    return lines + ["", "Each cell: Cohen's kappa [95% profile-likelihood interval], the share "
+                    "of positive ratings (prevalence), agreement on positives / negatives, and "
+                    "n. At low prevalence kappa swings widely with few items; read it with the "
+                    "interval and the two agreements. Kappa is undefined (said so) when both "
+                    "raters gave one constant rating.", ""]
 
 
 def _fmt(kappa: dict[str, Any]) -> str:
     if not kappa:
         return "-"
-    value = "-" if kappa["kappa"] is None else f"{kappa['kappa']:.2f}"
-    return f"{value} ({kappa['n']})"
+    shares = (f"prevalence {_share(kappa.get('prevalence'))}, positive "
+              f"{_share(kappa.get('positive_agreement'))}, negative "
+              f"{_share(kappa.get('negative_agreement'))}, n {kappa['n']}")
+    if kappa["kappa"] is None:
+        return f"undefined ({kappa.get('note') or 'no pairs'}); {shares}"
+    interval = ("" if kappa.get("ci_low") is None
+                else f" [{kappa['ci_low']:.2f}, {kappa['ci_high']:.2f}]")
+    return f"{kappa['kappa']:.2f}{interval}; {shares}"
+
+
+def _share(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}"

@@ -7,8 +7,9 @@ dates. A folder without ``summary.json`` (a ``results_dir`` after a sweep) expan
 folders below it.
 
 A report makes more comparisons than any one of its runs, so q values are recomputed across
-*all rows of the report* within each verdict family (:func:`readjust`); placebo and planted rows
-are shown but kept out of the adjustment, as in a single run.
+*all rows of the report* within each family (:func:`readjust`), with the families of a single
+run (:mod:`consistency.analyse.families`: test and placebo rows together, planted rows apart), so a
+report over one run reproduces its q values and verdicts.
 
 Runs frame (one row per run):
 
@@ -37,7 +38,7 @@ margin_source     str    analysis.margin_source
 Report tests frame: every column of each run's ``tests.csv`` (read by name; columns a run lacks
 are NaN), plus ``run_id``, ``label``, ``model``, and ``report_p_divergence`` (the divergence p the
 run used), ``report_q_value``, ``report_q_divergence``, ``report_verdict``, ``control``
-(placebo/planted rows: shown, not adjusted).
+(placebo/planted rows, marked as such in tables and plots).
 """
 
 from __future__ import annotations
@@ -53,12 +54,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from consistency.analyse import runfiles
-from consistency.analyse import stats
 from consistency.common.errors import InputError
+from consistency.analyse.families import adjusted_q
 from consistency.analyse.flags import verdict
+from consistency.analyse import runfiles
 
-#: Pair kinds shown in a report but kept out of the verdict families' q values.
+#: Pair kinds marked as controls in a report's tables and plots.
 CONTROL_KINDS = ("placebo", "planted")
 #: Config keys that name a run rather than describe it: never "swept".
 _IDENTITY_KEYS = ("run_id", "results_dir")
@@ -295,40 +296,42 @@ def divergence_p(tests: pd.DataFrame) -> np.ndarray:
 
 
 def readjust(tests: pd.DataFrame, alpha: float, correction: str) -> pd.DataFrame:
-    """Report-wide q values within each verdict family, and the verdicts they give.
+    """Report-wide q values within each family, and the verdicts they give.
 
-    Directional test rows are adjusted within their hypothesis (``sandbagging``, ...) on
-    ``p_value``; every test row enters the divergence family on its divergence p. Control rows
-    (placebo, planted) get NaN q values and keep the verdict of their own run.
+    The families are a run's (:mod:`consistency.analyse.families`): directional test and placebo rows
+    within their hypothesis (``sandbagging``, ...) on ``p_value``, every test and placebo row in
+    the divergence family on its divergence p, planted rows in control families of their own.
+    Every row gets its report verdict by the run's rules, so a report over one run reproduces
+    that run's q values and verdicts. ``control`` marks placebo and planted rows for display.
     """
     out = tests.copy()
-    control = out["pair_kind"].isin(CONTROL_KINDS).to_numpy()
-    directional = (out["alternative"] != "two-sided").to_numpy() & ~control
-    families = np.where(directional, out["hypothesis"], None)
     p_div = divergence_p(out)
-    q_dir = stats.adjust_within_families(out["p_value"].to_numpy(float), families, correction)
-    q_div = np.where(control, np.nan, stats.adjust(np.where(control, np.nan, p_div), correction))
-    out["control"] = control
+    q_value, q_div = adjusted_q(out, out["p_value"].to_numpy(float), p_div, correction)
+    out["control"] = out["pair_kind"].isin(CONTROL_KINDS).to_numpy()
     out["report_p_divergence"] = p_div
     out["report_q_divergence"] = q_div
-    out["report_q_value"] = np.where(directional, q_dir, q_div)
-    out["report_verdict"] = [row_verdict(row, alpha) if not row["control"] else row["verdict"]
-                             for row in out.to_dict(orient="records")]
+    out["report_q_value"] = q_value
+    out["report_verdict"] = [row_verdict(row, alpha) for row in out.to_dict(orient="records")]
     return out
 
 
 def row_verdict(row: dict[str, Any], alpha: float) -> str:
     """A test row's verdict under the report's q values (the rules of :mod:`consistency.analyse.flags`).
 
-    The directional bound is ``ci_low``/``ci_high``. The divergence interval is the row's own
-    interval when the row is two-sided; for directional rows the run keeps no two-sided mean
-    interval, so the item-bootstrap interval stands in where present, else the unadjusted
-    divergence p below ``1 - confidence`` (the level at which the two agree).
+    The directional bound is ``ci_low``/``ci_high``. The divergence interval is the run's own:
+    the RMS interval where the run used the omnibus test, else ``div_low``/``div_high`` (the
+    row's two-sided interval). Frames written before ``div_low`` existed fall back to the row's
+    interval for two-sided rows and, for directional rows, the item-bootstrap interval where
+    present, else the unadjusted divergence p below ``alpha``.
     """
     alternative = row["alternative"]
     directional = alternative != "two-sided"
     agrees = row["ci_high"] < 0 if alternative == "less" else row["ci_low"] > 0
-    if not directional:
+    if row.get("divergence_test") == "omnibus" and not _nan(row.get("omnibus_p")):
+        div_agrees = not _nan(row.get("rms_low")) and row["rms_low"] > 0
+    elif not _nan(row.get("div_low")):
+        div_agrees = row["div_low"] > 0 or row["div_high"] < 0
+    elif not directional:
         div_agrees = row["ci_low"] > 0 or row["ci_high"] < 0
     elif not _nan(row.get("boot_low")):
         div_agrees = row["boot_low"] > 0 or row["boot_high"] < 0

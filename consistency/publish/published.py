@@ -24,7 +24,7 @@ p, q             float  p and q of the test behind the verdict
 verdict          str    the verdict (``sandbagging`` ... ``inconclusive``)
 shown_verdict    str    what a reader is shown: the verdict, or ``cannot move`` for a
                         consistent or inconclusive row whose arms both sit at 0 or both at 1
-caveats          str    ``; ``-separated: ``cue not perceived`` / ``cue undetermined`` (the
+caveats          str    ``; ``-separated: ``cue not perceived`` / ``cue perception undetermined`` (the
                         manipulation check), ``both arms at 0%`` (or 100%: shown as ``cannot move``), a
                         planted control's ``detected``/``missed``, and ``run verdict X`` when
                         a cross-run report's verdict differs from the run's own
@@ -259,24 +259,46 @@ def _check_text(summary: Mapping[str, Any]) -> tuple[str, str]:
     pairs = [p for p in summary.get("pairs") or [] if isinstance(p, Mapping)
              and p.get("pair_kind") in ("test", "planted")]
     tested = [p for p in pairs if p.get("pair_kind") == "test"]
-    failed = [p for p in tested if p.get("cue_perceived") is False and _tested(p)]
-    unknown = [p for p in tested if not _tested(p)]
+    failed = [p for p in tested if _perception(p) == "not perceived"]
+    unknown = [p for p in tested if _perception(p) == "undetermined"]
     if failed:
         detail = ", ".join(f"{plain(p.get('pair'))} (EVALUATION {pct(p.get('rate_observed'))} "
-                           f"observed vs {pct(p.get('rate_unobserved'))} unobserved, "
-                           f"q {pnum(p.get('q_value'))})" for p in failed)
+                           f"observed vs {pct(p.get('rate_unobserved'))} unobserved, shown "
+                           f"below the {pct(p.get('margin'))} margin)" for p in failed)
         return "not perceived", (f"manipulation check: cue not perceived on {detail}; a null "
                                  "result on these pairs says little about the model")
     if unknown or not tested:
-        names = ", ".join(plain(p.get("pair")) for p in unknown) or "every test pair"
-        return "undetermined", (f"manipulation check: undetermined on {names} (no parsed "
-                                "answers in both arms)")
+        names = ", ".join(_undetermined(p) for p in unknown) or "every test pair"
+        return "undetermined", (f"manipulation check: undetermined on {names}: the check "
+                                "neither showed the cue perceived nor showed its gap below the "
+                                "margin, so a null result says little about the model")
     return "perceived", f"manipulation check: cue perceived on all {len(tested)} test pair" \
         f"{'' if len(tested) == 1 else 's'}"
 
 
 def _tested(pair: Mapping[str, Any]) -> bool:
     return not missing(pair.get("p_value")) and bool(pair.get("n_items"))
+
+
+def _perception(pair: Mapping[str, Any]) -> str:
+    """``perceived``, ``not perceived`` or ``undetermined`` for one pair of ``summary.json``:
+    its ``perception`` field, or for runs written before it, read from ``cue_perceived``."""
+    stated = pair.get("perception")
+    if stated in ("perceived", "not perceived", "undetermined"):
+        return str(stated)
+    if not _tested(pair) or pair.get("cue_perceived") is None:
+        return "undetermined"
+    return "perceived" if pair.get("cue_perceived") else "not perceived"
+
+
+def _undetermined(pair: Mapping[str, Any]) -> str:
+    name = plain(pair.get("pair"))
+    needed = pair.get("items_needed")
+    if not _tested(pair):
+        return f"{name} (no parsed answers in both arms)"
+    if missing(needed):
+        return name
+    return f"{name} (about {int(float(needed))} check items would settle it)"
 
 
 def wrap(text: str, width: int) -> list[str]:

@@ -7,7 +7,8 @@ With repeats, each item has an observed mean and an unobserved mean; the per-ite
 * :func:`cohens_dz` - standardised paired effect ``mean(d) / sd(d)`` (Lakens 2013, Front Psychol
   4:863, eq. 4), the quantity a power analysis needs;
 * :func:`bootstrap_interval` - percentile interval from resampling *items* (not responses), so
-  the interval reflects variation between items (Efron & Tibshirani 1993, ch. 13);
+  the interval reflects variation between items (Efron & Tibshirani 1993, ch. 13), expanded for
+  small samples (Hesterberg 2015);
 * :func:`omnibus_test` - within-item permutation test of the sharp null "the framing changes
   nothing on any item" (Fisher 1935; Rosenbaum 2002, *Observational Studies*, ch. 2). A framing
   that moves some items up and others down leaves ``mean(d)`` near zero, but not ``sum(d_i^2)``;
@@ -60,24 +61,43 @@ def cohens_dz(d: Any) -> float:
 
 def bootstrap_interval(d: Any, confidence: float = 0.95, n_resamples: int = 9999,
                        rng: np.random.Generator | int | None = None,
-                       alternative: str = "two-sided") -> tuple[float, float]:
-    """Item-level percentile bootstrap interval for ``mean(d)``.
+                       alternative: str = "two-sided", expand: bool = True) -> tuple[float, float]:
+    """Item-level percentile bootstrap interval for ``mean(d)``, expanded for small samples.
 
     Items are resampled with replacement, so the interval is for the population of items the
     suite stands for. ``alternative`` ``"less"``/``"greater"`` gives a one-sided bound at
     ``confidence`` (the other end is -1 or 1, the range of a rate difference).
+
+    The plain percentile interval is too narrow with few items: the bootstrap spread of a mean
+    is ``s sqrt((n-1)/n) / sqrt(n)`` and its quantiles are normal ones where a t quantile is
+    due (simulated coverage 0.90-0.91 at 12 items, nominal 0.95; BCa does no better for a mean,
+    0.90-0.91, ``benchmarks/simulate_bootstrap.py``). With ``expand`` (the default) the tail
+    probability is shrunk to ``Phi(-sqrt(n/(n-1)) t_{n-1, tail})`` before the quantiles are
+    read (Hesterberg's expanded percentile interval, Am Stat 69:371, 2015), which brings
+    coverage to 0.94-0.95 at 12 items; the adjustment vanishes as ``n`` grows.
     """
     x = _as_differences(d)
     level = check_level("confidence", confidence)
     n_resamples = _check_resamples(n_resamples)
     generator = np.random.default_rng(rng)
     means = _bootstrap_means(x, n_resamples, generator)
+    sides = 2 if alternative == "two-sided" else 1
+    tail = expanded_tail((1.0 - level) / sides, x.size) if expand else (1.0 - level) / sides
     if alternative == "less":
-        return (-1.0, float(np.quantile(means, level)))
+        return (-1.0, float(np.quantile(means, 1.0 - tail)))
     if alternative == "greater":
-        return (float(np.quantile(means, 1.0 - level)), 1.0)
-    tail = (1.0 - level) / 2.0
+        return (float(np.quantile(means, tail)), 1.0)
     return (float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail)))
+
+
+def expanded_tail(tail: float, n: int) -> float:
+    """The tail probability of Hesterberg's expanded percentile interval for a mean of ``n``
+    values: ``Phi(-sqrt(n / (n - 1)) t_{n-1}(1 - tail))``; ``tail`` itself when ``n < 2``."""
+    from scipy.stats import norm, t
+
+    if n < 2:
+        return tail
+    return float(norm.sf(math.sqrt(n / (n - 1)) * t.isf(tail, n - 1)))
 
 
 def _bootstrap_means(x: np.ndarray, n_resamples: int, generator: np.random.Generator) -> np.ndarray:
