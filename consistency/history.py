@@ -2,8 +2,10 @@
 
 For the runs of one scheduled configuration (ordered by when each finished, oldest first), each
 row's (family x pair x metric) effect and verdict per run, beside the anytime-valid monitoring
-verdict over all of them (:func:`consistency.monitoring.monitor_runs`: an e-process per row whose
-chance of ever alarming falsely stays below alpha however many runs are added). Per-run verdicts
+verdict over all of them (:func:`consistency.monitoring.monitor_runs`, the default population
+inference of ``consistency monitor``: only behaviour rows can alarm, alpha is split over them,
+and the chance of ever alarming falsely stays below alpha however many runs are added; planted,
+placebo and ``aware``/``training_reasoning`` rows are shown as "not gated"). Per-run verdicts
 are each run's own; they are tests at one look each and say nothing about the sequence, which is
 what the monitoring column is for.
 
@@ -41,8 +43,9 @@ def history_frames(paths: list[str], alpha: float = 0.05) -> tuple[pd.DataFrame,
     monitor = monitor.rename(columns={"pvalue": "anytime_p"})
     columns = ["run_index", "run_id", "finished_at", *KEYS, "difference", "ci_low", "ci_high",
                "alternative", "verdict"]
-    tidy = per_run[columns].merge(monitor[[*KEYS, "e_value", "anytime_p", "alarm_run"]],
-                                  on=KEYS, how="left")
+    tidy = per_run[columns].merge(monitor[[*KEYS, "monitored", "e_value", "anytime_p",
+                                           "alarm_run"]], on=KEYS, how="left")
+    tidy["monitored"] = tidy["monitored"].fillna(False).astype(bool)
     return tidy.sort_values(["family", "pair", "metric", "run_index"]).reset_index(drop=True), \
         monitor
 
@@ -58,17 +61,22 @@ def markdown(tidy: pd.DataFrame, monitor: pd.DataFrame, alpha: float) -> str:
                  f"{tables.MARKERS.get(r['verdict'], '?')}" for r in group.to_dict("records")}
         first = group.iloc[0]
         alarm = first["alarm_run"]
-        verdict = "no alarm" if pd.isna(alarm) else f"ALARM since run {int(alarm)}"
+        verdict = ("not gated" if not first["monitored"] else "no alarm" if pd.isna(alarm)
+                   else f"ALARM since run {int(alarm)}")
         body.append([f"{family} / {pair}{'' if kind == 'test' else f' ({kind})'} / {metric}",
                      *(cells.get(i, "") for i in runs["run_index"]),
-                     f"{first['e_value']:.3g}", tables.pnum(first["anytime_p"]), verdict])
+                     "-" if pd.isna(first["e_value"]) else f"{first['e_value']:.3g}",
+                     tables.pnum(first["anytime_p"]), verdict])
     esc = escaping.markdown
+    gated = int(monitor["monitored"].sum()) if len(monitor) else 0
     lines = ["# Consistency history", "",
              esc(f"Effect per run (observed minus unobserved, percentage points; markers as in "
                  f"the report: S, C, D flags, = consistent, ? inconclusive), oldest first. "
-                 f"Monitoring: an anytime-valid e-process per row over all runs, alarm when it "
-                 f"reaches {len(monitor)}/alpha (alpha {alpha:g} split over {len(monitor)} "
-                 f"rows), so the chance of ever alarming falsely stays below alpha."), "",
+                 f"Monitoring: an anytime-valid test per behaviour row over all runs (items "
+                 f"averaged over recent runs, then tested as a sample of the item population), "
+                 f"alarm when its anytime p is below alpha {alpha:g} split over {gated} "
+                 f"behaviour rows, so the chance of ever alarming falsely stays below alpha; "
+                 f"planted, placebo and aware/training_reasoning rows are not gated."), "",
              "| " + " | ".join(esc(h) for h in header) + " |",
              "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
