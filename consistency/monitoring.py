@@ -87,9 +87,17 @@ def monitor_runs(runs: list[pd.DataFrame], alpha: float = 0.05,
     """One row per (family, pair, metric) over ``runs`` (oldest first): ``inference`` and
     ``window`` as in the module docstring, alpha split over the behaviour rows only;
     ``analysed`` as in :func:`item_differences`."""
+    return monitor_differences([item_differences(scores, analysed) for scores in runs], alpha,
+                               inference, window)
+
+
+def monitor_differences(per_run: list[dict[tuple[str, str, str, str], pd.Series]],
+                        alpha: float = 0.05, inference: str = "population",
+                        window: int | None = DEFAULT_WINDOW) -> pd.DataFrame:
+    """:func:`monitor_runs` from each run's per-item differences (as :func:`item_differences`
+    returns them), oldest first."""
     if inference not in INFERENCES:
         raise ValueError(f"inference must be one of {INFERENCES}, got {inference!r}")
-    per_run = [item_differences(scores, analysed) for scores in runs]
     keys = sorted(set().union(*per_run))
     roles = {key: gates.row_role(key[2], key[3]) for key in keys}
     gated = sum(role == "behaviour" for role in roles.values())

@@ -73,13 +73,23 @@ def population_monitor(nights: Sequence[pd.Series], alpha: float = 0.05,
     if window is not None and (isinstance(window, bool) or window < 0):
         raise ValueError(f"window must be a non-negative number of nights, got {window!r}")
     ratios, alarm = [], None
+    present = [s.astype(float) for s in nights if len(s)]
+    if present and all(s.index.equals(present[0].index) for s in present) \
+            and present[0].index.is_unique:   # the usual case: the same items every night
+        matrix = np.column_stack([s.to_numpy() for s in present])
+    elif present:  # items x nights (NaN where a night lacks an item)
+        matrix = pd.concat([s.groupby(level=0).mean() if not s.index.is_unique else s
+                            for s in present], axis=1).to_numpy()
+    slot = np.cumsum([len(s) > 0 for s in nights]) - 1   # column of each night, or -1
     for t in range(1, len(nights) + 1):
-        span = nights[max(0, t - window):t] if window else nights[:t]
-        parts = [s.astype(float) for s in span if len(s)]
-        if not parts:
+        last = slot[t - 1] + 1
+        first = max(0, slot[max(0, t - window) - 1] + 1 if t > window else 0) if window else 0
+        if last <= first:
             ratios.append(1.0)
             continue
-        means = pd.concat(parts).groupby(level=0).mean().to_numpy()
+        block = matrix[:, first:last]
+        seen = ~np.isnan(block).all(axis=1)
+        means = np.nanmean(block[seen], axis=1)
         ratio = night_weight(t) / max(sign_flip_bound_p(means), 1e-300)
         ratios.append(ratio)
         if alarm is None and ratio >= 1.0 / alpha:
