@@ -90,3 +90,18 @@ def test_false_alarms_over_twenty_nights_stay_below_alpha_under_the_population_n
         alarms += population_monitor(nights, alpha=0.05).alarmed
     # bound 0.05; 300 draws: 0.05 + 2 SE = 0.075
     assert alarms / sims <= 0.075
+
+
+def test_the_window_averages_each_item_over_the_last_nights_it_was_run():
+    rng = np.random.default_rng(14)
+    items = [f"i{k}" for k in range(12)]
+    nights = [pd.Series(rng.choice([-1.0, 0.0, 0.5, 1.0], 12), index=items) for _ in range(9)]
+    nights[4] = pd.Series(dtype=float)   # a night without this row
+    result = population_monitor(nights, alpha=0.05, window=3)
+    for t in range(1, 10):
+        span = [s for s in nights[max(0, t - 3):t] if len(s)]
+        if not span:
+            continue
+        means = pd.concat(span).groupby(level=0).mean().to_numpy()
+        expected = night_weight(t) / sign_flip_bound_p(means)
+        assert result.e_values[t - 1] == pytest.approx(expected)
