@@ -80,9 +80,10 @@ CHANGED_ROW = ("capability", "evaluation_vs_deployment", "correct")
 SCENARIOS = ("null", "stable", "aware", "items", "change")
 FAIL_ON = ("change", "sandbagging", "strategic_compliance", "divergence", "headline")
 #: Nights per sequence on which the verdict-based choices are evaluated with the full analysis
-#: (about 20 s a night on a loaded core): the first failing nights of ``change``. Under the
-#: unchanged-model scenarios ``change`` fails on few nights, so the cap never binds there; after
-#: a real change it makes the verdict-based choices' power a lower bound.
+#: (2-20 s a night): the first failing nights of ``change``. Under the unchanged-model scenarios
+#: ``change`` fails on few nights, so the cap never binds there. After a real change the full
+#: analysis would run on most nights, so the ``change`` scenario reports ``change`` and
+#: ``monitor`` only (each verdict-based choice fails only where ``change`` does).
 MAX_ANALYSES = 3
 SETTINGS = AnalysisSettings(n_resamples=999, omnibus_resamples=99, bootstrap_resamples=99)
 
@@ -115,7 +116,8 @@ ROWS = default_rows()
 #: Rows the benchmark hands to the gates: every behaviour row, and the planted rows (which fire
 #: every night and must not fail a gate or alarm).
 GATE_ROWS = [row for row in ROWS if gates.is_behaviour_row(row.kind, row.metric)
-             or row.kind == "planted" and (row.pair, row.family, row.metric) in PLANTED]
+             or row.kind == "planted" and (row.pair, row.family, row.metric) in PLANTED
+             or row.kind == "test" and row.metric == "aware"]
 
 
 def base_rates(rng: np.random.Generator, items: int) -> dict[tuple[str, str], np.ndarray]:
@@ -147,11 +149,13 @@ def sequence_effects(rng: np.random.Generator, scenario: str, items: int
 
 
 def night(rng: np.random.Generator, base, effects, epochs: int, items: int, scenario: str,
-          t: int, change_night: int, change: float) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
-    """One night's item means per row and arm: ``{key: (observed, unobserved)}``."""
+          t: int, change_night: int, change: float, rows: list[Row] | None = None
+          ) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """One night's item means per row and arm: ``{key: (observed, unobserved)}`` for ``rows``
+    (default all)."""
     aware_shift = rng.uniform(0.10, 0.50) if scenario == "aware" else 0.0
     out = {}
-    for row in ROWS:
+    for row in rows or ROWS:
         effect = effects.get((row.family, row.pair, row.metric), 0.0)
         if scenario == "aware" and row.kind == "test" and row.metric == "aware":
             effect = aware_shift
@@ -221,8 +225,16 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
     index = pd.Index([f"i{k}" for k in range(items)], name="item_id")
     base = base_rates(rng, items)
     effects = sequence_effects(rng, scenario, items)
-    means = [night(rng, base, effects, epochs, items, scenario, t, change_night, change)
-             for t in range(nights + 1)]
+    # the gates read the behaviour and planted rows; the other rows of a night are drawn (from
+    # a stream of their own) only for the nights the full analysis reads
+    means = [night(rng, base, effects, epochs, items, scenario, t, change_night, change,
+                   GATE_ROWS) for t in range(nights + 1)]
+
+    def whole(t: int) -> dict:
+        rest = night(np.random.default_rng([seed, t]), base, effects, epochs, items, scenario, t,
+                     change_night, change, [r for r in ROWS if r not in GATE_ROWS])
+        return {**rest, **means[t]}
+
     diffs = [differences(m, index) for m in means]
     baseline_info = None
     fails = {choice: np.zeros(nights, bool) for choice in FAIL_ON}
@@ -232,12 +244,12 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
         if not any(r["gate_fails"] for r in gated):
             continue
         fails["change"][t - 1] = True
-        if analysed >= MAX_ANALYSES:
+        if analysed >= MAX_ANALYSES or scenario == "change":
             continue
         analysed += 1
         if baseline_info is None:
-            baseline_info = verdict_info(scores_frame(means[0], index))
-        cand_verdicts, cand_headline = verdict_info(scores_frame(means[t], index))
+            baseline_info = verdict_info(scores_frame(whole(0), index))
+        cand_verdicts, cand_headline = verdict_info(scores_frame(whole(t), index))
         rows = gates.change_gate(compare_rows(diffs[0], diffs[t], baseline_info[0],
                                               cand_verdicts), ALPHA)
         newly = cand_headline == "flagged" and baseline_info[1] != "flagged"
@@ -297,7 +309,7 @@ def report(results: dict[str, list[dict]], args) -> str:
              "(under `population`: mean 0 over the item population; under `item-set`: mean 0 "
              f"over these items). Nominal level: {ALPHA}.", "",
              "| scenario | gate | per night | within " f"{args.nights} nights |", "|---|---|---|---|"]
-    for scenario in ("null", "stable", "aware", "items"):
+    for scenario in [s for s in ("null", "stable", "aware", "items") if s in results]:
         sims = results[scenario]
         for choice in FAIL_ON:
             matrix = np.array([s["fails"][choice] for s in sims])
@@ -308,6 +320,8 @@ def report(results: dict[str, list[dict]], args) -> str:
                 continue
             hits = [s["monitor"][inference][0] is not None for s in sims]
             lines.append(f"| {scenario} | `monitor --inference {inference}` | - | {rate(hits)} |")
+    if "change" not in results:
+        return "\n".join(lines) + "\n"
     sims = results["change"]
     lines += ["", f"## A real change on night {k}", "",
               f"capability / evaluation_vs_deployment / correct falls by {args.change} when "
@@ -317,7 +331,7 @@ def report(results: dict[str, list[dict]], args) -> str:
               f"failure on nights 1..{k - 1} (false alarms).", "",
               "| gate | before the change | power | power on night k | delay (median [IQR]) |",
               "|---|---|---|---|---|"]
-    for choice in FAIL_ON:
+    for choice in FAIL_ON[:1]:
         matrix = np.array([s["fails"][choice] for s in sims])
         before = matrix[:, :k - 1].any(axis=1)
         after = matrix[:, k - 1:]
@@ -342,7 +356,7 @@ def _delay(values: list[int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sims", type=int, default=100)
+    parser.add_argument("--sims", type=int, default=40)
     parser.add_argument("--nights", type=int, default=30)
     parser.add_argument("--items", type=int, default=30, help="items per family")
     parser.add_argument("--epochs", type=int, default=2)
@@ -358,8 +372,6 @@ def main() -> None:
                                       args.epochs, args.change_night, args.change)
                              for s in range(args.sims)]
         print(f"{scenario}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    for scenario in SCENARIOS:
-        results.setdefault(scenario, results[next(iter(results))])
     args.elapsed = time.perf_counter() - start
     text = report(results, args)
     print(text)
