@@ -166,8 +166,10 @@ def check_one_configuration(runs: list[dict[str, Any]], scores: list[pd.DataFram
     """Raise :class:`InputError` naming the config keys, pairs, rows or items that differ."""
     from consistency.compare import check_comparable
 
+    # where the server was and how requests were scheduled do not change what was asked
     keys = crossrun.swept_keys([{k: v for k, v in run["config"].items()
-                                 if k != "model.base_url"} for run in runs])
+                                 if k != "model.base_url" and not k.startswith("runner.")}
+                                for run in runs])
     if keys:
         raise InputError(f"runs of different configurations (config differs in: "
                          f"{', '.join(map(escaping.plain, keys))}); monitoring follows one "
