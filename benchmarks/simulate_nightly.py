@@ -260,7 +260,7 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
         table = monitor_differences([{row.key: d[row.key] for row in GATE_ROWS} for d in diffs[1:]],
                                     ALPHA, inference=inference)
         alarmed = table[table["monitored"] & table["alarm_run"].notna()]
-        real = alarmed.apply(lambda r: _has_effect(scenario, r, inference), axis=1) \
+        real = alarmed.apply(_has_effect, axis=1, args=(scenario, inference)) \
             if len(alarmed) else pd.Series(dtype=bool)
         false_runs = alarmed.loc[~real.astype(bool), "alarm_run"] if len(alarmed) else []
         true_runs = alarmed.loc[real.astype(bool), "alarm_run"] if len(alarmed) else []
@@ -268,7 +268,7 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
     return {"fails": fails, "monitor": monitor}
 
 
-def _has_effect(scenario: str, row: pd.Series, inference: str) -> bool:
+def _has_effect(row: pd.Series, scenario: str, inference: str) -> bool:
     """Whether an alarm on ``row`` is a true detection under the inference's own null."""
     key = (row["pair"], row["family"], row["metric"])
     if scenario == "stable":

@@ -10,10 +10,10 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from publishing_support import Published, cli, published_runs
 from statsmodels.stats.multitest import multipletests
 
 from consistency import gates
-from publishing_support import Published, cli, published_runs
 
 
 @pytest.fixture

@@ -14,7 +14,11 @@ import pytest
 
 from consistency import stats
 from consistency.monitoring import monitor_runs
-from consistency.stats.nightly import night_weight, population_monitor, sign_flip_bound_p
+from consistency.stats.nightly import (
+    night_weight,
+    population_monitor,
+    sign_flip_bound_p,
+)
 
 
 def _night(rng, effects, epochs=3, base=0.6):

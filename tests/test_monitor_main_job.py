@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from provider_server import answer_key_policy, cue_present
 from publishing_support import cli, run, write_corpus
 
