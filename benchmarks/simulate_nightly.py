@@ -1,7 +1,8 @@
 """Simulated nightly jobs: false alarms, power and delay of ``compare`` and ``monitor``'s gates.
 
-Not a unit test: it takes minutes. Run ``python benchmarks/simulate_nightly.py [--sims 200]
-[--nights 30] [--out FILE]``; it prints a Markdown report (committed as
+Not a unit test: it takes minutes (about 1.8 s of one core per 30-night sequence, 5 scenarios x
+``--sims``). Run ``python benchmarks/simulate_nightly.py [--sims 30] [--nights 30] [--verdicts]
+[--scenarios null,stable,...] [--out FILE]``; it prints a Markdown report (committed as
 ``benchmarks/simulate_nightly_output.md``, summarised in docs/statistics.md).
 
 Runs of the default shape: the 7 test pairs of ``conditions/default.yaml`` with their 7 placebos
@@ -22,10 +23,10 @@ the functions the commands call: ``compare``'s gate (:func:`consistency.compare.
 against night 0 (the baseline of README's nightly recipe), and ``monitor``'s
 (:func:`consistency.monitoring.monitor_differences`) over nights 1..t. The ``--fail-on`` choices
 that need the runs' verdicts (``sandbagging``, ``strategic_compliance``, ``divergence``,
-``headline``) take them from the real analysis (:func:`consistency.analysis.analyse` and
-:func:`consistency.stats.run_headline` on the night's scores), computed on the nights where the
-change gate fails: every other choice is a subset of ``change`` (gates.gate_failures), so a night
-on which ``change`` passes passes them all.
+``headline``) fail only on rows where ``change`` fails (:func:`consistency.gates.gate_failures`),
+so ``change``'s rate bounds theirs; with ``--verdicts`` they are also measured, from the real
+analysis (:func:`consistency.analysis.analyse` and :func:`consistency.stats.run_headline` on the
+night's scores) on the nights where ``change`` fails (slow: 2-20 s a night).
 
 Scenarios (the model is unchanged in the first four):
 
@@ -219,7 +220,7 @@ def compare_rows(base_diff, cand_diff, base_verdicts=None, cand_verdicts=None) -
 
 
 def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, change_night: int,
-             change: float) -> dict[str, object]:
+             change: float, verdicts: bool = False) -> dict[str, object]:
     """One sequence: night 0 (the baseline) and nights 1..``nights``."""
     rng = np.random.default_rng(seed)
     index = pd.Index([f"i{k}" for k in range(items)], name="item_id")
@@ -244,7 +245,7 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
         if not any(r["gate_fails"] for r in gated):
             continue
         fails["change"][t - 1] = True
-        if analysed >= MAX_ANALYSES or scenario == "change":
+        if not verdicts or analysed >= MAX_ANALYSES or scenario == "change":
             continue
         analysed += 1
         if baseline_info is None:
@@ -311,10 +312,14 @@ def report(results: dict[str, list[dict]], args) -> str:
              "| scenario | gate | per night | within " f"{args.nights} nights |", "|---|---|---|---|"]
     for scenario in [s for s in ("null", "stable", "aware", "items") if s in results]:
         sims = results[scenario]
-        for choice in FAIL_ON:
+        for choice in FAIL_ON if args.verdicts else FAIL_ON[:1]:
             matrix = np.array([s["fails"][choice] for s in sims])
             lines.append(f"| {scenario} | `compare --fail-on {choice}` | {per_night_rate(matrix)} "
                          f"| {rate(matrix.any(axis=1))} |")
+        if not args.verdicts:
+            lines.append(f"| {scenario} | `compare --fail-on` sandbagging, strategic_compliance, "
+                         "divergence, headline | at most the `change` row (they fail only on "
+                         "its failing rows; not measured without `--verdicts`) | idem |")
         for inference in ("population", "item-set"):
             if scenario == "items" and inference == "item-set":
                 continue
@@ -356,20 +361,25 @@ def _delay(values: list[int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sims", type=int, default=40)
+    parser.add_argument("--sims", type=int, default=30)
     parser.add_argument("--nights", type=int, default=30)
     parser.add_argument("--items", type=int, default=30, help="items per family")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--change-night", type=int, default=10)
     parser.add_argument("--change", type=float, default=0.25)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--verdicts", action="store_true",
+                        help="also run the full analysis on the nights where `change` fails, "
+                             "to measure the verdict-based --fail-on choices (slow: 2-20 s a "
+                             "night)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     start = time.perf_counter()
     results = {}
     for n, scenario in enumerate(args.scenarios.split(",")):
-        results[scenario] = [simulate(1000 * n + s, scenario, args.nights, args.items,
-                                      args.epochs, args.change_night, args.change)
+        results[scenario] = [simulate(1000 * SCENARIOS.index(scenario) + s, scenario,
+                                      args.nights, args.items, args.epochs, args.change_night,
+                                      args.change, args.verdicts)
                              for s in range(args.sims)]
         print(f"{scenario}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     args.elapsed = time.perf_counter() - start
