@@ -20,9 +20,10 @@ first and tests the items as the sample they are:
   number of nights. The anytime p value is ``min_t p_t / w_t``.
 
 The null is the per-run verdict's: the framing's effect has mean 0 over the item population
-(items may differ), with each item's sign symmetric under it. What is lost: the bound is a few
-percent conservative against the exact sign-flip test, and a change on night ``k`` is seen
-through the window's average (``benchmarks/simulate_nightly.py`` measures both).
+(items may differ), with each item's sign symmetric under it. What is lost: the bound is
+conservative against the exact sign-flip test, alpha is spent over nights, and a change on night
+``k`` is seen through the window's average (``benchmarks/simulate_nightly.py`` measures the
+power this costs).
 """
 
 from __future__ import annotations
