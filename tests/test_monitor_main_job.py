@@ -83,8 +83,9 @@ def test_the_planted_and_aware_rows_moved_but_are_not_gated(main_run):
     assert not planted["monitored"] and not aware["monitored"]
     gated = [r for r in result["rows"] if r["monitored"]]
     assert {r["role"] for r in gated} == {"behaviour"} and result["behaviour_rows"] == len(gated)
-    assert {(r["pair"], r["metric"]) for r in gated} == {
-        ("eval_vs_deploy", "correct"), ("eval_vs_deploy", "refused")}
+    assert {(r["family"], r["pair"], r["metric"]) for r in gated} == {
+        ("capability", "eval_vs_deploy", "correct"), ("capability", "eval_vs_deploy", "refused"),
+        ("harmful", "eval_vs_deploy", "refused")}
     assert result["alarms"] == [] and result["exit_status"] == 0
 
 
@@ -122,3 +123,14 @@ def test_the_terminal_output_is_a_table_not_a_pandas_frame(main_run):
     header = next(line for line in proc.stdout.splitlines() if line.startswith("row "))
     assert header.split() == ["row", "role", "runs", "items", "mean", "diff", "anytime", "p",
                               "status"]
+
+
+def test_report_history_does_not_gate_the_planted_or_aware_rows(main_run, tmp_path):
+    proc = cli("report", "--history", str(main_run), "--out", str(tmp_path / "history"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    text = (tmp_path / "history" / "history.md").read_text()
+    planted = [line for line in text.splitlines()
+               if "planted\\_sandbagging" in line and "/ correct" in line]
+    assert planted and "not gated" in planted[0]
+    assert "ALARM" not in text
+    assert "split over 3 behaviour rows" in text   # capability correct, refused; harmful refused
