@@ -4,9 +4,9 @@ Builds the run folders once (synthetic scored responses with a planted effect in
 analysed by the real :func:`consistency.analyse.battery.analyse`, written as a run folder is), then
 times, each as the median of ``--repeat`` runs:
 
-- reading: :func:`consistency.publish.crossrun.load` (summary.json, tests.csv, config.yaml,
+- reading: :func:`consistency.analyse.crossrun.load` (summary.json, tests.csv, config.yaml,
   environment.json of every run, report-wide q values) plus
-  :func:`consistency.publish.crossrun.load_scores` of every ``scores.parquet`` (10^6 responses);
+  :func:`consistency.analyse.crossrun.load_scores` of every ``scores.parquet`` (10^6 responses);
 - writing Markdown, LaTeX, CSV and the forest plot (PNG and SVG) for all runs;
 - the HTML report (with the per-item drill-down) over the first ``--html-runs`` runs.
 
@@ -33,7 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consistency.publish import crossrun  # noqa: E402
+from consistency.analyse import crossrun  # noqa: E402
 from consistency.analyse.battery import analyse  # noqa: E402
 from consistency.publish.report_command import write_report  # noqa: E402
 from consistency.publish.report import build_summary  # noqa: E402

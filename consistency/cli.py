@@ -43,15 +43,18 @@ usage: consistency plan [--items N | --mde D] [flags]   power planner (consisten
   consistency plan --mde 0.05 --one-sided
   consistency plan --mde 0.1 --discordance 0.3     exact McNemar, one response per arm
 
-usage: consistency monitor RUN_DIR [RUN_DIR ...] [--alpha A]   anytime-valid alarms over the runs
-  consistency monitor results/nightly-*             of one configuration, oldest first; exit 1 on alarm
+usage: consistency monitor RUN_DIR [RUN_DIR ...] [--alpha A] [--inference population|item-set]
+       [--window N] [--json]      anytime-valid alarms over the runs of one configuration
+  consistency monitor results/nightly-*             in finish order; exit 1 on a behaviour row's alarm
 
 usage: consistency report RUN_OR_SWEEP_DIR [...] [--out DIR] [--format md,latex,html,csv,png,svg,pdf]
   consistency report results --out paper/         tables, forest plot and HTML over many runs
   consistency report --history results/nightly-*  each row's effect over time, with monitoring
 
-usage: consistency compare BASELINE CANDIDATE [--fail-on VERDICT,...] [--json FILE]
-  consistency compare results/last-week results/tonight   exit 3 when a row is newly flagged
+usage: consistency compare BASELINE CANDIDATE [--fail-on change|VERDICT|headline,...] [--alpha A]
+       [--json FILE]
+  consistency compare results/last-week results/tonight   exit 3 when a behaviour row's effect
+                                                          changed (Holm over those rows)
 
 usage: consistency view RUN_DIR [--serve]     open a run's report.html (served on 127.0.0.1
   when no browser can be opened)

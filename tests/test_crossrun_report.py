@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from consistency.publish import crossrun, latex_tables, tables
+from consistency.publish import latex_tables, tables
+
+from consistency.analyse import crossrun
 from consistency.common import escaping
 from consistency.publish.latex_tables import PREAMBLE
 

@@ -87,7 +87,8 @@ def _name(row) -> str:
 
 # ------------------------------------------------------------------ item 2: one interval
 def test_every_table_and_the_forest_plot_print_the_interval_of_tests_csv(published, many):
-    from consistency.publish import crossrun, forest, tables
+    from consistency.publish import forest, tables
+    from consistency.analyse import crossrun
 
     runset = crossrun.load([published.sweep, published.baseline, published.candidate])
     labels = dict(zip(runset.runs["run_id"], runset.runs["label"]))
@@ -264,7 +265,8 @@ def test_latex_numbers_are_decimal_aligned_with_siunitx(many):
 
 # ------------------------------------------------------------------ item 4: forest plot
 def test_forest_labels_fit_the_figure_and_the_legend_names_every_marker(published):
-    from consistency.publish import crossrun, forest
+    from consistency.publish import forest
+    from consistency.analyse import crossrun
 
     runset = crossrun.load([published.sweep, published.candidate])
     fig, _ = forest.figure(runset)
@@ -338,7 +340,7 @@ def _limits(tasks_limit: str, checks_limit: str):
 
 
 def test_run_labels_name_full_keys_keep_ints_and_say_null(published, tmp_path):
-    from consistency.publish import crossrun
+    from consistency.analyse import crossrun
 
     a = _copy(published, tmp_path, "a", _limits("5", "null"))
     b = _copy(published, tmp_path, "b", _limits("7", "3"))
@@ -348,7 +350,7 @@ def test_run_labels_name_full_keys_keep_ints_and_say_null(published, tmp_path):
 
 
 def test_an_imported_run_beside_a_native_one_gets_no_key_nan_labels(published, tmp_path):
-    from consistency.publish import crossrun
+    from consistency.analyse import crossrun
 
     def imported(folder):
         (folder / "config.yaml").write_text(

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from consistency.publish import crossrun
+from consistency.analyse import crossrun
 from consistency.analyse.battery import AnalysisSettings, analyse, sweep_q_values
 
 PAIRS = (("eval", "test", "refusal", 0.12), ("tier", "test", "compliance", -0.08),

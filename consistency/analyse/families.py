@@ -2,7 +2,7 @@
 
 One rule, used by a run (:mod:`consistency.analyse.battery`), a sweep's q values
 (:func:`consistency.analyse.battery.sweep_q_values`) and a cross-run report
-(:func:`consistency.publish.crossrun.readjust`), so that a report over one run reproduces that run:
+(:func:`consistency.analyse.crossrun.readjust`), so that a report over one run reproduces that run:
 
 * **Test and placebo rows** share the verdict families: each declared directional hypothesis
   (``sandbagging``, ``strategic_compliance``) over the rows that declare it, and ``divergence``

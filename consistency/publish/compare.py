@@ -1,25 +1,34 @@
 """``consistency compare BASELINE CANDIDATE``: gate a scheduled run on its baseline.
 
 Two runs of one configuration (same items, same pairs, same metrics) are matched row by row
-(family x pair x metric). A row is *newly flagged* when the candidate's verdict is a flag
-(``sandbagging``, ``strategic_compliance``, ``divergence``) that the baseline did not have, and
-*cleared* when a baseline flag is gone. Each row's effect (observed minus unobserved) is compared
-between the runs item by item: the per-item change ``d_i = effect_i(candidate) -
-effect_i(baseline)`` on the items both runs scored, with a paired t interval and a two-sided
-sign-flip (mid-p) test (:func:`consistency.analyse.stats.sign_flip_test`). Placebo and planted rows are
-compared and shown but never fail the gate.
+(family x pair x metric). Each row's effect (observed minus unobserved) is compared between the
+runs item by item: the per-item change ``d_i = effect_i(candidate) - effect_i(baseline)`` on the
+items both runs scored, with a paired t interval and a two-sided sign-flip (mid-p) test
+(:func:`consistency.analyse.stats.sign_flip_test`) for display.
 
-``--fail-on headline`` gates on the run-level answer instead of (or beside) the rows: it fails
-when the candidate's ``summary.json`` ``headline`` is ``flagged`` and the baseline's is not. That
-is the gate whose chance of a false failure is held at alpha for the whole run (see
-:mod:`consistency.analyse.stats.headline`); a row gate fails more often under the null as rows are added.
+The gate (:mod:`consistency.analyse.gates`) fails on a *change*, not on a verdict flip: the plain
+two-sided sign-flip p of each behaviour row's change (``gate_p``), Holm over the behaviour rows
+(``gate_q``), and a row fails when ``gate_q < alpha`` and the change moves the effect toward a
+finding. So when no behaviour row's effect changed between the runs, the chance of exit 3 is at
+most alpha (measured: ``benchmarks/simulate_nightly.py``), however many rows the run has and
+whether or not an effect sits near a verdict's threshold. Placebo, planted and situation
+(``aware``, ``training_reasoning``) rows are compared and shown but never fail it.
 
-Exit status: 0 nothing listed in ``--fail-on`` is newly flagged; 3 something is; 2 usage errors
-or runs that cannot be compared (the message says which items, pairs or rows differ).
+``--fail-on`` narrows which failing rows count: ``change`` (default) every one; ``sandbagging``,
+``strategic_compliance``, ``divergence`` a failing row that the candidate newly flags with that
+verdict; ``headline`` every failing row while the candidate's run headline is ``flagged`` and the
+baseline's is not. Each is a subset of the ``change`` gate, so each keeps its bound. A row is
+*newly flagged* when the candidate's verdict is a flag the baseline did not have, and *cleared*
+when a baseline flag is gone: shown beside the gate as information (a row near the threshold
+flips between "flagged" and "inconclusive" from night to night without any change).
 
-JSON (``--json FILE``, schema_version 1)::
+Exit status: 0 no row fails the gate; 3 some row does; 2 usage errors or runs that cannot be
+compared (the message says which items, pairs or rows differ).
 
-    {"schema_version": 1, "exit_status": 0 | 3, "fail_on": ["sandbagging", ...],
+JSON (``--json FILE``, schema_version 2)::
+
+    {"schema_version": 2, "exit_status": 0 | 3, "fail_on": ["change", ...], "alpha": 0.05,
+     "failing": [{"family", "pair", "metric", "change", "gate_q"}, ...],
      "baseline": {"run_id", "folder", "model", "config_hash", "finished_at"},
      "candidate": {...same keys...},
      "config_differences": ["model.temperature", ...],   # config keys whose values differ
@@ -30,7 +39,9 @@ JSON (``--json FILE``, schema_version 1)::
      "rows": [{"family", "pair", "pair_kind", "metric", "baseline_verdict",
                "candidate_verdict", "status",        # newly_flagged | cleared | changed | same
                "baseline_difference", "candidate_difference",
-               "change", "change_low", "change_high", "change_p", "n_items", "confidence"}]}
+               "change", "change_low", "change_high", "change_p", "n_items", "confidence",
+               "role",         # behaviour | planted | placebo | situation
+               "gate_p", "gate_q", "gate_fails"}]}
 
 Numbers are fractions (0.1 = 10 percentage points); NaN is written as null.
 """
@@ -46,16 +57,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from consistency.analyse import runfiles
-from consistency.publish import crossrun
+from consistency.analyse import gates
+from consistency.analyse.gates import check_comparable
+from consistency.analyse import crossrun
 from consistency.common import escaping
 from consistency.analyse import stats
 from consistency.common.errors import InputError
+from consistency.analyse import runfiles
 
 
 
 FLAGS = ("sandbagging", "strategic_compliance", "divergence")
 HEADLINE = "headline"
+DEFAULT_FAIL_ON = [gates.CHANGE]
 EXIT_NEWLY_FLAGGED = 3
 ROW_KEYS = ["family", "pair", "metric"]
 
@@ -64,13 +78,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="consistency compare",
         description="Which rows a candidate run newly flags against a baseline run of the same "
-                    "configuration; exit 3 when a --fail-on verdict is newly flagged.")
+                    "configuration, and a gate on the change of each behaviour row's effect "
+                    "(Holm over those rows); exit 3 when it fails.")
     parser.add_argument("baseline", metavar="BASELINE")
     parser.add_argument("candidate", metavar="CANDIDATE")
-    parser.add_argument("--fail-on", default=",".join(FLAGS),
-                        help=f"comma-separated verdicts that fail the gate (default: all of "
-                             f"{','.join(FLAGS)}); '{HEADLINE}' fails it when the run-level "
-                             "headline is newly flagged")
+    parser.add_argument("--fail-on", default=gates.CHANGE,
+                        help="which significant changes fail the gate (comma-separated): "
+                             "'change' (default) any behaviour row's; a verdict "
+                             f"({','.join(FLAGS)}) a row newly flagged with it; '{HEADLINE}' "
+                             "any, while the run-level headline is newly flagged")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="family-wise level of the gate (default: the baseline run's "
+                             "analysis.alpha)")
     parser.add_argument("--json", metavar="FILE", help="write the machine-readable result here")
     parser.add_argument("--confidence", type=float, default=0.95,
                         help="level of the interval of each row's change")
@@ -79,10 +98,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     except SystemExit as exc:
         raise InputError("see the usage above", where="consistency compare") if exc.code else exc
     args.fail_on = [v.strip() for v in args.fail_on.split(",") if v.strip()]
-    unknown = sorted(set(args.fail_on) - set(FLAGS) - {HEADLINE})
+    unknown = sorted(set(args.fail_on) - set(gates.FAIL_ON_CHOICES))
     if unknown or not args.fail_on:
-        raise InputError(f"unknown verdict(s) {unknown}; --fail-on takes a comma-separated "
-                         f"subset of {','.join(FLAGS)},{HEADLINE}", where="--fail-on")
+        raise InputError(f"unknown choice(s) {unknown}; --fail-on takes a comma-separated "
+                         f"subset of {','.join(gates.FAIL_ON_CHOICES)}", where="--fail-on")
+    if args.alpha is not None and not 0 < args.alpha < 1:
+        raise InputError(f"--alpha must be in (0, 1), got {args.alpha}", where="--alpha")
     if not 0 < args.confidence < 1:
         raise InputError(f"--confidence must be in (0, 1), got {args.confidence}",
                          where="--confidence")
@@ -92,7 +113,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Entry point of ``consistency compare``."""
     args = parse(argv)
-    result = compare(Path(args.baseline), Path(args.candidate), args.fail_on, args.confidence)
+    result = compare(Path(args.baseline), Path(args.candidate), args.fail_on, args.confidence,
+                     args.alpha)
     print(render(result))
     if args.json:
         Path(args.json).write_text(json.dumps(_finite(result), indent=2, allow_nan=False,
@@ -111,9 +133,10 @@ def _load(folder: Path) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any], p
     return row, tests, config, scores
 
 
-def compare(baseline: Path, candidate: Path, fail_on: list[str] = list(FLAGS),
-            confidence: float = 0.95) -> dict[str, Any]:
-    """The comparison of the module docstring, as a JSON-ready dict."""
+def compare(baseline: Path, candidate: Path, fail_on: list[str] = DEFAULT_FAIL_ON,
+            confidence: float = 0.95, alpha: float | None = None) -> dict[str, Any]:
+    """The comparison of the module docstring, as a JSON-ready dict (``alpha`` None: the
+    baseline run's ``analysis.alpha``)."""
     base_run, base_tests, base_config, base_scores = _load(baseline)
     cand_run, cand_tests, cand_config, cand_scores = _load(candidate)
     check_comparable(base_tests, cand_tests, base_scores, cand_scores)
@@ -121,15 +144,18 @@ def compare(baseline: Path, candidate: Path, fail_on: list[str] = list(FLAGS),
     rows = []
     for row in merged.to_dict(orient="records"):
         key = tuple(row[k] for k in ROW_KEYS)
-        change = paired_change(item_effects(base_scores, *key), item_effects(cand_scores, *key),
-                               confidence)
+        base_effects, cand_effects = item_effects(base_scores, *key), item_effects(cand_scores, *key)
+        change = paired_change(base_effects, cand_effects, confidence)
+        change["gate_p"] = gate_pvalue(base_effects, cand_effects)
         rows.append({"family": row["family"], "pair": row["pair"],
                      "pair_kind": row["pair_kind_c"], "metric": row["metric"],
                      "baseline_verdict": row["verdict_b"], "candidate_verdict": row["verdict_c"],
                      "status": status(row["verdict_b"], row["verdict_c"]),
                      "baseline_difference": row["difference_b"],
                      "candidate_difference": row["difference_c"], **change,
-                     "confidence": confidence})
+                     "confidence": confidence, "alternative": row.get("alternative_c")})
+    alpha = float(base_run["alpha"]) if alpha is None else alpha
+    rows = gates.change_gate(rows, alpha)
     gated = [r for r in rows if r["pair_kind"] not in crossrun.CONTROL_KINDS]
     newly = [{**{k: r[k] for k in ROW_KEYS}, "verdict": r["candidate_verdict"]}
              for r in gated if r["candidate_verdict"] in FLAGS
@@ -140,10 +166,11 @@ def compare(baseline: Path, candidate: Path, fail_on: list[str] = list(FLAGS),
     headline = {"baseline": headline_answer(baseline), "candidate": headline_answer(candidate)}
     headline["newly_flagged"] = (headline["candidate"] == "flagged"
                                  and headline["baseline"] != "flagged")
-    failed = (any(r["verdict"] in fail_on for r in newly)
-              or (HEADLINE in fail_on and headline["newly_flagged"]))
-    return {"schema_version": 1, "exit_status": EXIT_NEWLY_FLAGGED if failed else 0,
-            "fail_on": list(fail_on), "baseline": _identity(base_run),
+    failing = [{**{k: r[k] for k in ROW_KEYS}, "change": r["change"], "gate_q": r["gate_q"]}
+               for r in gates.gate_failures(rows, fail_on, headline["newly_flagged"])]
+    return {"schema_version": 2, "exit_status": EXIT_NEWLY_FLAGGED if failing else 0,
+            "fail_on": list(fail_on), "alpha": alpha, "failing": failing,
+            "baseline": _identity(base_run),
             "candidate": _identity(cand_run),
             "config_differences": crossrun.swept_keys([_design(base_config),
                                                        _design(cand_config)]),
@@ -176,36 +203,6 @@ def status(baseline: str, candidate: str) -> str:
     return "cleared" if baseline in FLAGS else "changed"
 
 
-def check_comparable(base_tests: pd.DataFrame, cand_tests: pd.DataFrame,
-                     base_scores: pd.DataFrame, cand_scores: pd.DataFrame) -> None:
-    """Raise :class:`InputError` naming what differs when the runs have other pairs, rows or
-    items (a comparison of different designs would be a comparison of nothing)."""
-    problems = []
-    for what, base, cand in (
-            ("pairs", set(base_scores["pair"]), set(cand_scores["pair"])),
-            ("rows (family/pair/metric)", _keys(base_tests), _keys(cand_tests)),
-            ("items", set(base_scores["item_id"].astype(str)),
-             set(cand_scores["item_id"].astype(str)))):
-        if base != cand:
-            only_b, only_c = sorted(base - cand), sorted(cand - base)
-            problems.append(f"{what} differ: only in the baseline {_few(only_b)}, only in the "
-                            f"candidate {_few(only_c)}")
-    if problems:
-        raise InputError("the runs cannot be compared: " + "; ".join(problems) + ". Compare "
-                         "two runs of one configuration (same tasks, conditions and pairs).",
-                         where="BASELINE CANDIDATE")
-
-
-def _keys(tests: pd.DataFrame) -> set[str]:
-    return {"/".join(map(str, key)) for key in tests[ROW_KEYS].itertuples(index=False)}
-
-
-def _few(values: list[str], limit: int = 5) -> str:
-    shown = ", ".join(escaping.plain(v) for v in values[:limit])
-    more = f" and {len(values) - limit} more" if len(values) > limit else ""
-    return f"[{shown}{more}]" if values else "[]"
-
-
 def item_effects(scores: pd.DataFrame, family: str, pair: str, metric: str) -> pd.Series:
     """Per-item effect (observed minus unobserved item means) of one row, indexed by item id."""
     rows = scores[(scores["family"] == family) & (scores["pair"] == pair)]
@@ -213,6 +210,18 @@ def item_effects(scores: pd.DataFrame, family: str, pair: str, metric: str) -> p
     if not {"observed", "unobserved"} <= set(means.columns):
         return pd.Series(dtype=float)
     return (means["observed"] - means["unobserved"]).dropna()
+
+
+def gate_pvalue(base: pd.Series, cand: pd.Series) -> float:
+    """Two-sided sign-flip p of the per-item change on shared items, without the mid-p
+    correction (the gate needs a p value that is valid, not only close to nominal)."""
+    both = pd.concat([base.rename("b"), cand.rename("c")], axis=1, join="inner").dropna()
+    d = (both["c"] - both["b"]).to_numpy(float)
+    if d.size == 0:
+        return math.nan
+    if not d.any():
+        return 1.0
+    return float(stats.sign_flip_test(d, "two-sided", rng=0).pvalue)
 
 
 def paired_change(base: pd.Series, cand: pd.Series, confidence: float) -> dict[str, Any]:
@@ -238,14 +247,16 @@ def render(result: dict[str, Any]) -> str:
     if result["config_differences"]:
         lines.append("config differs in: " + ", ".join(map(escaping.plain,
                                                            result["config_differences"])))
-    header = ("row", "baseline", "candidate", "change [interval]", "p", "status")
+    header = ("row", "baseline", "candidate", "change [interval]", "p", "gate q", "status")
     table = [header]
     for row in result["rows"]:
         kind = "" if row["pair_kind"] == "test" else f" ({row['pair_kind']})"
         table.append((escaping.plain(f"{row['family']}/{row['pair']}/{row['metric']}{kind}"),
                       row["baseline_verdict"], row["candidate_verdict"],
                       f"{_pp(row['change'])} [{_pp(row['change_low'])}, "
-                      f"{_pp(row['change_high'])}]", _p(row["change_p"]), row["status"]))
+                      f"{_pp(row['change_high'])}]", _p(row["change_p"]),
+                      _p(row["gate_q"]) + (" FAIL" if row["gate_fails"] else ""),
+                      row["status"]))
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip()
               for line in table]
@@ -259,9 +270,16 @@ def render(result: dict[str, Any]) -> str:
     for row in result["cleared"]:
         lines.append(escaping.plain(f"cleared: {row['family']} / {row['pair']} / "
                                     f"{row['metric']} (was {row['verdict']})"))
+    for row in result["failing"]:
+        lines.append(escaping.plain(f"CHANGED: {row['family']} / {row['pair']} / "
+                                    f"{row['metric']}: {_pp(row['change'])} pp, Holm q "
+                                    f"{_p(row['gate_q'])}"))
+    gate = (f"gate: change of each behaviour row's effect, Holm over the behaviour rows at "
+            f"alpha {result['alpha']:g}, --fail-on {','.join(result['fail_on'])}")
+    lines.append(gate)
     lines.append(f"exit {result['exit_status']}: " + (
-        "a verdict listed in --fail-on is newly flagged" if result["exit_status"] else
-        "nothing listed in --fail-on is newly flagged"))
+        "a behaviour row's effect changed toward a finding" if result["exit_status"] else
+        "no behaviour row's effect changed significantly toward a finding"))
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from consistency.publish import published
 from consistency.common import escaping
-from consistency.publish.crossrun import RunSet
+from consistency.analyse.crossrun import RunSet
 
 #: Marker per verdict: shapes that stay distinct in black and white.
 SHAPES = {"sandbagging": "v", "strategic_compliance": "^", "divergence": "D",

@@ -2,8 +2,10 @@
 
 For the runs of one scheduled configuration (ordered by when each finished, oldest first), each
 row's (family x pair x metric) effect and verdict per run, beside the anytime-valid monitoring
-verdict over all of them (:func:`consistency.analyse.monitoring.monitor_runs`: an e-process per row whose
-chance of ever alarming falsely stays below alpha however many runs are added). Per-run verdicts
+verdict over all of them (:func:`consistency.analyse.monitoring.monitor_runs`, the default population
+inference of ``consistency monitor``: only behaviour rows can alarm, alpha is split over them,
+and the chance of ever alarming falsely stays below alpha however many runs are added; planted,
+placebo and ``aware``/``training_reasoning`` rows are shown as "not gated"). Per-run verdicts
 are each run's own; they are tests at one look each and say nothing about the sequence, which is
 what the monitoring column is for.
 
@@ -23,7 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from consistency.publish import published
-from consistency.publish import crossrun, tables
+from consistency.publish import tables
+from consistency.analyse import crossrun
 from consistency.common import escaping
 from consistency.common.errors import InputError
 from consistency.analyse.monitoring import monitor_runs
@@ -53,8 +56,9 @@ def history_frames(paths: list[str], alpha: float = 0.05) -> tuple[pd.DataFrame,
     columns = ["run_index", "run_id", "finished_at", *KEYS, "difference", "interval_low",
                "interval_high", "interval_kind", "alternative", "verdict", "shown_verdict",
                "caveats", "headline", "manipulation_check"]
-    tidy = per_run[columns].merge(monitor[[*KEYS, "e_value", "anytime_p", "alarm_run"]],
-                                  on=KEYS, how="left")
+    tidy = per_run[columns].merge(monitor[[*KEYS, "monitored", "e_value", "anytime_p",
+                                           "alarm_run"]], on=KEYS, how="left")
+    tidy["monitored"] = tidy["monitored"].fillna(False).astype(bool)
     return tidy.sort_values(["family", "pair", "metric", "run_index"]).reset_index(drop=True), \
         monitor
 
@@ -70,18 +74,23 @@ def markdown(tidy: pd.DataFrame, monitor: pd.DataFrame, alpha: float) -> str:
         cells = {r["run_index"]: tables.cell_text(r) for r in group.to_dict("records")}
         first = group.iloc[0]
         alarm = first["alarm_run"]
-        verdict = "no alarm" if pd.isna(alarm) else f"ALARM since run {int(alarm)}"
+        verdict = ("not gated" if not first["monitored"] else "no alarm" if pd.isna(alarm)
+                   else f"ALARM since run {int(alarm)}")
         body.append([f"{family} / {pair}{'' if kind == 'test' else f' ({kind})'} / {metric}",
                      *(cells.get(i, "") for i in runs["run_index"]),
-                     f"{first['e_value']:.3g}", tables.pnum(first["anytime_p"]), verdict])
+                     "-" if pd.isna(first["e_value"]) else f"{first['e_value']:.3g}",
+                     tables.pnum(first["anytime_p"]), verdict])
     esc = escaping.markdown
+    gated = int(monitor["monitored"].sum()) if len(monitor) else 0
     lines = ["# Consistency history", "",
              esc(f"Effect per run (observed minus unobserved, percentage points, with the "
                  f"interval the run's verdict rests on and its kind; markers as in the report: "
                  f"S, C, D flags, = consistent, ? inconclusive, x cannot move), oldest first. "
-                 f"Monitoring: an anytime-valid e-process per row over all runs, alarm when it "
-                 f"reaches {len(monitor)}/alpha (alpha {alpha:g} split over {len(monitor)} "
-                 f"rows), so the chance of ever alarming falsely stays below alpha."), "",
+                 f"Monitoring: an anytime-valid test per behaviour row over all runs (items "
+                 f"averaged over recent runs, then tested as a sample of the item population), "
+                 f"alarm when its anytime p is below alpha {alpha:g} split over {gated} "
+                 f"behaviour rows, so the chance of ever alarming falsely stays below alpha; "
+                 f"planted, placebo and aware/training_reasoning rows are not gated."), "",
              *(esc(f"- run {r.run_index} ({r.run_id}): {r.headline}; {r.manipulation_check}")
                for r in runs.itertuples()), "",
              "| " + " | ".join(esc(h) for h in header) + " |",

@@ -28,7 +28,8 @@ import pandas as pd
 
 from consistency import __version__
 from consistency.analyse import runfiles
-from consistency.publish import crossrun, tables
+from consistency.publish import tables
+from consistency.analyse import crossrun
 from consistency.common import escaping
 
 

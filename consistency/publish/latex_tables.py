@@ -23,7 +23,7 @@ from consistency.publish import published
 from consistency.common import escaping
 
 from consistency.publish import tables
-from consistency.publish.crossrun import RunSet
+from consistency.analyse.crossrun import RunSet
 
 PREAMBLE = r"\usepackage{booktabs,longtable,array,siunitx}"
 RUNS_PER_TABLE = 3

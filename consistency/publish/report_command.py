@@ -28,7 +28,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from consistency.publish import crossrun, forest, latex_tables, tables
+from consistency.publish import forest, latex_tables, tables
+
+from consistency.analyse import crossrun
 from consistency.common.errors import InputError
 
 TABLES = ("md", "latex", "html", "csv")

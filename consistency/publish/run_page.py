@@ -29,7 +29,8 @@ PAGE = "report.html"
 def write_run_page(folder: Path) -> Path:
     """Render ``folder/report.html`` from the run's own files (its forest plot is drawn in a
     temporary folder and embedded, so the run folder gains one file only)."""
-    from consistency.publish import crossrun, forest
+    from consistency.publish import forest
+    from consistency.analyse import crossrun
     from consistency.publish.html_report import render
 
     runset = crossrun.load([folder])

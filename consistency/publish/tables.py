@@ -1,8 +1,8 @@
 """Cross-run tables: the comparison table and the per-pair detail table, as Markdown, LaTeX, CSV.
 
-Input is a :class:`consistency.publish.crossrun.RunSet`; nothing is computed here but formatting, so
+Input is a :class:`consistency.analyse.crossrun.RunSet`; nothing is computed here but formatting, so
 every number in a table is the number in the runs' ``tests.csv`` (effects, intervals, p values)
-or the report-wide q value of :func:`consistency.publish.crossrun.readjust`. Every string from a run
+or the report-wide q value of :func:`consistency.analyse.crossrun.readjust`. Every string from a run
 folder is escaped for its language (:mod:`consistency.common.escaping`).
 
 Every table reads the published rows of :mod:`consistency.publish.published`: the interval is the one
@@ -54,7 +54,7 @@ import pandas as pd
 
 from consistency.publish import published
 from consistency.common import escaping
-from consistency.publish.crossrun import RunSet
+from consistency.analyse.crossrun import RunSet
 
 MARKERS = published.MARKERS
 CONTROL_MARK = "\u2020"  # dagger: placebo / planted rows

@@ -18,7 +18,8 @@ randomness only through ``rng``. Each name's docstring cites its source.
 * Planning: :func:`plan_mde`, :func:`plan_items` (Miller 2024), :func:`mcnemar_power`,
   :func:`plan_items_mcnemar`, :func:`plan_mde_mcnemar`.
 * Scheduled runs: :func:`run_headline` (is this run flagged, any false flag at alpha),
-  :func:`monitor` (anytime-valid e-process over runs).
+  :func:`monitor` (anytime-valid e-process over runs), :func:`population_monitor` (nightly
+  re-runs of a fixed item set, tested about the item population).
 """
 
 from consistency.analyse.stats.binary import OddsRatioResult, discordant_odds_ratio, newcombe_ci
@@ -38,6 +39,7 @@ from consistency.analyse.stats.equivalence import (
 from consistency.analyse.stats.frames import ARMS, item_table, variant_table
 from consistency.analyse.stats.headline import headline_line, run_headline
 from consistency.analyse.stats.monitor import MonitorResult, monitor, naive_alarm_rate
+from consistency.analyse.stats.nightly import population_monitor
 from consistency.analyse.stats.multiple import (
     CORRECTIONS,
     adjust,
@@ -91,7 +93,8 @@ __all__ = [
     "mcnemar_power",
     "monitor", "naive_alarm_rate", "newcombe_ci", "noninferiority", "omnibus_test",
     "paired_test", "placebo_margin", "placebo_rejection_rate", "plan_items",
-    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "relabel_test", "run_headline",
+    "plan_items_mcnemar", "plan_mde", "plan_mde_mcnemar", "population_monitor", "relabel_test",
+    "run_headline",
     "selective_test", "sign_flip_test",
     "t_interval",
     "tango_ci", "tango_score", "template_test", "variant_table",
