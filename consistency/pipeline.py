@@ -53,6 +53,7 @@ from consistency.measure.checks import check_rows, task_rows
 from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
 from consistency.publish.episode_html import traces_html
 from consistency.measure.episode_metrics import episode_markdown, episode_scores, episode_summary
+from consistency.measure.patterns import pattern_scores
 from consistency.common.errors import InputError
 from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
@@ -275,6 +276,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     responses, scores = measurements.score_all(responses, design.items,
                                                design.model_id.split(":", 1)[0])
     scores, episode_roles = episode_scores(scores, design.items)
+    scores, pattern_roles = pattern_scores(scores, design.items)
     write_parquet_atomic(responses, design.folder / "responses.parquet")
     traces = traces_html(responses)
     if traces is not None:  # agentic scenarios: both arms' traces side by side
@@ -294,7 +296,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
     situation = situation_view(
-        analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles), tasks, scores,
+        analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles | pattern_roles), tasks, scores,
         settings)
     tests = situation.tests
     counts = response_counts(task_rows(design.plan), journal_rows)

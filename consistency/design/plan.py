@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from consistency.common.errors import InputError
-from consistency.design.framing import ARMS, Pair
+from consistency.design.framing import ARMS, Framing, Pair
 from consistency.design.scenarios import check_placement, episode_fields, episode_messages
 from consistency.design.tasks import Item
 
@@ -103,12 +103,29 @@ def build_plan(
     for epoch in range(epochs):
         sampling = epoch_params(params, epoch)
         for index, item in enumerate(items):
-            for pair in pairs:
+            for pair in item_pairs(item, pairs):
                 for arm in ARMS:
                     for variant in _variant_indices(len(pair.arm(arm)), index + epoch, variants):
                         rows.append(_cell(item, pair, arm, variant, epoch, model, sampling,
                                           tool_protocol))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
+
+
+def item_pairs(item: Item, pairs: Sequence[Pair]) -> list[Pair]:
+    """The pairs an item is posed under: the framing pairs, or, for an item with its own arms
+    (:mod:`consistency.design.item_arms`), its own pair (kind ``test``, no framing text: the
+    cue is in the prompt) and its item-level placebo if it has one. Framing pairs are not
+    crossed with item arms: the cue would then be given twice, by two sources."""
+    arms = item.extras.arms if item.extras is not None else None
+    if arms is None:
+        return list(pairs)
+    placebo = f"{arms.pair}_placebo" if arms.placebo else ""
+    own = [Pair(name=arms.pair, kind="test", observed=(Framing(),), unobserved=(Framing(),),
+                description="the item's own arms", matched_placebo=placebo)]
+    if placebo:
+        own.append(Pair(name=placebo, kind="placebo", observed=(Framing(),),
+                        unobserved=(Framing(),), description="the item's own placebo arms"))
+    return own
 
 
 def _variant_indices(count: int, position: int, design: str) -> range | list[int]:
@@ -126,7 +143,9 @@ def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str
                                       episode_fields(item.scenario, model, framing,
                                                      tool_protocol))
     else:
-        canonical = canonical_request(model, framing.messages(item.prompt), params)
+        arms = item.extras.arms if item.extras is not None else None
+        prompt = item.prompt if arms is None else arms.prompt(arm, pair.kind == "placebo")
+        canonical = canonical_request(model, framing.messages(prompt), params)
     return {
         "cell_id": f"{item.id}|{pair.name}|{arm}|v{variant}|e{epoch}",
         "item_id": item.id,
