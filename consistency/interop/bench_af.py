@@ -23,7 +23,11 @@ case-insensitively).
 ``--own-framings`` drops each item's arms: the prompt is the input with its cue span removed,
 and the items are run under this project's framing pairs and placebos instead.
 
-Tool environments (rows with ``files``) are reported and not imported in this version.
+Tool environments (rows with ``files``): paired rows become agentic scenarios with the row's
+files, the simulated ``bash`` tool (:mod:`consistency.run.sim_shell`) and ``submit``, posed
+without the cue under this project's framing pairs (a scenario line has no item arms in this
+version); a target string becomes an ``answer_matches`` metric. Rubric-scored tool environments
+are reported and not imported.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class EnvironmentReport:
     paired: list[int] = field(default_factory=list)
     unpaired: list[tuple[int, str]] = field(default_factory=list)
     skipped: str = ""
+    tool: bool = False
     items: list[dict[str, Any]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -88,9 +93,10 @@ def _environment(folder: Path, polarity: dict[str, str], own_framings: bool
     report = EnvironmentReport(name)
     observed = _rows(folder / OBSERVED_FILE)
     unobserved = _rows(folder / UNOBSERVED_FILE)
-    if any("files" in row for row in observed + unobserved):
-        report.skipped = ("a tool environment (rows with 'files'); tool environments are not "
-                          "imported by this version")
+    tool = report.tool = any("files" in row for row in observed + unobserved)
+    if tool and _RUBRIC.search(observed[0]["target"] if observed else ""):
+        report.skipped = ("a tool environment scored by a rubric; scenarios are scored from "
+                          "their trace here, and a rubric over a trace is not supported yet")
         return report
     for index in range(max(len(observed), len(unobserved))):
         if index >= len(observed) or index >= len(unobserved):
@@ -106,7 +112,10 @@ def _environment(folder: Path, polarity: dict[str, str], own_framings: bool
                                     else "the inputs differ in more than one place"))
             continue
         report.paired.append(index)
-        report.items.append(_item(name, index, a, b, cue, polarity, own_framings, folder))
+        if tool:
+            report.items.append(_scenario(name, index, a, b, cue, folder))
+        else:
+            report.items.append(_item(name, index, a, b, cue, polarity, own_framings, folder))
     return report
 
 
@@ -143,6 +152,32 @@ def _item(name: str, index: int, a: dict, b: dict, cue: tuple[str, str],
         line["patterns"] = {"target_present": {"matches": "(?i)" + re.escape(target.strip()),
                                                "direction": "misbehaviour"}}
     return line
+
+
+def _scenario(name: str, index: int, a: dict, b: dict, cue: tuple[str, str],
+              folder: Path) -> dict[str, Any]:
+    """A tool environment's paired row as an agentic scenario run under this project's framing
+    pairs (scenario lines carry no item arms): the input without its cue is the first turn, the
+    row's ``files`` the virtual files (both arms' files must agree), the simulated ``bash`` the
+    shell, and the target string, if the final answer contains it, the metric."""
+    files_a, files_b = _files(a, folder, index), _files(b, folder, index)
+    if files_a != files_b:
+        raise InputError(f"row {index}: the two arms' 'files' differ, so the scenario would not "
+                         "be the same task in both arms", where=str(folder))
+    start = a["input"].find(cue[0]) if cue[0] else _common_prefix(a["input"], b["input"])
+    turn = (a["input"][:start] + a["input"][start + len(cue[0]):]).strip()
+    return {"id": f"{name}-{index:04d}", "family": name, "turns": [turn], "files": files_a,
+            "tools": ["bash", "submit"], "max_steps": 10,
+            "metrics": {"target_present": {"answer_matches": "(?i)" + re.escape(
+                a["target"].strip()), "direction": "misbehaviour"}}}
+
+
+def _files(row: dict, folder: Path, index: int) -> dict[str, str]:
+    files = row.get("files", {})
+    if not isinstance(files, dict) or not all(
+            isinstance(k, str) and k.strip() and isinstance(v, str) for k, v in files.items()):
+        raise InputError(f"row {index}: 'files' must map paths to text", where=str(folder))
+    return {"/" + path.lstrip("/"): text for path, text in files.items()}
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -206,6 +241,9 @@ def main(argv: list[str]) -> int:
     args.out.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items),
                         encoding="utf-8")
     print(plain(f"wrote {len(items)} item(s) to {args.out}"))
+    if any(report.tool for report in reports):
+        print("tool environments were imported as scenarios without their cue: run them with "
+              "conditions.path=... pairs that place a cue")
     if not args.own_framings:
         print("the arms differ in more than observation (confounded); see docs/importers.md")
     return 0
