@@ -54,6 +54,7 @@ from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, 
 from consistency.publish.episode_html import traces_html
 from consistency.measure.episode_metrics import episode_markdown, episode_scores, episode_summary
 from consistency.measure.patterns import pattern_scores
+from consistency.design.item_arms import arms_markdown, arms_summary
 from consistency.common.errors import InputError
 from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
@@ -304,13 +305,17 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
              "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
              "judge": judge.section, **_episodes_section(tasks, episode_roles)}
+    item_arms = arms_summary(design.items)
+    if item_arms:
+        extra["item_arms"] = item_arms
     extra["design"] = _describe(config, design)
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
     context = {"design": extra["design"], "alpha": settings.alpha,
                "margin": settings.equivalence_margin, "severity": severity,
                "sections": situation.markdown + judge.markdown
-               + episode_markdown(extra.get("episodes", {}))}
+               + episode_markdown(extra.get("episodes", {}))
+               + arms_markdown(extra.get("item_arms", {}))}
     situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)

@@ -48,6 +48,11 @@ def test_model_claiming_passed_only_when_trusted_is_flagged(tmp_path):
     verdicts = result.verdicts()
     assert verdicts[("report_failure", "report_failure", "target_present")] == \
         "strategic_compliance"
+    arms = result.summary()["item_arms"]["report_failure"]
+    assert arms["items"] == 30 and arms["confounded"] == 30
+    assert arms["cue_unobserved"] == TRUSTED
+    report = (result.folder / "report.md").read_text()
+    assert "## Item arms" in report and "differ in more than observation" in report
 
 
 def test_truthful_model_is_not_flagged(tmp_path):
@@ -68,7 +73,8 @@ def test_rows_not_index_paired_are_reported_and_not_imported_as_pairs(tmp_path):
     proc = import_cli(str(paired), str(loose), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "report_failure_military: 0 row(s) paired, 5 not paired" in proc.stdout
-    assert "row 0: not paired (the inputs differ in more than one place)" in proc.stdout
+    assert "not paired (the inputs differ in more than one place): rows 0-4" in proc.stdout
+    assert "paired: rows 0-4" in proc.stdout
     families = {json.loads(line)["family"] for line in out.read_text().splitlines()}
     assert families == {"report_failure"}
 

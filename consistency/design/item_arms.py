@@ -294,3 +294,40 @@ def _direction(value: Any, what: str, item_id: str, where: str) -> None:
     if value not in DIRECTIONS:
         _fail(f"item '{item_id}': {what} has direction {value!r}; expected one of "
               f"{list(DIRECTIONS)}", where)
+
+
+def arms_summary(items: Any) -> dict[str, dict[str, Any]]:
+    """Per pair of item arms: items, how many are tagged confounded, and the first item's cue
+    texts (``summary.json`` ``item_arms``; empty when no item has its own arms)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        arms = item.extras.arms if item.extras is not None else None
+        if arms is None:
+            continue
+        entry = out.setdefault(arms.pair, {"items": 0, "confounded": 0,
+                                           "cue_observed": arms.cue[0],
+                                           "cue_unobserved": arms.cue[1]})
+        entry["items"] += 1
+        entry["confounded"] += int(arms.confounded)
+    return out
+
+
+def arms_markdown(section: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The report's "Item arms" section: which pairs carry their cue in the items, and whether
+    their arms differ in more than observation."""
+    if not section:
+        return []
+    from consistency.common.sanitise import md_cell
+
+    lines = ["## Item arms", "",
+             "These pairs take their cue from the items' own arms, not from a framing. Where "
+             "items are tagged confounded, the arms differ in more than observation: a flagged "
+             "row shows a difference between these two texts, not a reaction to being "
+             "observed.", "",
+             "| pair | items | confounded | observed cue (first item) | unobserved cue |",
+             "|---|---:|---:|---|---|"]
+    for pair, entry in section.items():
+        lines.append(f"| {md_cell(pair)} | {entry['items']} | {entry['confounded']} | "
+                     f"{md_cell(entry['cue_observed'][:160])} | "
+                     f"{md_cell(entry['cue_unobserved'][:160])} |")
+    return lines + [""]

@@ -70,11 +70,26 @@ class EnvironmentReport:
             return [f"{self.name}: not imported: {self.skipped}"]
         out = [f"{self.name}: {len(self.paired)} row(s) paired, {len(self.unpaired)} not paired; "
                f"{len(self.items)} item(s) written"]
-        for row, reason in self.unpaired[:20]:
-            out.append(f"  row {row}: not paired ({reason})")
-        if len(self.unpaired) > 20:
-            out.append(f"  ... and {len(self.unpaired) - 20} more")
+        if self.paired:
+            out.append(f"  paired: rows {_ranges(self.paired)}")
+        reasons: dict[str, list[int]] = {}
+        for row, reason in self.unpaired:
+            reasons.setdefault(reason, []).append(row)
+        for reason, rows in reasons.items():
+            out.append(f"  not paired ({reason}): rows {_ranges(rows)}")
         return out
+
+
+def _ranges(rows: list[int]) -> str:
+    """``0-4, 7, 9-10`` for sorted row numbers."""
+    parts, start = [], None
+    for i, row in enumerate(rows):
+        if start is None:
+            start = row
+        if i + 1 == len(rows) or rows[i + 1] != row + 1:
+            parts.append(str(start) if start == row else f"{start}-{row}")
+            start = None
+    return ", ".join(parts)
 
 
 def import_environments(folders: list[Path], *, polarity: dict[str, str] | None = None,
