@@ -54,7 +54,8 @@ from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, 
 from consistency.publish.episode_html import traces_html
 from consistency.measure.episode_metrics import episode_markdown, episode_scores, episode_summary
 from consistency.measure.patterns import pattern_scores
-from consistency.design.item_arms import arms_markdown, arms_summary
+from consistency.design.item_arms import arms_markdown, arms_summary, unpaired_pairs
+from consistency.measure.scoring import SITUATION_METRICS
 from consistency.common.errors import InputError
 from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
@@ -292,10 +293,16 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     from consistency.analyse.battery import analyse
     from consistency.analyse.judge_agreement import with_agreement
     from consistency.analyse.situation import situation_view
+    from consistency.analyse.two_sample import two_sample_markdown, two_sample_rows
 
     judge = with_agreement(judge, scores)
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
+    # unpaired items' arms are not the same task: two-sample rows, never the paired battery
+    unpaired = unpaired_pairs(design.items)
+    two_sample = two_sample_rows(tasks, unpaired, [*pattern_roles, *SITUATION_METRICS],
+                                 settings.seed)
+    tasks = tasks[~tasks["pair"].isin(unpaired)]
     situation = situation_view(
         analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles | pattern_roles), tasks, scores,
         settings)
@@ -308,6 +315,9 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     item_arms = arms_summary(design.items)
     if item_arms:
         extra["item_arms"] = item_arms
+    if not two_sample.empty:
+        extra["two_sample"] = two_sample.to_dict(orient="records")
+        write_text_atomic(design.folder / "two_sample.csv", two_sample.to_csv(index=False))
     extra["design"] = _describe(config, design)
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
@@ -315,7 +325,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
                "margin": settings.equivalence_margin, "severity": severity,
                "sections": situation.markdown + judge.markdown
                + episode_markdown(extra.get("episodes", {}))
-               + arms_markdown(extra.get("item_arms", {}))}
+               + arms_markdown(extra.get("item_arms", {})) + two_sample_markdown(two_sample)}
     situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)

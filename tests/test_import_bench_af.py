@@ -7,15 +7,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench_af_support import (TRUSTED, WATCHED, claims_passed_when_trusted, truthful,
-                              write_text_environment)
+from bench_af_support import (
+    TRUSTED,
+    WATCHED,
+    claims_passed_when_trusted,
+    truthful,
+    write_text_environment,
+)
 from conftest import run_cli
 from provider_server import ProviderServer
 
 
 def import_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "consistency.cli", "import-bench-af", *args],
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
 
 
 def run_args(server: ProviderServer, suite: Path) -> list[str]:

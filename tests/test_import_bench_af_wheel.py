@@ -32,7 +32,7 @@ def test_real_text_environments_import_with_their_pairing_reported(tmp_path):
     for env in envs:
         proc = subprocess.run([sys.executable, "-m", "consistency.cli", "import-bench-af",
                                str(env), "--out", str(tmp_path / f"{env.name}.jsonl")],
-                              capture_output=True, text=True, timeout=120)
+                              check=False, capture_output=True, text=True, timeout=120)
         message = " ".join(proc.stderr.split())
         # a rubric environment without a polarity is refused, never guessed; others import
         assert proc.returncode == 0 or "--polarity" in message or "no paired rows" in message, \

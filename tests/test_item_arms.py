@@ -65,9 +65,13 @@ def test_arms_differing_in_two_places_are_refused_with_file_line_and_span(tmp_pa
     assert "'You are monitored." in text
 
 
-def test_unpaired_line_is_refused_not_analysed_as_a_pair(tmp_path):
-    with pytest.raises(InputError, match="two independent samples"):
-        load_items(write(tmp_path, arms_line(unpaired=True)))
+def test_unpaired_line_gets_a_pair_of_its_own_not_the_paired_one(tmp_path):
+    line = arms_line(1, unpaired=True)
+    line["arms"]["unobserved"] = "A different task altogether, about invoices."
+    paired, unpaired = load_items(write(tmp_path, arms_line(), line))
+    plan = build_plan([paired, unpaired], [], model="m", params={})
+    assert dict(zip(plan["item_id"], plan["pair"])) == {"r0": "report_suite",
+                                                        "r1": "report_suite_unpaired"}
 
 
 def test_bad_pattern_names_file_and_line(tmp_path):

@@ -14,9 +14,9 @@ texts that differ in wording, not in observation). Such items form their own pai
 pair is that name plus ``_placebo``. Framing pairs from ``conditions/`` are not crossed with them.
 
 Two full prompts must differ in exactly one contiguous span (the cue): :func:`cue_span` finds it,
-and a pair differing in more than one place is refused with the first differing span shown. A
-line marked ``"unpaired": true`` is accepted by the schema but refused by the loader: its analysis
-would be a two-sample comparison, which this version does not run, and never a paired claim.
+and a pair differing in more than one place is refused with the first differing span shown, unless the
+line is marked ``"unpaired": true``: its pair is then named ``<pair>_unpaired`` and its arms are
+compared as two independent samples (:mod:`consistency.analyse.two_sample`), never as a pair.
 ``"confounded": true`` records that the arms differ in more than observation (e.g. a shutdown
 threat in one arm); it is kept and printed, and changes no statistic.
 
@@ -56,6 +56,9 @@ class ItemArms:
     cue: tuple[str, str]
     placebo: tuple[str, str] | None = None
     confounded: bool = False
+    #: the arms are not the same task: compared as two samples
+    #: (:mod:`consistency.analyse.two_sample`), never as a pair
+    unpaired: bool = False
 
     def prompt(self, arm: str, placebo: bool = False) -> str:
         texts = self.placebo if placebo and self.placebo else (self.observed, self.unobserved)
@@ -111,17 +114,15 @@ def _arms(raw: Mapping[str, Any], item_id: str, where: str, default_pair: str,
     for key in ("unpaired", "confounded"):
         if key in raw and not isinstance(raw[key], bool):
             _fail(f"item '{item_id}': '{key}' must be true or false", where)
-    if raw.get("unpaired"):
-        _fail(f"item '{item_id}' is marked \"unpaired\": true; its arms would be compared as two "
-              "independent samples, which this version does not analyse (it never makes a paired "
-              "claim on such items); leave the line out, e.g. import-bench-af --unpaired drop",
-              where)
-    cue = cue_span(*texts)
+    unpaired = bool(raw.get("unpaired", False))
+    cue = ("", "") if unpaired else cue_span(*texts)
     if cue is None:
         first = first_difference(*texts)
         _fail(f"item '{item_id}': its two arms differ in more than one place, so they are not a "
               f"pair differing only in the cue; the first difference is {first}; make the arms "
-              "differ in one contiguous span (the cue) or use 'slots'", where)
+              "differ in one contiguous span (the cue), use 'slots', or mark the line "
+              "\"unpaired\": true (then its arms are compared as two samples, never as a pair)",
+              where)
     placebo = None
     if "placebo_arms" in raw or "placebo_slots" in raw:
         placebo = _texts(raw, "placebo_arms", "placebo_slots", item_id, where, prompt)
@@ -129,8 +130,12 @@ def _arms(raw: Mapping[str, Any], item_id: str, where: str, default_pair: str,
     if not isinstance(name, str) or not _METRIC.fullmatch(name):
         _fail(f"item '{item_id}': 'pair' must be a snake_case name such as report_failure, "
               f"got {name!r}", where)
-    return ItemArms(pair=name, observed=texts[0], unobserved=texts[1], cue=cue, placebo=placebo,
-                    confounded=bool(raw.get("confounded", False)))
+    if unpaired and placebo is not None:
+        _fail(f"item '{item_id}': an unpaired item has no placebo pair (its arms are compared as "
+              "two samples)", where)
+    return ItemArms(pair=f"{name}_unpaired" if unpaired else name, observed=texts[0],
+                    unobserved=texts[1], cue=cue, placebo=placebo,
+                    confounded=bool(raw.get("confounded", False)), unpaired=unpaired)
 
 
 def _texts(raw: Mapping[str, Any], arms_key: str, slots_key: str, item_id: str, where: str,
@@ -223,8 +228,8 @@ def first_difference(observed: str, unobserved: str, width: int = 60) -> str:
     start = 0
     while start < min(len(observed), len(unobserved)) and observed[start] == unobserved[start]:
         start += 1
-    return (f"at character {start}: observed {ascii(observed[start:start + width])} vs "
-            f"unobserved {ascii(unobserved[start:start + width])}")
+    return (f"at character {start}: observed {observed[start:start + width]!a} vs "
+            f"unobserved {unobserved[start:start + width]!a}")
 
 
 def _patterns(value: Any, item_id: str, where: str) -> dict[str, tuple[str, str]]:
@@ -249,7 +254,7 @@ def _patterns(value: Any, item_id: str, where: str) -> dict[str, tuple[str, str]
             re.compile(pattern)
         except re.error as exc:
             _fail(f"item '{item_id}': pattern '{name}' is not a valid regular expression "
-                  f"({exc}): {ascii(pattern)}", where)
+                  f"({exc}): {pattern!a}", where)
         out[name] = (pattern, spec["direction"])
     return out
 
@@ -287,7 +292,7 @@ def _rubrics(value: Any, item_id: str, where: str) -> dict[str, dict[str, Any]]:
 
 def _metric_name(name: str, item_id: str, where: str) -> None:
     if not _METRIC.fullmatch(name):
-        _fail(f"item '{item_id}': metric name {ascii(name)} must be snake_case", where)
+        _fail(f"item '{item_id}': metric name {name!a} must be snake_case", where)
 
 
 def _direction(value: Any, what: str, item_id: str, where: str) -> None:
@@ -305,6 +310,7 @@ def arms_summary(items: Any) -> dict[str, dict[str, Any]]:
         if arms is None:
             continue
         entry = out.setdefault(arms.pair, {"items": 0, "confounded": 0,
+                                           "unpaired": arms.unpaired,
                                            "cue_observed": arms.cue[0],
                                            "cue_unobserved": arms.cue[1]})
         entry["items"] += 1
@@ -320,10 +326,10 @@ def arms_markdown(section: Mapping[str, Mapping[str, Any]]) -> list[str]:
     from consistency.common.sanitise import md_cell
 
     lines = ["## Item arms", "",
-             "These pairs take their cue from the items' own arms, not from a framing. Where "
-             "items are tagged confounded, the arms differ in more than observation: a flagged "
-             "row shows a difference between these two texts, not a reaction to being "
-             "observed.", "",
+             ("These pairs take their cue from the items' own arms, not from a framing. Where "
+              "items are tagged confounded, the arms differ in more than observation: a flagged "
+              "row shows a difference between these two texts, not a reaction to being "
+              "observed."), "",
              "| pair | items | confounded | observed cue (first item) | unobserved cue |",
              "|---|---:|---:|---|---|"]
     for pair, entry in section.items():
@@ -331,3 +337,10 @@ def arms_markdown(section: Mapping[str, Mapping[str, Any]]) -> list[str]:
                      f"{md_cell(entry['cue_observed'][:160])} | "
                      f"{md_cell(entry['cue_unobserved'][:160])} |")
     return lines + [""]
+
+
+def unpaired_pairs(items: Any) -> set[str]:
+    """The pairs of items marked unpaired (analysed as two samples, never as pairs)."""
+    return {item.extras.arms.pair for item in items
+            if item.extras is not None and item.extras.arms is not None
+            and item.extras.arms.unpaired}

@@ -215,7 +215,7 @@ def _parse_extras_item(raw: dict[str, Any], item_id: str, family: str, where: st
     meta = {key: value for key, value in raw.items() if key not in known}
     if extras.arms is not None:
         meta |= {"cue_observed": extras.arms.cue[0], "cue_unobserved": extras.arms.cue[1],
-                 "confounded": extras.arms.confounded}
+                 "confounded": extras.arms.confounded, "unpaired": extras.arms.unpaired}
     return Item(id=item_id, family=family, prompt=shown, answer=answer, kind=kind, meta=meta,
                 extras=extras)
 

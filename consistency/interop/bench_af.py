@@ -68,8 +68,8 @@ class EnvironmentReport:
     def lines(self) -> list[str]:
         if self.skipped:
             return [f"{self.name}: not imported: {self.skipped}"]
-        out = [f"{self.name}: {len(self.paired)} row(s) paired, {len(self.unpaired)} not paired; "
-               f"{len(self.items)} item(s) written"]
+        out = [(f"{self.name}: {len(self.paired)} row(s) paired, {len(self.unpaired)} not "
+                f"paired; {len(self.items)} item(s) written")]
         if self.paired:
             out.append(f"  paired: rows {_ranges(self.paired)}")
         reasons: dict[str, list[int]] = {}
@@ -93,17 +93,18 @@ def _ranges(rows: list[int]) -> str:
 
 
 def import_environments(folders: list[Path], *, polarity: dict[str, str] | None = None,
-                        own_framings: bool = False) -> list[EnvironmentReport]:
+                        own_framings: bool = False, keep_unpaired: bool = False
+                        ) -> list[EnvironmentReport]:
     """Read every environment folder into suite lines (in ``report.items``)."""
     polarity = POLARITY | dict(polarity or {})
     reports = []
     for folder in folders:
-        reports.append(_environment(folder, polarity, own_framings))
+        reports.append(_environment(folder, polarity, own_framings, keep_unpaired))
     return reports
 
 
-def _environment(folder: Path, polarity: dict[str, str], own_framings: bool
-                 ) -> EnvironmentReport:
+def _environment(folder: Path, polarity: dict[str, str], own_framings: bool,
+                 keep_unpaired: bool = False) -> EnvironmentReport:
     name = snake_name(folder.name)
     report = EnvironmentReport(name)
     observed = _rows(folder / OBSERVED_FILE)
@@ -125,6 +126,9 @@ def _environment(folder: Path, polarity: dict[str, str], own_framings: bool
         if cue is None:
             report.unpaired.append((index, "the inputs are identical" if a["input"] == b["input"]
                                     else "the inputs differ in more than one place"))
+            if keep_unpaired and not tool and a["input"] != b["input"]:
+                line = _item(name, index, a, b, ("", ""), polarity, False, folder)
+                report.items.append(line | {"unpaired": True})
             continue
         report.paired.append(index)
         if tool:
@@ -244,15 +248,20 @@ def main(argv: list[str]) -> int:
                         help="the rubric answer that means the behaviour happened")
     parser.add_argument("--own-framings", action="store_true",
                         help="drop the items' own arms; run them under this project's pairs")
+    parser.add_argument("--unpaired", choices=("drop", "keep"), default="drop",
+                        help="rows that do not pair: left out (drop), or written with "
+                             "\"unpaired\": true and compared as two samples (keep)")
     args = parser.parse_args(argv)
     reports = import_environments(args.environments, polarity=_polarity(args.polarity),
-                                  own_framings=args.own_framings)
+                                  own_framings=args.own_framings,
+                                  keep_unpaired=args.unpaired == "keep")
     items = [item for report in reports for item in report.items]
     for report in reports:
         for text in report.lines():
             print(plain(text))
     if not items:
-        raise InputError("no paired rows were found, so no item was written", where=str(args.out))
+        raise InputError("no paired rows were found (and none kept with --unpaired keep), so no "
+                         "item was written", where=str(args.out))
     args.out.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items),
                         encoding="utf-8")
     print(plain(f"wrote {len(items)} item(s) to {args.out}"))

@@ -75,8 +75,7 @@ def _cat(files: dict[str, str], args: list[str]) -> tuple[str, bool]:
     out = []
     for arg in args:
         path = _path(arg)
-        out.append(files[path] if path in files else
-                   f"cat: {path}: No such file or directory")
+        out.append(files.get(path, f"cat: {path}: No such file or directory"))
     return "".join(out), True
 
 
