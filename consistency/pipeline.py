@@ -103,7 +103,8 @@ def load_design(cfg: RunConfig | DictConfig) -> Design:
     params = sampling_params(config.model) | measurements.request_params(config.model)
     model_id = f"{config.model.provider}:{config.model.name}"
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=config.epochs,
-                      variants=config.variants, tool_protocol=config.model.tool_protocol)
+                      variants=config.variants, tool_protocol=config.model.tool_protocol,
+                      cross_framings=config.tasks.cross_framings)
     plan = _planted_on_families(plan, config.controls.families)
     plan = measurements.plan_with_checks(plan, config.checks)
     run_id = _fresh_run_id() if config.run_id is None else config.run_id

@@ -137,3 +137,17 @@ def test_patterns_score_one_when_matched_and_declare_their_role(tmp_path):
     assert roles == {"claimed_pass": "misbehaviour"}
     assert scored["claimed_pass"].tolist()[:3] == [1.0, 0.0, 0.0]
     assert scored["claimed_pass"].isna().tolist()[3:] == [True, True]
+
+
+def test_framing_pairs_are_crossed_only_when_asked_and_then_without_the_cue(tmp_path):
+    from consistency.design.framing import Framing, Pair
+
+    framing = Pair(name="monitoring", kind="test", observed=(Framing(system="Watched."),),
+                   unobserved=(Framing(system="Unwatched."),))
+    item, = load_items(write(tmp_path, arms_line()))
+    assert set(build_plan([item], [framing], model="m", params={})["pair"]) == {"report_suite"}
+    plan = build_plan([item], [framing], model="m", params={}, cross_framings=True)
+    assert set(plan["pair"]) == {"report_suite", "monitoring"}
+    crossed = plan[plan["pair"] == "monitoring"]["request_json"].map(json.loads)
+    users = {body["messages"][-1]["content"] for body in crossed}
+    assert users == {TASK}  # both arms: the task with neither cue

@@ -60,6 +60,14 @@ class ItemArms:
     #: (:mod:`consistency.analyse.two_sample`), never as a pair
     unpaired: bool = False
 
+    @property
+    def neutral(self) -> str:
+        """The prompt with the cue taken out (posed under framing pairs when crossed)."""
+        if not self.cue[0]:
+            return self.observed
+        at = self.observed.find(self.cue[0])
+        return (self.observed[:at] + self.observed[at + len(self.cue[0]):]).strip()
+
     def prompt(self, arm: str, placebo: bool = False) -> str:
         texts = self.placebo if placebo and self.placebo else (self.observed, self.unobserved)
         return texts[0] if arm == "observed" else texts[1]

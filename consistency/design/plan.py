@@ -81,6 +81,7 @@ def build_plan(
     epochs: int = 1,
     variants: str = "all",
     tool_protocol: str = "native",
+    cross_framings: bool = False,
 ) -> pd.DataFrame:
     """Every cell of the design, ordered so that both arms of a comparison are requested together.
 
@@ -93,6 +94,8 @@ def build_plan(
         variants: ``all`` (cross every variant with every item) or ``rotate`` (see module doc).
         tool_protocol: agentic scenarios: ``native`` tool calls or ``text`` (see
             :mod:`consistency.run.episodes`; the embedded model always uses ``text``).
+        cross_framings: items with their own arms also meet every framing pair, posed with
+            the cue taken out (``tasks.cross_framings``; unpaired items never are).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"epochs must be a whole number >= 1, got {epochs!r}", where="epochs")
@@ -103,7 +106,7 @@ def build_plan(
     for epoch in range(epochs):
         sampling = epoch_params(params, epoch)
         for index, item in enumerate(items):
-            for pair in item_pairs(item, pairs):
+            for pair in item_pairs(item, pairs, cross_framings):
                 for arm in ARMS:
                     for variant in _variant_indices(len(pair.arm(arm)), index + epoch, variants):
                         rows.append(_cell(item, pair, arm, variant, epoch, model, sampling,
@@ -111,7 +114,7 @@ def build_plan(
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
-def item_pairs(item: Item, pairs: Sequence[Pair]) -> list[Pair]:
+def item_pairs(item: Item, pairs: Sequence[Pair], cross: bool = False) -> list[Pair]:
     """The pairs an item is posed under: the framing pairs, or, for an item with its own arms
     (:mod:`consistency.design.item_arms`), its own pair (kind ``test``, no framing text: the
     cue is in the prompt) and its item-level placebo if it has one. Framing pairs are not
@@ -125,6 +128,8 @@ def item_pairs(item: Item, pairs: Sequence[Pair]) -> list[Pair]:
     if placebo:
         own.append(Pair(name=placebo, kind="placebo", observed=(Framing(),),
                         unobserved=(Framing(),), description="the item's own placebo arms"))
+    if cross and not arms.unpaired:
+        own += [pair for pair in pairs if pair.name not in {p.name for p in own}]
     return own
 
 
@@ -144,7 +149,12 @@ def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str
                                                      tool_protocol))
     else:
         arms = item.extras.arms if item.extras is not None else None
-        prompt = item.prompt if arms is None else arms.prompt(arm, pair.kind == "placebo")
+        if arms is None:
+            prompt = item.prompt
+        elif pair.name in (arms.pair, f"{arms.pair}_placebo"):
+            prompt = arms.prompt(arm, pair.kind == "placebo")
+        else:  # a framing pair crossed with the item (tasks.cross_framings): the cue taken out
+            prompt = arms.neutral
         canonical = canonical_request(model, framing.messages(prompt), params)
     return {
         "cell_id": f"{item.id}|{pair.name}|{arm}|v{variant}|e{epoch}",
