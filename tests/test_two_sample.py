@@ -6,14 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from scipy import stats as scipy_stats
-
 from bench_af_support import claims_passed_when_trusted, write_text_environment
 from conftest import run_cli
+from provider_server import ProviderServer
+from scipy import stats as scipy_stats
+from test_import_bench_af import import_cli, run_args
+
 from consistency.analyse.stats.two_sample import two_sample_test
 from consistency.design.tasks import load_items
-from provider_server import ProviderServer
-from test_import_bench_af import import_cli, run_args
 
 
 def test_p_value_agrees_with_scipy_permutation_test():

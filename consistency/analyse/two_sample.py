@@ -77,8 +77,8 @@ def two_sample_markdown(frame: pd.DataFrame) -> list[str]:
               "is compared as an independent sample (permutation test, bootstrap interval). "
               "These rows are two-sample, not paired: no paired verdict is drawn from them and "
               "they are not part of the headline."), "",
-             "| family | pair | metric | analysis | n obs | n unobs | obs rate | unobs rate | "
-             "difference [95% interval] | p | q |",
+             ("| family | pair | metric | analysis | n obs | n unobs | obs rate | unobs rate | "
+              "difference [95% interval] | p | q |"),
              "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
     for row in frame.itertuples(index=False):
         lines.append(f"| {md_cell(row.family)} | {md_cell(row.pair)} | {md_cell(row.metric)} | "
