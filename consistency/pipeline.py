@@ -15,8 +15,8 @@ responses.parquet      plan x journal: ids, request, response text, status, toke
 responses.parquet      (also ``purpose``, task/check, and ``reasoning``, ``reasoning_kind``,
                        ``reasoning_chars``: see :mod:`consistency.measure.measurements`)
 traces.html            agentic scenarios: both arms' traces side by side
-two_sample.csv         items marked unpaired: two-sample rows, never paired (analyse/two_sample.py)
                        (:mod:`consistency.publish.episode_html`)
+two_sample.csv         items marked unpaired: two-sample rows, never paired (analyse/two_sample.py)
 scores.parquet         responses plus metric columns (see :mod:`consistency.measure.scoring`,
                        :mod:`consistency.measure.checks`, :mod:`consistency.measure.judge`)
 checks.csv             manipulation check per pair (:mod:`consistency.analyse.situation`), when on
