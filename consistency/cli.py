@@ -71,6 +71,9 @@ usage: consistency import-inspect LOG_OR_DIR... --out RUN_DIR [options]   paired
   consistency import-inspect --observed logs/eval --unobserved logs/deploy --out results/imp-1
   consistency import-inspect logs/ --arm-from metadata.condition --observed-value eval \\
       --unobserved-value deploy --out results/imp-2
+
+usage: consistency import-bench-af ENV_DIR... --out SUITE.jsonl [--polarity ENV=LETTER]
+  [--own-framings]   Bench-AF environment folders as a task suite with per-item arms
 """
 
 #: What ``consistency run --dry-run`` stands for.
@@ -82,7 +85,8 @@ _PLAIN_COMMANDS = {"monitor": ("consistency.analyse.monitoring", "main"),
                    "view": ("consistency.publish.run_page", "main"),
                    "list": ("consistency.publish.catalogue", "main"),
                    "init": ("consistency.design.scaffold", "main"),
-                   "compare": ("consistency.publish.compare", "main")}
+                   "compare": ("consistency.publish.compare", "main"),
+                   "import-bench-af": ("consistency.interop.bench_af", "main")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 COMMANDS = ("run", "plan", "monitor", "report", "compare", "view", "list", "init",
-            "import-inspect")
+            "import-inspect", "import-bench-af")
 
 
 def unknown_command(command: str) -> str:

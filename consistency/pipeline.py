@@ -16,6 +16,7 @@ responses.parquet      (also ``purpose``, task/check, and ``reasoning``, ``reaso
                        ``reasoning_chars``: see :mod:`consistency.measure.measurements`)
 traces.html            agentic scenarios: both arms' traces side by side
                        (:mod:`consistency.publish.episode_html`)
+two_sample.csv         items marked unpaired: two-sample rows, never paired (analyse/two_sample.py)
 scores.parquet         responses plus metric columns (see :mod:`consistency.measure.scoring`,
                        :mod:`consistency.measure.checks`, :mod:`consistency.measure.judge`)
 checks.csv             manipulation check per pair (:mod:`consistency.analyse.situation`), when on
@@ -53,6 +54,9 @@ from consistency.measure.checks import check_rows, task_rows
 from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
 from consistency.publish.episode_html import traces_html
 from consistency.measure.episode_metrics import episode_markdown, episode_scores, episode_summary
+from consistency.measure.patterns import pattern_scores
+from consistency.design.item_arms import arms_markdown, arms_summary, unpaired_pairs
+from consistency.measure.scoring import SITUATION_METRICS
 from consistency.common.errors import InputError
 from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
@@ -100,7 +104,8 @@ def load_design(cfg: RunConfig | DictConfig) -> Design:
     params = sampling_params(config.model) | measurements.request_params(config.model)
     model_id = f"{config.model.provider}:{config.model.name}"
     plan = build_plan(items, pairs, model=model_id, params=params, epochs=config.epochs,
-                      variants=config.variants, tool_protocol=config.model.tool_protocol)
+                      variants=config.variants, tool_protocol=config.model.tool_protocol,
+                      cross_framings=config.tasks.cross_framings)
     plan = _planted_on_families(plan, config.controls.families)
     plan = measurements.plan_with_checks(plan, config.checks)
     run_id = _fresh_run_id() if config.run_id is None else config.run_id
@@ -275,6 +280,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     responses, scores = measurements.score_all(responses, design.items,
                                                design.model_id.split(":", 1)[0])
     scores, episode_roles = episode_scores(scores, design.items)
+    scores, pattern_roles = pattern_scores(scores, design.items)
     write_parquet_atomic(responses, design.folder / "responses.parquet")
     traces = traces_html(responses)
     if traces is not None:  # agentic scenarios: both arms' traces side by side
@@ -289,12 +295,18 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     from consistency.analyse.battery import analyse
     from consistency.analyse.judge_agreement import with_agreement
     from consistency.analyse.situation import situation_view
+    from consistency.analyse.two_sample import two_sample_markdown, two_sample_rows
 
     judge = with_agreement(judge, scores)
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
+    # unpaired items' arms are not the same task: two-sample rows, never the paired battery
+    unpaired = unpaired_pairs(design.items)
+    two_sample = two_sample_rows(tasks, unpaired, [*pattern_roles, *SITUATION_METRICS],
+                                 settings.seed)
+    tasks = tasks[~tasks["pair"].isin(unpaired)]
     situation = situation_view(
-        analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles), tasks, scores,
+        analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles | pattern_roles), tasks, scores,
         settings)
     tests = situation.tests
     counts = response_counts(task_rows(design.plan), journal_rows)
@@ -302,13 +314,20 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
              "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
              "judge": judge.section, **_episodes_section(tasks, episode_roles)}
+    item_arms = arms_summary(design.items)
+    if item_arms:
+        extra["item_arms"] = item_arms
+    if not two_sample.empty:
+        extra["two_sample"] = two_sample.to_dict(orient="records")
+        write_text_atomic(design.folder / "two_sample.csv", two_sample.to_csv(index=False))
     extra["design"] = _describe(config, design)
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
     context = {"design": extra["design"], "alpha": settings.alpha,
                "margin": settings.equivalence_margin, "severity": severity,
                "sections": situation.markdown + judge.markdown
-               + episode_markdown(extra.get("episodes", {}))}
+               + episode_markdown(extra.get("episodes", {}))
+               + arms_markdown(extra.get("item_arms", {})) + two_sample_markdown(two_sample)}
     situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
     _write_environment(design.folder, responses)

@@ -217,6 +217,9 @@ class TasksSettings:
     # still means at most 3 of every family. Add a family with +tasks.family_limits.honesty=20,
     # change one with tasks.family_limits.harmful=30
     family_limits: Dict[str, int] = field(default_factory=dict)
+    # items with their own arms (docs/importers.md) meet only their own pair; true: also every
+    # framing pair of conditions/, posed with the item's cue taken out
+    cross_framings: bool = False
 
     def __post_init__(self) -> None:
         _check(self.families != [], "tasks.families", f"one or more of {list(FAMILIES)}, or null "

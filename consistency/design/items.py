@@ -33,6 +33,8 @@ class Item:
             usable as dict keys and set members).
         scenario: for an agentic scenario (a line with ``turns``), its validated
             :class:`consistency.design.scenarios.Scenario`; ``prompt`` is then its first turn.
+        extras: per-item arms, answer patterns and rubrics
+            (:mod:`consistency.design.item_arms`), or None.
     """
 
     id: str
@@ -43,6 +45,8 @@ class Item:
     severity: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
     scenario: Any = field(default=None, hash=False, compare=False)
+    #: the line's own arms, patterns and rubrics (:class:`consistency.design.item_arms.Extras`)
+    extras: Any = field(default=None, hash=False, compare=False)
 
 
 def items_by_id(items: Iterable[Item]) -> dict[str, Item]:

@@ -39,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from consistency.common.errors import InputError
-from consistency.design.framing import ARMS, Pair
+from consistency.design.framing import ARMS, Framing, Pair
 from consistency.design.scenarios import check_placement, episode_fields, episode_messages
 from consistency.design.tasks import Item
 
@@ -81,6 +81,7 @@ def build_plan(
     epochs: int = 1,
     variants: str = "all",
     tool_protocol: str = "native",
+    cross_framings: bool = False,
 ) -> pd.DataFrame:
     """Every cell of the design, ordered so that both arms of a comparison are requested together.
 
@@ -93,6 +94,8 @@ def build_plan(
         variants: ``all`` (cross every variant with every item) or ``rotate`` (see module doc).
         tool_protocol: agentic scenarios: ``native`` tool calls or ``text`` (see
             :mod:`consistency.run.episodes`; the embedded model always uses ``text``).
+        cross_framings: items with their own arms also meet every framing pair, posed with
+            the cue taken out (``tasks.cross_framings``; unpaired items never are).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"epochs must be a whole number >= 1, got {epochs!r}", where="epochs")
@@ -103,12 +106,31 @@ def build_plan(
     for epoch in range(epochs):
         sampling = epoch_params(params, epoch)
         for index, item in enumerate(items):
-            for pair in pairs:
+            for pair in item_pairs(item, pairs, cross_framings):
                 for arm in ARMS:
                     for variant in _variant_indices(len(pair.arm(arm)), index + epoch, variants):
                         rows.append(_cell(item, pair, arm, variant, epoch, model, sampling,
                                           tool_protocol))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
+
+
+def item_pairs(item: Item, pairs: Sequence[Pair], cross: bool = False) -> list[Pair]:
+    """The pairs an item is posed under: the framing pairs, or, for an item with its own arms
+    (:mod:`consistency.design.item_arms`), its own pair (kind ``test``, no framing text: the
+    cue is in the prompt) and its item-level placebo if it has one. Framing pairs are not
+    crossed with item arms: the cue would then be given twice, by two sources."""
+    arms = item.extras.arms if item.extras is not None else None
+    if arms is None:
+        return list(pairs)
+    placebo = f"{arms.pair}_placebo" if arms.placebo else ""
+    own = [Pair(name=arms.pair, kind="test", observed=(Framing(),), unobserved=(Framing(),),
+                description="the item's own arms", matched_placebo=placebo)]
+    if placebo:
+        own.append(Pair(name=placebo, kind="placebo", observed=(Framing(),),
+                        unobserved=(Framing(),), description="the item's own placebo arms"))
+    if cross and not arms.unpaired:
+        own += [pair for pair in pairs if pair.name not in {p.name for p in own}]
+    return own
 
 
 def _variant_indices(count: int, position: int, design: str) -> range | list[int]:
@@ -126,7 +148,14 @@ def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str
                                       episode_fields(item.scenario, model, framing,
                                                      tool_protocol))
     else:
-        canonical = canonical_request(model, framing.messages(item.prompt), params)
+        arms = item.extras.arms if item.extras is not None else None
+        if arms is None:
+            prompt = item.prompt
+        elif pair.name in (arms.pair, f"{arms.pair}_placebo"):
+            prompt = arms.prompt(arm, pair.kind == "placebo")
+        else:  # a framing pair crossed with the item (tasks.cross_framings): the cue taken out
+            prompt = arms.neutral
+        canonical = canonical_request(model, framing.messages(prompt), params)
     return {
         "cell_id": f"{item.id}|{pair.name}|{arm}|v{variant}|e{epoch}",
         "item_id": item.id,

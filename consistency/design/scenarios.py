@@ -47,7 +47,9 @@ from typing import Any
 from consistency.common.errors import InputError
 from consistency.design.items import FAMILIES
 
-BUILTIN_TOOLS = ("list_files", "read_file", "write_file", "submit")
+BUILTIN_TOOLS = ("list_files", "read_file", "write_file", "submit", "bash")
+#: The tools of a scenario that names none (``bash`` is asked for by name).
+DEFAULT_TOOLS = ("list_files", "read_file", "write_file", "submit")
 DIRECTIONS = ("misbehaviour", "capability", "two_sided")
 #: Metric names the episode scorer always writes; a scenario may not declare them.
 RECORDED = ("engaged", "completed", "steps", "tool_errors", "text_channel", "cue_exposed")
@@ -73,12 +75,15 @@ BUILTIN_SCHEMAS: dict[str, dict[str, Any]] = {
                    "required": ["path", "content"]},
     "submit": {"type": "object", "properties": {"answer": {"type": "string"}},
                "required": ["answer"]},
+    "bash": {"type": "object", "properties": {"command": {"type": "string"}},
+             "required": ["command"]},
 }
 BUILTIN_DESCRIPTIONS = {
     "list_files": "List the files under a directory of the workspace.",
     "read_file": "Read a text file of the workspace.",
     "write_file": "Write (create or replace) a text file of the workspace.",
     "submit": "Submit your final answer and end the task.",
+    "bash": "Run one shell command in the workspace (ls, cat, cp, mv, rm, echo, sed -i).",
 }
 
 
@@ -155,7 +160,7 @@ def parse_scenario(raw: Mapping[str, Any], item_id: str, where: str) -> Scenario
             or not all(isinstance(t, str) and t.strip() for t in turns)):
         err.fail("needs 'turns': a non-empty list of non-empty strings (the user turns)")
     files = _files(raw.get("files", {}), err)
-    tools = _tools(raw.get("tools", list(BUILTIN_TOOLS)), err)
+    tools = _tools(raw.get("tools", list(DEFAULT_TOOLS)), err)
     max_steps = raw.get("max_steps", DEFAULT_MAX_STEPS)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) \
             or not 1 <= max_steps <= MAX_STEPS_LIMIT:

@@ -52,6 +52,8 @@ from typing import Any
 from consistency.common import inbound
 from consistency.common.errors import InputError
 from consistency.design import suites
+from consistency.design.framing import PAIR_NAME
+from consistency.design.item_arms import ITEM_KEYS, has_extras, parse_extras, snake_name
 from consistency.design.items import (  # noqa: F401  (re-exported: the type lives in items)
     ANSWER_FAMILIES, FAMILIES, SEVERITIES, Item, items_by_id)
 
@@ -84,7 +86,9 @@ def load_items(path: str | Path) -> list[Item]:
         if not line.strip():
             continue
         where = f"{path}:{number}"
-        item = _parse_item(_parse_object(line, where), where)
+        item = _parse_item(_parse_object(line, where), where, snake_name(path.stem))
+        if item.extras is not None:
+            check_pattern_directions(item, directions, number, where)
         if item.scenario is not None:
             from consistency.design.scenarios import check_direction
 
@@ -152,7 +156,7 @@ def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string"}.get(type(value), type(value).__name__)
 
 
-def _parse_item(raw: dict[str, Any], where: str) -> Item:
+def _parse_item(raw: dict[str, Any], where: str, suite: str = "suite") -> Item:
     item_id = _required_string(raw, "id", where, "a unique non-empty string")
     if "|" in item_id:
         raise InputError(f"item '{item_id}' has '|' in its 'id'; ids must not contain '|' "
@@ -168,6 +172,8 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
 
     if is_scenario(raw):
         return _parse_scenario_item(raw, item_id, family, where)
+    if has_extras(raw):
+        return _parse_extras_item(raw, item_id, family, where, suite)
     if family not in FAMILIES:
         raise InputError(f"item '{item_id}' has unknown family '{family}'; 'family' must be one "
                          f"of {list(FAMILIES)}", where=where)
@@ -182,6 +188,49 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
     meta = {key: value for key, value in raw.items() if key not in known}
     return Item(id=item_id, family=family, prompt=prompt, answer=answer, kind=kind,
                 severity=severity, meta=meta)
+
+
+def _parse_extras_item(raw: dict[str, Any], item_id: str, family: str, where: str,
+                       suite: str) -> Item:
+    """A one-shot line with its own arms, answer patterns or rubrics
+    (:mod:`consistency.design.item_arms`). Its family may be one of :data:`FAMILIES` or a
+    snake_case name of the suite's own (the metrics then come from its patterns and rubrics)."""
+    if family not in FAMILIES and not PAIR_NAME.fullmatch(family):
+        raise InputError(f"item '{item_id}' has family {family!r}; expected one of "
+                         f"{list(FAMILIES)} or a snake_case name of the suite's own", where=where)
+    prompt = raw.get("prompt")
+    if "arms" not in raw:
+        prompt = _required_string(raw, "prompt", where, "the non-empty task text", item_id)
+    extras = parse_extras(raw, item_id, where, suite, prompt)
+    if family not in FAMILIES and not (extras.patterns or extras.rubrics):
+        raise InputError(f"item '{item_id}' has a family of its own ({family!r}) but no "
+                         "'patterns' or 'rubrics': nothing would be measured", where=where)
+    answer = _parse_answer(raw, family, item_id, where) if family in FAMILIES else None
+    kind = raw.get("kind", "")
+    if not isinstance(kind, str):
+        raise InputError(f"item '{item_id}' has a {_json_type(kind)} 'kind'; 'kind' is optional "
+                         "but must be a string", where=where)
+    shown = extras.arms.observed if extras.arms is not None else prompt
+    known = {"id", "family", "prompt", "answer", "kind", *ITEM_KEYS}
+    meta = {key: value for key, value in raw.items() if key not in known}
+    if extras.arms is not None:
+        meta |= {"cue_observed": extras.arms.cue[0], "cue_unobserved": extras.arms.cue[1],
+                 "confounded": extras.arms.confounded, "unpaired": extras.arms.unpaired}
+    return Item(id=item_id, family=family, prompt=shown, answer=answer, kind=kind, meta=meta,
+                extras=extras)
+
+
+def check_pattern_directions(item: Item, seen: dict[str, tuple[str, int]], line: int,
+                             where: str) -> None:
+    """One metric name keeps one direction across a suite (as for scenario metrics)."""
+    declared = {name: spec[1] for name, spec in item.extras.patterns.items()}
+    declared |= {name: spec["direction"] for name, spec in item.extras.rubrics.items()}
+    for name, direction in declared.items():
+        first = seen.setdefault(name, (direction, line))
+        if first[0] != direction:
+            raise InputError(f"item '{item.id}' declares metric '{name}' with direction "
+                             f"'{direction}', but line {first[1]} declared it '{first[0]}'; a "
+                             "metric name has one direction in a suite", where=where)
 
 
 def _parse_scenario_item(raw: dict[str, Any], item_id: str, family: str, where: str) -> Item:

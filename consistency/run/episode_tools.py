@@ -7,7 +7,10 @@ tool, arguments that are not a JSON object, a missing required argument or one o
 gets a fixed error result (text starting ``error:``) and is counted, never raised.
 
 Built-in tools: ``list_files(path)`` (the files under a directory, one per line, sorted),
-``read_file(path)``, ``write_file(path, content)`` and ``submit(answer)``. Paths are normalised
+``read_file(path)``, ``write_file(path, content)``, ``submit(answer)`` and, when a scenario
+names it, ``bash(command)``: a restricted simulated shell over the same files
+(:mod:`consistency.run.sim_shell`; a command outside its set returns a fixed "not available"
+result and counts as a tool error). Paths are normalised
 (:func:`consistency.design.scenarios.normalise_path`). Custom tools answer with their fixed ``result``,
 or the result of the first case whose argument patterns all match (``re.fullmatch`` on the
 argument's text), else their ``default``.
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consistency.design.scenarios import Scenario, Tool, normalise_path
+from consistency.run import sim_shell
 
 #: Characters of one argument (and of a written file) kept; a longer value is cut.
 ARG_LIMIT = 20_000
@@ -46,6 +50,8 @@ class ToolBox:
         self.files: dict[str, str] = dict(scenario.files)
         self.answer: str | None = None
         self.errors = 0
+        #: ``bash`` commands outside the simulated set (each also counts in ``errors``)
+        self.unavailable = 0
 
     def call(self, name: Any, arguments: Any) -> ToolResult:
         """Run one call; ``arguments`` may be a JSON object, its text, or anything at all."""
@@ -68,6 +74,12 @@ class ToolBox:
         if name == "submit":
             self.answer = args["answer"][:ARG_LIMIT]
             return "submitted"
+        if name == "bash":
+            text, supported = sim_shell.run(self.files, args["command"][:ARG_LIMIT])
+            if not supported:
+                self.errors += 1
+                self.unavailable += 1
+            return text
         path = normalise_path(args["path"])
         if name == "list_files":
             prefix = path.rstrip("/") + "/"
