@@ -180,6 +180,10 @@ def _parse_item(raw: dict[str, Any], where: str) -> Item:
     severity = _parse_severity(raw, item_id, where)
     known = {"id", "family", "prompt", "answer", "kind", "severity"}
     meta = {key: value for key, value in raw.items() if key not in known}
+    if "rubrics" in raw:
+        from consistency.design.rubrics import parse_rubrics
+
+        meta["rubrics"] = parse_rubrics(raw, item_id, where)
     return Item(id=item_id, family=family, prompt=prompt, answer=answer, kind=kind,
                 severity=severity, meta=meta)
 
@@ -194,8 +198,11 @@ def _parse_scenario_item(raw: dict[str, Any], item_id: str, family: str, where: 
     if not isinstance(kind, str):
         raise InputError(f"item '{item_id}' has a {_json_type(kind)} 'kind'; 'kind' is optional "
                          "but must be a string", where=where)
+    from consistency.design.rubrics import parse_rubrics
+
+    rubrics = parse_rubrics(raw, item_id, where)
     return Item(id=item_id, family=family, prompt=scenario.turns[0], kind=kind,
-                scenario=scenario)
+                meta={"rubrics": rubrics} if rubrics else {}, scenario=scenario)
 
 
 def _parse_severity(raw: Mapping[str, Any], item_id: str, where: str) -> int | None:
