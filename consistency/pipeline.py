@@ -21,6 +21,7 @@ scores.parquet         responses plus metric columns (see :mod:`consistency.meas
 checks.csv             manipulation check per pair (:mod:`consistency.analyse.situation`), when on
 beliefs.csv            task outcomes by stated belief (observational), when checks are on
 judge.sqlite           the judge's journal, when a judge is configured
+rubric_judge.sqlite    the rubric judge's journal, when a judge is configured and items carry rubrics
 tests.csv              one row per family x pair x metric (see :mod:`consistency.analyse.battery`)
 summary.json           machine-readable counts and test rows (schema version 1)
 report.md              the human report
@@ -56,6 +57,7 @@ from consistency.measure.episode_metrics import episode_markdown, episode_scores
 from consistency.common.errors import InputError
 from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
+from consistency.measure.rubric_stage import run_rubric_judge
 from consistency.design.plan import build_plan
 from consistency.run.budget import answered_cells, check_limit, plan_text, send_plan
 from consistency.design.keyguard import refuse_keys_in_config
@@ -280,6 +282,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     if traces is not None:  # agentic scenarios: both arms' traces side by side
         write_text_atomic(design.folder / "traces.html", traces)
     scores, judge = run_judge(config, design, scores)
+    scores, rubric = run_rubric_judge(config, design, scores)
     # the reference answer beside each response, for the report's drill-down
     answers = {item.id: item.answer for item in design.items}
     scores["expected_answer"] = scores["item_id"].map(answers)
@@ -291,23 +294,28 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     from consistency.analyse.situation import situation_view
 
     judge = with_agreement(judge, scores)
+    from consistency.analyse.rubric_agreement import with_rubric_agreement
+
+    rubric = with_rubric_agreement(rubric, scores)
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
     situation = situation_view(
-        analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles), tasks, scores,
+        analyse(tasks, settings,
+                extra_metrics=judge.metrics | rubric.metrics | episode_roles), tasks, scores,
         settings)
     tests = situation.tests
     counts = response_counts(task_rows(design.plan), journal_rows)
     severity = severity_breakdown(tasks, design.items)
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
              "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
-             "judge": judge.section, **_episodes_section(tasks, episode_roles)}
+             "judge": judge.section, "rubric_judge": rubric.section,
+             **_episodes_section(tasks, episode_roles)}
     extra["design"] = _describe(config, design)
     summary = build_summary(design.run_id, design.model_id, counts, tests, extra=extra,
                             alpha=settings.alpha)
     context = {"design": extra["design"], "alpha": settings.alpha,
                "margin": settings.equivalence_margin, "severity": severity,
-               "sections": situation.markdown + judge.markdown
+               "sections": situation.markdown + judge.markdown + rubric.markdown
                + episode_markdown(extra.get("episodes", {}))}
     situation.write(design.folder)
     write_outputs(design.folder, summary, tests, context)
