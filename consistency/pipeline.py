@@ -21,7 +21,7 @@ scores.parquet         responses plus metric columns (see :mod:`consistency.meas
 checks.csv             manipulation check per pair (:mod:`consistency.analyse.situation`), when on
 beliefs.csv            task outcomes by stated belief (observational), when checks are on
 judge.sqlite           the judge's journal, when a judge is configured
-rubric_judge.sqlite    the rubric judge's journal, when a judge is configured and items carry rubrics
+rubric_judge.sqlite    the rubric judge's journal (a judge is configured and items carry rubrics)
 tests.csv              one row per family x pair x metric (see :mod:`consistency.analyse.battery`)
 summary.json           machine-readable counts and test rows (schema version 1)
 report.md              the human report

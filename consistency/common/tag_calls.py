@@ -1,4 +1,4 @@
-"""Tool calls written as tagged blocks in a reply: ``<tool_use:NAME> key: value ... </tool_use:NAME>``.
+"""Tool calls written as tagged blocks in a reply: ``<tool_use:NAME> key: value ...``.
 
 Some suites (the agentic-misalignment scenarios among them) give the model no tools through the
 API; it acts by writing blocks such as::

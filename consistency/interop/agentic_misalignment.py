@@ -35,6 +35,7 @@ import itertools
 import json
 import re
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,9 @@ def main(argv: list[str]) -> int:
         generated = generate(args.inspect_python, conditions)
     lines = [scenario_line(g) for g in generated]
     write_text_atomic(out, "".join(json.dumps(line) + "\n" for line in lines))
-    print(f"wrote {len(lines)} scenario(s) to {out}: " + ", ".join(
-        sorted({f"{line['family']} x{sum(l['family'] == line['family'] for l in lines)}"
-                for line in lines})))
+    families = Counter(line["family"] for line in lines)
+    print(f"wrote {len(lines)} scenario(s) to {out}: "
+          + ", ".join(f"{family} x{n}" for family, n in sorted(families.items())))
     return 0
 
 
