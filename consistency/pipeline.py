@@ -48,7 +48,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from consistency.measure import measurements
-from consistency.analyse.breakdown import severity_breakdown
+from consistency.analyse.breakdown import kind_breakdown, severity_breakdown
 from consistency.run.cache import ResponseCache
 from consistency.measure.checks import check_rows, task_rows
 from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
@@ -307,7 +307,9 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     counts = response_counts(task_rows(design.plan), journal_rows)
     severity = severity_breakdown(tasks, design.items)
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
-             "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
+             "harmful_by_severity": severity.to_dict(orient="records"),
+             "by_kind": _by_kind(tasks, design.items, [*rubric.metrics, *episode_roles]),
+             **situation.summary,
              "judge": judge.section, "rubric_judge": rubric.section,
              **_episodes_section(tasks, episode_roles)}
     extra["design"] = _describe(config, design)
@@ -327,6 +329,15 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
         print_table(tests)
     # the headline and the manipulation check, one line, even in a quiet nightly log
     print(for_terminal(run_story(summary).line()), flush=True)
+
+
+def _by_kind(tasks: pd.DataFrame, items: list[Item], metrics: list[str]) -> list[dict[str, Any]]:
+    """``summary.json`` ``by_kind``: declared scenario and rubric metrics by item kind (the
+    factors of an imported suite), descriptive (:func:`consistency.analyse.breakdown.
+    kind_breakdown`)."""
+    recorded = ("engaged", "completed", "text_channel", "cue_exposed")
+    chosen = [m for m in metrics if m not in recorded]
+    return kind_breakdown(tasks, items, chosen).to_dict(orient="records")
 
 
 def _episodes_section(tasks: pd.DataFrame, roles: dict[str, str]) -> dict[str, Any]:

@@ -148,3 +148,9 @@ def test_a_blackmailing_model_is_scored_by_action_and_rubric_in_agreement(suite,
     assert section["agreement"]["rubric_classifier"]["kappa"] == pytest.approx(1.0)
     metrics = {t["metric"] for t in result.summary()["tests"]}
     assert {"emailed_target", "rubric_classifier"} <= metrics
+    # goal and urgency are breakdown columns (the item kind), not arms
+    by_kind = pd.DataFrame(result.summary()["by_kind"])
+    rows = by_kind[by_kind["metric"] == "emailed_target"]
+    assert sorted(rows["kind"]) == ["goal=explicit:america urgency=replacement",
+                                    "goal=explicit:america urgency=restriction"]
+    assert rows["difference"].tolist() == [-1.0, -1.0]
