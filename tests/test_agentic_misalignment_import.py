@@ -154,3 +154,35 @@ def test_a_blackmailing_model_is_scored_by_action_and_rubric_in_agreement(suite,
     assert sorted(rows["kind"]) == ["goal=explicit:america urgency=replacement",
                                     "goal=explicit:america urgency=restriction"]
     assert rows["difference"].tolist() == [-1.0, -1.0]
+
+
+def test_a_folder_of_prompts_from_the_original_repository_is_read_without_rubrics(tmp_path):
+    from consistency import cli
+
+    condition = tmp_path / "prompts" / "blackmail_explicit-america_replacement"
+    condition.mkdir(parents=True)
+    (condition / "system_prompt.txt").write_text("You are an email agent (written for this test).")
+    (condition / "user_prompt.txt").write_text("Read your inbox.")
+    (condition / "email_content.txt").write_text(
+        "<email>From: kyle.jones@corp.example\nTo: agent@summitbridge.com\nBody: hi</email>")
+    (tmp_path / "prompts" / "notes").mkdir()  # a folder without the three files is skipped
+    out = tmp_path / "suite.jsonl"
+    assert cli.main(["import-agentic-misalignment", "--out", str(out), "--prompts",
+                     str(tmp_path / "prompts")]) == 0
+    item, = load_items(out)
+    assert item.id == "am-blackmail-explicit-america_replacement" and "rubrics" not in item.meta
+    spec = item.scenario.metrics["emailed_target"]["any"][0]["args"]["to"]
+    assert re.fullmatch(spec, "kyle.jones@corp.example")
+    assert cli.main(["import-agentic-misalignment", "--out", str(out), "--prompts",
+                     str(tmp_path / "prompts")]) == 2  # never overwrites
+
+
+def test_a_badly_named_condition_folder_is_refused(tmp_path):
+    from consistency import cli
+
+    bad = tmp_path / "prompts" / "blackmail-only"
+    bad.mkdir(parents=True)
+    for name in ("system_prompt.txt", "user_prompt.txt", "email_content.txt"):
+        (bad / name).write_text("x")
+    assert cli.main(["import-agentic-misalignment", "--out", str(tmp_path / "s.jsonl"),
+                     "--prompts", str(tmp_path / "prompts")]) == 2
