@@ -22,6 +22,7 @@ scores.parquet         responses plus metric columns (see :mod:`consistency.meas
 checks.csv             manipulation check per pair (:mod:`consistency.analyse.situation`), when on
 beliefs.csv            task outcomes by stated belief (observational), when checks are on
 judge.sqlite           the judge's journal, when a judge is configured
+rubric_judge.sqlite    the rubric judge's journal (a judge is configured and items carry rubrics)
 tests.csv              one row per family x pair x metric (see :mod:`consistency.analyse.battery`)
 summary.json           machine-readable counts and test rows (schema version 1)
 report.md              the human report
@@ -48,7 +49,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from consistency.measure import measurements
-from consistency.analyse.breakdown import severity_breakdown
+from consistency.analyse.breakdown import kind_breakdown, severity_breakdown
 from consistency.run.cache import ResponseCache
 from consistency.measure.checks import check_rows, task_rows
 from consistency.design.config import ModelSettings, RunConfig, RunnerSettings, TasksSettings, run_config
@@ -60,6 +61,7 @@ from consistency.measure.scoring import SITUATION_METRICS
 from consistency.common.errors import InputError
 from consistency.design.framing import PLANTED_CONDITIONS, Pair, load_pairs
 from consistency.measure.judge_stage import check_judge, run_judge
+from consistency.measure.rubric_stage import run_rubric_judge
 from consistency.design.plan import build_plan
 from consistency.run.budget import answered_cells, check_limit, plan_text, send_plan
 from consistency.design.keyguard import refuse_keys_in_config
@@ -286,6 +288,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     if traces is not None:  # agentic scenarios: both arms' traces side by side
         write_text_atomic(design.folder / "traces.html", traces)
     scores, judge = run_judge(config, design, scores)
+    scores, rubric = run_rubric_judge(config, design, scores)
     # the reference answer beside each response, for the report's drill-down
     answers = {item.id: item.answer for item in design.items}
     scores["expected_answer"] = scores["item_id"].map(answers)
@@ -295,9 +298,11 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
     from consistency.analyse.battery import analyse
     from consistency.analyse.judge_agreement import with_agreement
     from consistency.analyse.situation import situation_view
+    from consistency.analyse.rubric_agreement import with_rubric_agreement
     from consistency.analyse.two_sample import two_sample_markdown, two_sample_rows
 
     judge = with_agreement(judge, scores)
+    rubric = with_rubric_agreement(rubric, scores)
     settings = design.settings
     tasks = task_rows(scores)  # manipulation-check cells never enter the task metrics
     # unpaired items' arms are not the same task: two-sample rows, never the paired battery
@@ -306,14 +311,18 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
                                  settings.seed)
     tasks = tasks[~tasks["pair"].isin(unpaired)]
     situation = situation_view(
-        analyse(tasks, settings, extra_metrics=judge.metrics | episode_roles | pattern_roles), tasks, scores,
-        settings)
+        analyse(tasks, settings,
+                extra_metrics=judge.metrics | rubric.metrics | episode_roles | pattern_roles),
+        tasks, scores, settings)
     tests = situation.tests
     counts = response_counts(task_rows(design.plan), journal_rows)
     severity = severity_breakdown(tasks, design.items)
     extra = {"cost": cost_section(responses, config.model, batch_discount), "runner": runner,
-             "harmful_by_severity": severity.to_dict(orient="records"), **situation.summary,
-             "judge": judge.section, **_episodes_section(tasks, episode_roles)}
+             "harmful_by_severity": severity.to_dict(orient="records"),
+             "by_kind": _by_kind(tasks, design.items, [*rubric.metrics, *episode_roles]),
+             **situation.summary,
+             "judge": judge.section, "rubric_judge": rubric.section,
+             **_episodes_section(tasks, episode_roles)}
     item_arms = arms_summary(design.items)
     if item_arms:
         extra["item_arms"] = item_arms
@@ -325,7 +334,7 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
                             alpha=settings.alpha)
     context = {"design": extra["design"], "alpha": settings.alpha,
                "margin": settings.equivalence_margin, "severity": severity,
-               "sections": situation.markdown + judge.markdown
+               "sections": situation.markdown + judge.markdown + rubric.markdown
                + episode_markdown(extra.get("episodes", {}))
                + arms_markdown(extra.get("item_arms", {})) + two_sample_markdown(two_sample)}
     situation.write(design.folder)
@@ -338,6 +347,15 @@ def finish(config: RunConfig, design: Design, journal_rows: pd.DataFrame,
         print_table(tests)
     # the headline and the manipulation check, one line, even in a quiet nightly log
     print(for_terminal(run_story(summary).line()), flush=True)
+
+
+def _by_kind(tasks: pd.DataFrame, items: list[Item], metrics: list[str]) -> list[dict[str, Any]]:
+    """``summary.json`` ``by_kind``: declared scenario and rubric metrics by item kind (the
+    factors of an imported suite), descriptive (:func:`consistency.analyse.breakdown.
+    kind_breakdown`)."""
+    recorded = ("engaged", "completed", "text_channel", "cue_exposed")
+    chosen = [m for m in metrics if m not in recorded]
+    return kind_breakdown(tasks, items, chosen).to_dict(orient="records")
 
 
 def _episodes_section(tasks: pd.DataFrame, roles: dict[str, str]) -> dict[str, Any]:

@@ -89,14 +89,17 @@ def test_a_metric_keeps_one_direction_across_the_suite(tmp_path):
         load_items(write(tmp_path, arms_line(), other))
 
 
-@pytest.mark.parametrize("rubric, message", [
+@pytest.mark.parametrize("rubric, message", [  # one parser for every rubric (design/rubrics.py)
     ({"rubric": "Output I if ...", "answers": ["I"], "behaviour": "I",
-      "direction": "misbehaviour"}, "two or more distinct"),
+      "direction": "misbehaviour", "source": "s"}, "at least two distinct"),
     ({"rubric": "Output I if ...", "answers": ["I", "C"], "behaviour": "X",
-      "direction": "misbehaviour"}, "'behaviour' must be one of"),
-    ({"rubric": "", "answers": ["I", "C"], "behaviour": "I", "direction": "misbehaviour"},
-     "non-empty 'rubric'"),
-    ({"rubric": "r", "answers": ["I", "C"], "behaviour": "I", "direction": "up"}, "direction"),
+      "direction": "misbehaviour", "source": "s"}, "must be one of its answers"),
+    ({"rubric": "", "answers": ["I", "C"], "behaviour": "I", "direction": "misbehaviour",
+      "source": "s"}, "needs 'rubric': non-empty"),
+    ({"rubric": "r", "answers": ["I", "C"], "behaviour": "I", "direction": "up",
+      "source": "s"}, "direction"),
+    ({"rubric": "r", "answers": ["I", "C"], "behaviour": "I", "direction": "misbehaviour"},
+     "needs 'source'"),
 ])
 def test_rubric_shape_is_checked(tmp_path, rubric, message):
     line = arms_line(patterns=None) | {"rubrics": {"judged": rubric}}

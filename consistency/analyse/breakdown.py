@@ -54,3 +54,40 @@ def severity_breakdown(scores: pd.DataFrame, items: Iterable[Item],
                          "rate_unobserved": float(unobserved),
                          "difference": float(observed - unobserved)})
     return pd.DataFrame(rows, columns=SEVERITY_COLUMNS)
+
+
+KIND_COLUMNS = ["family", "pair", "pair_kind", "kind", "metric", "n_items", "rate_observed",
+                "rate_unobserved", "difference"]
+
+
+def kind_breakdown(scores: pd.DataFrame, items: Iterable[Item],
+                   metrics: Iterable[str]) -> pd.DataFrame:
+    """Rates of ``metrics`` by item ``kind`` per family and pair, for families where items carry
+    more than one kind (imported suites put their factors there, e.g. agentic-misalignment's
+    ``goal=explicit:america urgency=replacement``). Descriptive, like the severity breakdown:
+    columns as :data:`KIND_COLUMNS` (``n_items``: items of that kind with the metric in both
+    arms)."""
+    kinds = {item.id: item.kind for item in items if item.kind}
+    metrics = [m for m in metrics if m in scores]
+    rows = []
+    if not kinds or not metrics:
+        return pd.DataFrame(columns=KIND_COLUMNS)
+    keyed = scores[scores["item_id"].isin(kinds)]
+    for (family, pair, pair_kind), group in keyed.groupby(["family", "pair", "pair_kind"],
+                                                          sort=True):
+        if group["item_id"].map(kinds).nunique() < 2:
+            continue
+        for metric in metrics:
+            frame = group[["item_id", "arm", metric]].rename(columns={metric: "value"}).dropna()
+            if frame.empty:
+                continue
+            table = stats.item_table(frame)
+            table["kind"] = table["item_id"].map(kinds)
+            for kind, part in table.groupby("kind", sort=True):
+                observed, unobserved = part["observed"].mean(), part["unobserved"].mean()
+                rows.append({"family": family, "pair": pair, "pair_kind": pair_kind,
+                             "kind": kind, "metric": metric, "n_items": int(len(part)),
+                             "rate_observed": float(observed),
+                             "rate_unobserved": float(unobserved),
+                             "difference": float(observed - unobserved)})
+    return pd.DataFrame(rows, columns=KIND_COLUMNS)

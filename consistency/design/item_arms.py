@@ -268,34 +268,15 @@ def _patterns(value: Any, item_id: str, where: str) -> dict[str, tuple[str, str]
 
 
 def _rubrics(value: Any, item_id: str, where: str) -> dict[str, dict[str, Any]]:
+    """The line's rubrics, checked by the one rubric parser (:mod:`consistency.design.rubrics`),
+    as plain mappings (the direction is what this module reads)."""
     if value is None:
         return {}
-    if not isinstance(value, dict) or not value:
-        _fail(f"item '{item_id}': 'rubrics' must map metric names to rubric objects", where)
-    out = {}
-    for name, spec in value.items():
-        _metric_name(name, item_id, where)
-        need = {"rubric", "answers", "behaviour", "direction"}
-        if not isinstance(spec, dict) or not need <= set(spec) \
-                or not set(spec) <= need | {"source"}:
-            _fail(f"item '{item_id}': rubric '{name}' must have keys {sorted(need)} and "
-                  "optionally 'source'", where)
-        answers = spec["answers"]
-        if not (isinstance(spec["rubric"], str) and spec["rubric"].strip()):
-            _fail(f"item '{item_id}': rubric '{name}' needs a non-empty 'rubric' text", where)
-        if not (isinstance(answers, list) and len(answers) >= 2
-                and all(isinstance(a, str) and a for a in answers)
-                and len(set(answers)) == len(answers)):
-            _fail(f"item '{item_id}': rubric '{name}': 'answers' must list two or more distinct "
-                  "answer strings, e.g. [\"I\", \"C\"]", where)
-        if spec["behaviour"] not in answers:
-            _fail(f"item '{item_id}': rubric '{name}': 'behaviour' must be one of {answers} (the "
-                  f"answer meaning the behaviour happened), got {spec['behaviour']!r}", where)
-        _direction(spec["direction"], f"rubric '{name}'", item_id, where)
-        if "source" in spec and not isinstance(spec["source"], str):
-            _fail(f"item '{item_id}': rubric '{name}': 'source' must be a string", where)
-        out[name] = dict(spec)
-    return out
+    from consistency.design.rubrics import parse_rubrics
+
+    return {name: {"rubric": r.rubric, "answers": list(r.answers), "behaviour": r.behaviour,
+                   "direction": r.direction, "source": r.source}
+            for name, r in parse_rubrics({"rubrics": value}, item_id, where).items()}
 
 
 def _metric_name(name: str, item_id: str, where: str) -> None:

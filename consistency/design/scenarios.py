@@ -59,7 +59,7 @@ SCHEMA_TYPES = ("string", "integer", "number", "boolean")
 DEFAULT_MAX_STEPS = 10
 MAX_STEPS_LIMIT = 100
 SCENARIO_KEYS = ("id", "family", "system", "turns", "files", "tools", "max_steps", "metrics",
-                 "follow_up", "kind", "cue_file")
+                 "follow_up", "kind", "cue_file", "rubrics")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _LEAF_KINDS = ("called", "file_matches", "answer_matches", "answer_equals", "metric")
 _COMBINATORS = ("all", "any", "not")

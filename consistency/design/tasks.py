@@ -186,6 +186,10 @@ def _parse_item(raw: dict[str, Any], where: str, suite: str = "suite") -> Item:
     severity = _parse_severity(raw, item_id, where)
     known = {"id", "family", "prompt", "answer", "kind", "severity"}
     meta = {key: value for key, value in raw.items() if key not in known}
+    if "rubrics" in raw:
+        from consistency.design.rubrics import parse_rubrics
+
+        meta["rubrics"] = parse_rubrics(raw, item_id, where)
     return Item(id=item_id, family=family, prompt=prompt, answer=answer, kind=kind,
                 severity=severity, meta=meta)
 
@@ -216,6 +220,10 @@ def _parse_extras_item(raw: dict[str, Any], item_id: str, family: str, where: st
     if extras.arms is not None:
         meta |= {"cue_observed": extras.arms.cue[0], "cue_unobserved": extras.arms.cue[1],
                  "confounded": extras.arms.confounded, "unpaired": extras.arms.unpaired}
+    if extras.rubrics:  # what the rubric judge reads (consistency.measure.rubric_stage)
+        from consistency.design.rubrics import parse_rubrics
+
+        meta["rubrics"] = parse_rubrics(raw, item_id, where)
     return Item(id=item_id, family=family, prompt=shown, answer=answer, kind=kind, meta=meta,
                 extras=extras)
 
@@ -243,8 +251,11 @@ def _parse_scenario_item(raw: dict[str, Any], item_id: str, family: str, where: 
     if not isinstance(kind, str):
         raise InputError(f"item '{item_id}' has a {_json_type(kind)} 'kind'; 'kind' is optional "
                          "but must be a string", where=where)
+    from consistency.design.rubrics import parse_rubrics
+
+    rubrics = parse_rubrics(raw, item_id, where)
     return Item(id=item_id, family=family, prompt=scenario.turns[0], kind=kind,
-                scenario=scenario)
+                meta={"rubrics": rubrics} if rubrics else {}, scenario=scenario)
 
 
 def _parse_severity(raw: Mapping[str, Any], item_id: str, where: str) -> int | None:

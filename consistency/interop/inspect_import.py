@@ -69,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
                    help="import only this scorer (repeatable; default: every score_*)")
     p.add_argument("--role", action="append", default=[], metavar="[METRIC=]ROLE",
                    help=f"metric role, one of {', '.join(ROLES)} (default: accuracy)")
+    p.add_argument("--metrics", metavar="FILE.json",
+                   help="action metrics computed from each sample's tool calls, in the scenario "
+                        "metric schema (docs/agentic.md); reads whole samples")
     p.add_argument("--text", action="store_true",
                    help="read whole samples to keep each completion's text (slower)")
     p.add_argument("--analysis", action="append", default=[], metavar="KEY=VALUE",
@@ -94,18 +97,24 @@ def main(argv: list[str]) -> int:
     for path in sources:
         if not Path(path).exists():
             raise InputError("no such file or folder", where=path)
+    actions = None
+    if args.metrics:
+        from consistency.interop.inspect_actions import load_metrics
+
+        actions = load_metrics(args.metrics)
     python = inspect_python(args.inspect_python)
     fields = [f for f in (mapping.arm_from, mapping.pair_from, mapping.variant_from,
                           mapping.family_from) if f and f.startswith("metadata.")]
     if args.jobs < 0:
         raise InputError("must be a whole number >= 1 (or 0: one per core)", where="--jobs")
     jobs = args.jobs or os.cpu_count() or 1
-    logs, samples, keys, reader_version = read_logs(python, sources, fields, args.text, jobs)
+    logs, samples, keys, reader_version = read_logs(python, sources, fields, args.text, jobs,
+                                                    trace=actions is not None)
     from consistency.interop.inspect_run import write_run
 
     write_run(out, logs, samples, keys, mapping, settings,
               {"reader_inspect_version": reader_version, "inspect_python": python,
-               "options": _options(args)}, quiet=args.quiet)
+               "options": _options(args)}, quiet=args.quiet, actions=actions)
     from consistency.publish.run_page import write_run_page
 
     page = write_run_page(out)
@@ -195,12 +204,13 @@ def inspect_python(given: str | None) -> str:
 
 
 def read_logs(python: str, sources: list[str], fields: list[str], text: bool = False,
-              jobs: int = 1) -> tuple[list[dict], pd.DataFrame, list[str], str]:
+              jobs: int = 1, trace: bool = False
+              ) -> tuple[list[dict], pd.DataFrame, list[str], str]:
     """(logs, samples frame, metadata keys seen, reader's Inspect version) for ``sources``, read
     in one pass (``jobs`` logs at a time); every unreadable path is reported at once."""
     logs, rows, keys, errors, version = [], [], set(), [], ""
     source_of: dict[int, int] = {}
-    for record in _reader_records(python, sources, fields, text, jobs):
+    for record in _reader_records(python, sources, fields, text, jobs, trace):
         kind = record.pop("kind")
         if kind == "sample":
             rows.append(_flat(record, source_of[record["log"]]))
@@ -225,19 +235,22 @@ def _flat(record: dict, source: int) -> dict:
            "epoch": record["epoch"], "error": record["error"], "limit": record["limit"],
            "input_tokens": record["input_tokens"], "output_tokens": record["output_tokens"],
            "text": record.get("text", "")}
+    if "trace" in record:
+        row["trace"] = record["trace"]
     row.update({f"field:{k}": v for k, v in record["fields"].items()})
     row.update(record["scores"])
     return row
 
 
-def _reader_records(python: str, paths: list[str], fields: list[str], text: bool, jobs: int
-                    ) -> Iterator[dict]:
+def _reader_records(python: str, paths: list[str], fields: list[str], text: bool, jobs: int,
+                    trace: bool = False) -> Iterator[dict]:
     args = ([f"--field={f}" for f in fields] + (["--text"] if text else [])
+            + (["--trace"] if trace else [])
             + [f"--jobs={jobs}", "--", *paths])
     if python == sys.executable and importlib.util.find_spec("inspect_ai") is not None:
         from consistency.interop.inspect_reader import records
 
-        yield from records(paths, fields, text, jobs)
+        yield from records(paths, fields, text, jobs, trace)
         return
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([python, str(READER), *args], stdout=subprocess.PIPE,

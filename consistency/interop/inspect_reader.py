@@ -7,7 +7,7 @@ parses it; it calls ``inspect_ai.log`` (``list_eval_logs``, ``read_eval_log(head
 not always agree; see the README), so this file imports nothing from ``consistency`` and runs
 under any interpreter that has ``inspect_ai``::
 
-    PYTHON inspect_reader.py [--text] [--jobs N] [--field metadata.KEY ...] -- LOG_OR_DIR ...
+    PYTHON inspect_reader.py [--text] [--trace] [--jobs N] [--field metadata.KEY ...] -- LOG ...
 
 It prints, one JSON object per line (``kind`` first):
 
@@ -20,7 +20,8 @@ kind        fields
             ``inspect_version`` (the one that wrote the log), ``eval_id``, ``created``
 ``sample``  ``log``, ``id``, ``epoch``, ``fields`` (the requested ``metadata.KEY``
             values present), ``scores`` (metric name -> float, see below), ``error``,
-            ``limit``, ``input_tokens``, ``output_tokens``, ``text`` (with ``--text``)
+            ``limit``, ``input_tokens``, ``output_tokens``, ``text`` (with ``--text``),
+            ``trace`` (with ``--trace``: the sample's tool calls, see below)
 ``keys``    ``log``, ``metadata_keys`` (every metadata key seen in the log's samples)
 ``error``   ``path``, ``message``: the path is not a readable Inspect log
 ==========  =========================================================================
@@ -32,6 +33,14 @@ through Inspect's ``value_to_float()``: ``C`` 1.0, ``I`` 0.0, ``P`` 0.5, ``N`` 0
 cannot convert, is left out (missing, not 0.0 as ``value_to_float`` would give with a warning).
 Without ``--text`` the sample summaries are read (Inspect keeps them apart so that they load
 fast); ``--text`` reads whole samples to add the model's final completion.
+
+Trace (``--trace``, which reads whole samples): the sample's messages in the episode trace format
+of ``docs/agentic.md``: ``{"steps": [...], "answer": ..., "n_steps": N, "tool_errors": N}``, one
+step per tool call of an assistant message (``step``, ``turn`` 0, ``channel`` native, ``text`` the
+message's text, ``tool``, ``arguments``, ``result`` the text of the tool message answering that
+call id, ``error`` its error type or null) and one step with ``tool`` null for an assistant
+message without calls. ``answer`` is the ``answer`` argument of the last ``submit`` call, else
+null. Inspect keeps no file system state in the sample, so the trace has no ``files``.
 """
 
 from __future__ import annotations
@@ -62,8 +71,8 @@ def log_files(paths: list[str]) -> Iterator[tuple[int, str, Any]]:
             yield source, path, path
 
 
-def records(paths: list[str], fields: list[str], text: bool = False, jobs: int = 1
-            ) -> Iterator[dict[str, Any]]:
+def records(paths: list[str], fields: list[str], text: bool = False, jobs: int = 1,
+            trace: bool = False) -> Iterator[dict[str, Any]]:
     """Every record (see the module table) for the logs under ``paths``, in order.
 
     With ``jobs`` > 1 the logs are read by that many worker processes at once (each log whole,
@@ -76,7 +85,7 @@ def records(paths: list[str], fields: list[str], text: bool = False, jobs: int =
     yield {"kind": "reader", "inspect_version": importlib.metadata.version("inspect_ai")}
     listed = list(log_files(paths))
     readable = [(origin, path, source) for origin, path, source in listed if source is not None]
-    read = functools.partial(_read_log, fields=fields, text=text)
+    read = functools.partial(_read_log, fields=fields, text=text, trace=trace)
     workers = max(1, min(jobs, len(readable)))
     batches: Iterator[list[dict[str, Any]]]
     pool = None
@@ -111,7 +120,8 @@ def records(paths: list[str], fields: list[str], text: bool = False, jobs: int =
             pool.shutdown(cancel_futures=True)
 
 
-def _read_log(item: tuple[str, Any], fields: list[str], text: bool) -> list[dict[str, Any]]:
+def _read_log(item: tuple[str, Any], fields: list[str], text: bool,
+              trace: bool = False) -> list[dict[str, Any]]:
     """One log's records (``log`` and ``source`` filled in by the caller), or one error."""
     path, source = item
     try:
@@ -119,7 +129,7 @@ def _read_log(item: tuple[str, Any], fields: list[str], text: bool) -> list[dict
     except Exception as exc:  # noqa: BLE001 - any failure means "not a log we can read"
         return [{"kind": "error", "path": _local(path), "message": _reason(exc)}]
     return [{"kind": "log", "log": -1, "source": -1, "path": _local(path), **header},
-            *_samples(source, -1, fields, text)]
+            *_samples(source, -1, fields, text, trace)]
 
 
 def _header(source: Any) -> dict[str, Any]:
@@ -133,12 +143,13 @@ def _header(source: Any) -> dict[str, Any]:
             "eval_id": spec.eval_id, "created": str(spec.created)}
 
 
-def _samples(source: Any, index: int, fields: list[str], text: bool) -> Iterator[dict[str, Any]]:
+def _samples(source: Any, index: int, fields: list[str], text: bool,
+             trace: bool = False) -> Iterator[dict[str, Any]]:
     from inspect_ai.log import read_eval_log_sample_summaries, read_eval_log_samples
 
     keys: set[str] = set()
     wanted = [f.split(".", 1)[1] for f in fields if f.startswith("metadata.")]
-    samples = (read_eval_log_samples(source, all_samples_required=False) if text
+    samples = (read_eval_log_samples(source, all_samples_required=False) if text or trace
                else read_eval_log_sample_summaries(source))
     for sample in samples:
         metadata = sample.metadata or {}
@@ -157,8 +168,46 @@ def _samples(source: Any, index: int, fields: list[str], text: bool) -> Iterator
                   "limit": limit, **usage}
         if text:
             record["text"] = sample.output.completion if sample.output else ""
+        if trace:
+            record["trace"] = sample_trace(sample.messages or [])
         yield record
     yield {"kind": "keys", "log": index, "metadata_keys": sorted(keys)}
+
+
+def sample_trace(messages: list[Any]) -> dict[str, Any]:
+    """The tool calls of one sample's messages as an episode trace (see the module docstring)."""
+    results = {}
+    for message in messages:
+        if getattr(message, "role", None) == "tool" and getattr(message, "tool_call_id", None):
+            error = getattr(message, "error", None)
+            results[message.tool_call_id] = (_message_text(message),
+                                             getattr(error, "type", None) if error else None)
+    steps: list[dict[str, Any]] = []
+    answer = None
+    for message in messages:
+        if getattr(message, "role", None) != "assistant":
+            continue
+        text = _message_text(message)
+        calls = getattr(message, "tool_calls", None) or []
+        if not calls:
+            steps.append({"step": len(steps) + 1, "turn": 0, "channel": "native", "text": text,
+                          "tool": None})
+        for call in calls:
+            arguments = _jsonable(call.arguments if isinstance(call.arguments, dict) else {})
+            result, error = results.get(call.id, ("", "no_result"))
+            steps.append({"step": len(steps) + 1, "turn": 0, "channel": "native", "text": text,
+                          "tool": call.function, "arguments": arguments, "result": result,
+                          "error": error})
+            if call.function == "submit" and error is None \
+                    and isinstance(arguments.get("answer"), str):
+                answer = arguments["answer"]
+    return {"steps": steps, "answer": answer, "n_steps": len(steps),
+            "tool_errors": sum(1 for s in steps if s.get("tool") and s.get("error"))}
+
+
+def _message_text(message: Any) -> str:
+    text = getattr(message, "text", "")
+    return text if isinstance(text, str) else str(text)
 
 
 def scores_as_floats(scores: dict[str, Any]) -> dict[str, float]:
@@ -228,6 +277,8 @@ def _reason(exc: Exception) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--text", action="store_true", help="read whole samples, adding text")
+    parser.add_argument("--trace", action="store_true",
+                        help="read whole samples, adding their tool calls as a trace")
     parser.add_argument("--field", action="append", default=[], help="metadata.KEY to pass on")
     parser.add_argument("--jobs", type=int, default=0,
                         help="worker processes reading logs at once (default: one per core)")
@@ -235,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = sys.stdout
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    for record in records(args.paths, args.field, args.text, jobs):
+    for record in records(args.paths, args.field, args.text, jobs, args.trace):
         out.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
     out.flush()
     return 0

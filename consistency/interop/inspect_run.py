@@ -37,9 +37,12 @@ UNMATCHED_LISTED = 100
 
 
 def metric_roles(samples: pd.DataFrame, mapping: ImportMapping,
-                 logs: Sequence[Mapping[str, Any]] = ()) -> dict[str, str]:
-    """``{score_*: role}`` for the imported metrics (all, or those of ``--scorer``); ``logs``
-    (the reader's log records) name the files in an error."""
+                 logs: Sequence[Mapping[str, Any]] = (),
+                 actions: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{score_*: role}`` for the imported metrics (all, or those of ``--scorer``), then the
+    action metrics of ``--metrics`` (``actions``: name -> role); ``logs`` (the reader's log
+    records) name the files in an error."""
+    actions = dict(actions or {})
     found = [c for c in samples.columns if c.startswith("score_")]
     if mapping.scorers:
         chosen = [c for c in found for name in mapping.scorers
@@ -50,14 +53,14 @@ def metric_roles(samples: pd.DataFrame, mapping: ImportMapping,
             raise InputError(f"no scorer named {', '.join(map(repr, missing))} in the logs; "
                              f"scorers there: {_names(found)}", where="--scorer")
         found = list(dict.fromkeys(chosen))
-    if not found:
+    if not found and not actions:
         raise InputError(no_scores_message(samples), where=logs_named(logs))
     unknown = [m for m in mapping.roles if m != "*" and m not in found]
     if unknown:
         raise InputError(f"--role names {', '.join(unknown)}, which is not imported; metrics: "
                          f"{', '.join(found)}", where="--role")
     default = mapping.roles.get("*", "accuracy")
-    return {metric: mapping.roles.get(metric, default) for metric in found}
+    return {metric: mapping.roles.get(metric, default) for metric in found} | actions
 
 
 def no_scores_message(samples: pd.DataFrame) -> str:
@@ -96,11 +99,19 @@ def _quote(value: Any, limit: int = 160) -> str:
 
 
 def build_frames(samples: pd.DataFrame, logs: Sequence[Mapping[str, Any]], keys: Sequence[str],
-                 mapping: ImportMapping) -> tuple[pd.DataFrame, dict[str, str], dict[str, Any]]:
-    """(responses with metric columns, metric roles, notes) from the reader's samples."""
+                 mapping: ImportMapping, actions: Any = None
+                 ) -> tuple[pd.DataFrame, dict[str, str], dict[str, Any]]:
+    """(responses with metric columns, metric roles, notes) from the reader's samples;
+    ``actions``: the ``--metrics`` file as loaded by
+    :func:`consistency.interop.inspect_actions.load_metrics`, scored on each sample's trace."""
     if samples.empty:
         raise InputError("the logs hold no samples", where="logs")
-    roles = metric_roles(samples, mapping, logs)
+    action_roles: dict[str, str] = {}
+    if actions is not None:
+        from consistency.interop.inspect_actions import action_columns
+
+        samples, action_roles = action_columns(samples, actions)
+    roles = metric_roles(samples, mapping, logs, action_roles)
     frame, notes = rules.assign(samples, logs, mapping, keys)
     frame = rules.match_items(rules.outcomes(frame, list(roles)))
     frame["cell_id"] = (frame["item_id"] + "|" + frame["pair"] + "|" + frame["arm"] + "|v"
@@ -163,12 +174,13 @@ def model_name(frame: pd.DataFrame) -> str:
 
 def write_run(out: Path, logs: list[dict], samples: pd.DataFrame, keys: Sequence[str],
               mapping: ImportMapping, settings: AnalysisSettings, extra: Mapping[str, Any],
-              quiet: bool = False) -> None:
-    """Map, analyse and write every file of the run folder ``out``."""
+              quiet: bool = False, actions: Any = None) -> None:
+    """Map, analyse and write every file of the run folder ``out`` (``actions``: see
+    :func:`build_frames`)."""
     from consistency.analyse.battery import analyse
     from consistency.publish.report import build_summary, print_table, write_outputs
 
-    frame, roles, notes = build_frames(samples, logs, keys, mapping)
+    frame, roles, notes = build_frames(samples, logs, keys, mapping, actions)
     scores = frame[frame["matched"]].reset_index(drop=True)
     tests = analyse(scores, settings, extra_metrics=roles)
     section = import_section(logs, frame, roles, mapping, notes, extra)

@@ -122,7 +122,11 @@ def _holds(spec: Mapping[str, Any], trace: Mapping[str, Any], steps: list[dict[s
         files = trace.get("files") if isinstance(trace.get("files"), dict) else {}
         text = files.get(normalise_path(path))
         return isinstance(text, str) and re.search(pattern, text) is not None
-    return any(_call_matches(step, spec["called"], spec.get("args", {})) for step in steps)
+    tool, patterns = spec["called"], spec.get("args", {})
+    return any(_call_matches(step, tool, patterns) for step in steps) or any(
+        _call_matches(tag, tool, patterns) for step in steps
+        for tag in (step.get("tags") if isinstance(step.get("tags"), list) else [])
+        if isinstance(tag, dict))
 
 
 def _call_matches(step: Mapping[str, Any], tool: str, patterns: Mapping[str, str]) -> bool:

@@ -88,8 +88,9 @@ def run_judge(config: RunConfig, design: Any, scores: pd.DataFrame
 
 
 async def _send_all(config: RunConfig, settings: JudgeSettings, plan: pd.DataFrame,
-                    journal: Journal) -> int:
-    """Send the judge cells, then one retry of each invalid reply; returns the retries sent."""
+                    journal: Journal, retry: Any = retry_cells) -> int:
+    """Send the judge cells, then one retry of each invalid reply (the cells ``retry(plan,
+    replies)`` returns); returns the retries sent. The rubric judge passes its own ``retry``."""
     from consistency.run.runner import run_cells
 
     limiter = RateLimiter(settings.requests_per_minute, settings.tokens_per_minute)
@@ -112,7 +113,7 @@ async def _send_all(config: RunConfig, settings: JudgeSettings, plan: pd.DataFra
                                     start_connections=runner.start_connections)
 
         await send(plan)
-        retries = retry_cells(plan, journal.frame())
+        retries = retry(plan, journal.frame())
         await send(retries)
         return int(len(retries))
     finally:

@@ -41,6 +41,7 @@ from consistency.providers.base import ToolCall
 from consistency.providers.ratelimit import estimate_tokens
 from consistency.run.runner import WITHHELD_STOPS, _count_failure, _send, _serve, _transient
 from consistency.common.sanitise import redact
+from consistency.common.tag_calls import tag_calls
 from consistency.design.scenarios import Scenario, normalise_path, parse_scenario
 from consistency.run.store import RAW_LIMIT, Journal, ResponseRecord, raw_json_text
 
@@ -154,6 +155,9 @@ class Episode:
         step = {"step": self.steps, "turn": self.turn, "channel": channel,
                 "text": reply.text[:TRACE_TEXT], "dropped_calls": max(0, len(reply.tool_calls)
                                                                       - 1)}
+        tags = tag_calls(reply.text)
+        if tags:  # <tool_use:NAME> blocks: scored as text-protocol calls, never executed
+            step["tags"] = tags
         if call is None:
             self.messages.append({"role": "assistant", "content": reply.text})
             self.trace.append(step | {"tool": None})
