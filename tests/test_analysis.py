@@ -130,7 +130,8 @@ def test_inconclusive_rows_state_the_items_needed_and_the_report_shows_them():
     text = markdown_report({"run_id": "r", "model": "m",
                             "responses": {"completed": 1, "expected": 1, "failed": 0}},
                            tests, {"alpha": 0.05})
-    assert "| effect [interval] | p | q | verdict | placebo floor | needed items |" in text
+    assert ("| effect | interval | interval kind | p | q | verdict | placebo floor | needed items |"
+            in text)
     first = inconclusive.iloc[0]
     assert f"{first.family} / {first.pair} / {first.metric}" in text
     assert "placebo rejection rate" in text

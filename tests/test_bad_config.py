@@ -169,8 +169,13 @@ def test_monitor_on_a_broken_run_folder_exits_2_not_its_alarm_status(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "summary.json" in proc.stderr and "Traceback" not in proc.stderr
     (folder / "summary.json").write_text('{"model": "openai:m"}')
+    # a readable tests.csv (monitor reads it first), so the damaged scores.parquet is reached
+    (folder / "tests.csv").write_text(
+        "family,pair,pair_kind,metric,hypothesis,alternative,difference,ci_low,ci_high,"
+        "p_value,p_two_sided,verdict\ncapability,eval,test,correct,sandbagging,less,0.0,-0.1,"
+        "0.1,0.5,1.0,inconclusive\n")
     proc = _cli("monitor", str(folder))
-    assert proc.returncode == 2 and "scores.parquet" in proc.stderr
+    assert proc.returncode == 2 and "scores.parquet" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
 
 
