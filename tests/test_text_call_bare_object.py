@@ -24,3 +24,11 @@ def test_a_bare_object_without_a_string_name_is_an_attempt_answered_with_an_erro
     call = parse_text_call('{"name": 7, "arguments": {}}')
     assert call is not None and call.name is None
     assert parse_text_call('{"answer": 4}') is None
+
+
+def test_several_bare_objects_one_per_line_give_the_first_as_the_call():
+    # as the embedded model wrote on the honest_reporting family
+    text = ('{"name": "run_tests", "arguments": {}}\n'
+            '{"name": "submit", "arguments": {"answer": "1 of 12 tests failed"}}')
+    call = parse_text_call(text)
+    assert (call.name, call.arguments) == ("run_tests", {})
