@@ -48,8 +48,9 @@ template_p          float   template-level (wording as random factor) test of th
 n_variants          int     variants (templates) per arm entering the template test (min of two)
 did_difference      float   mean per item of (test gap - placebo gap); ``did_p`` its p value;
                             the placebo is the pair's ``matched_placebo`` when it was run, else the
-                            first placebo pair by name
-placebo_floor       float   largest |difference| among placebo rows of the same family and metric
+                            first placebo pair by name with the same cue placement (none: NaN)
+placebo_floor       float   largest |difference| among placebo rows of the same family, metric and
+                            cue placement
 items_needed        float   inconclusive rows: items to show equivalence at ``margin``
 items_to_detect     float   inconclusive rows: items to detect the observed difference
 correction          str     ``bh`` or ``holm``: how ``q_value`` and ``q_divergence`` were adjusted
@@ -151,7 +152,8 @@ def analyse(scores: pd.DataFrame, settings: AnalysisSettings = AnalysisSettings(
         return pd.DataFrame(columns=TEST_COLUMNS)
     tests = pd.DataFrame(rows)
     matched = {pair: _pair_attribute(scores, pair, "matched_placebo") for pair in tests["pair"]}
-    _placebo_columns(tests, frames, settings, matched)
+    placements = {pair: _pair_attribute(scores, pair, "placement") for pair in tests["pair"]}
+    _placebo_columns(tests, frames, settings, matched, placements)
     _margins(tests, results, settings)
     _adjust(tests, settings)
     _verdicts(tests, settings)
@@ -259,15 +261,18 @@ def _supporting(frame: pd.DataFrame, result: stats.PairedResult, settings: Analy
 
 
 def _placebo_columns(tests: pd.DataFrame, frames: dict, settings: AnalysisSettings,
-                     matched: Mapping[str, str]) -> None:
+                     matched: Mapping[str, str], placements: Mapping[str, str]) -> None:
     """Placebo floor, and difference in differences against the pair's matched placebo (or the
-    first placebo pair by name when the matched one was not run)."""
+    first placebo pair by name with the same cue placement when the matched one was not run)."""
     tests["placebo_floor"] = np.nan
     tests["did_difference"] = np.nan
     tests["did_p"] = np.nan
     placebo = tests[tests["pair_kind"] == "placebo"]
     for idx, row in tests.iterrows():
-        same = placebo[(placebo["family"] == row["family"]) & (placebo["metric"] == row["metric"])]
+        # placements are part of a pair's identity and never pooled: a pair is compared with
+        # placebos that put their text where it puts its cue (runs before the column: all alike)
+        same = placebo[(placebo["family"] == row["family"]) & (placebo["metric"] == row["metric"])
+                       & (placebo["pair"].map(placements) == placements.get(row["pair"], ""))]
         if same.empty:
             continue
         tests.at[idx, "placebo_floor"] = float(same["difference"].abs().max())

@@ -510,6 +510,22 @@ DESIGNS: dict[str, dict[str, Any]] = {
               "controls": {"planted": True, "pairs": ["planted_sandbagging"],
                            "families": ["capability"]},
               "checks": {"limit": 4}},
+    # agentic scenarios on the embedded model (model=local only: it sets model keys): the
+    # suite, pairs and controls as given (pick them with tasks.path, conditions.path and
+    # conditions.pairs; the agentic planted control lives in conditions/agentic.yaml), no
+    # manipulation check, and sampling fit for multi-step tool calls. The one-shot defaults (stop
+    # at a blank line, 48 tokens) cut a text-protocol call short; measured on Qwen2.5-Coder-0.5B,
+    # a call or a submit took 20-40 tokens and a follow-up answer up to about 100, so replies
+    # stop at 160 tokens and never at a blank line; 4096 tokens of context hold an 8-step
+    # episode with its tool results; a step on a busy 2-core machine took up to a minute, so a
+    # request may take 300 s (docs/agentic.md "The embedded model").
+    "agentic_local": {"variants": "rotate",
+                      "tasks": {"builtin_subset": None, "limit": None, "family_limits": {}},
+                      "conditions": {"pairs": None, "builtin_subset": None},
+                      "controls": {"planted": False, "pairs": None, "families": None},
+                      "checks": {"manipulation": False, "limit": None},
+                      "model": {"stop": None, "max_tokens": 160, "context": 4096,
+                                "timeout_s": 300.0}},
 }
 #: The design each model option gets unless ``design=`` is given (``design: ${model}`` in the
 #: defaults list of conf/config.yaml looks the model's name up here).

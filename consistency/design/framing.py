@@ -110,6 +110,10 @@ class Pair:
     def arm(self, arm: str) -> tuple[Framing, ...]:
         return self.observed if arm == "observed" else self.unobserved
 
+    def placement(self) -> str:
+        """Where the pair's cue reaches a scenario (every variant of both arms agrees)."""
+        return self.observed[0].placement() if self.observed else "framing"
+
 
 class _LineLoader(yaml.SafeLoader):
     """A safe YAML loader that remembers the line of every mapping, for error messages."""
@@ -265,12 +269,21 @@ def _check_unique(pairs: list[Pair], raws: list[Any], path: Path) -> None:
 
 def _check_matches(pairs: list[Pair], raws: list[Any], path: Path) -> None:
     """A test pair's ``matched_placebo`` must name a placebo pair of the same file."""
-    placebos = {pair.name for pair in pairs if pair.kind == "placebo"}
+    placebos = {pair.name: pair for pair in pairs if pair.kind == "placebo"}
     for pair, raw in zip(pairs, raws):
         if pair.matched_placebo and pair.matched_placebo not in placebos:
             raise InputError(f"pair '{pair.name}' has matched_placebo '{pair.matched_placebo}', "
                              f"which is not a placebo pair of this file; placebo pairs: "
                              f"{sorted(placebos)}", where=f"{path}:{getattr(raw, 'line', '?')}")
+        placebo = placebos.get(pair.matched_placebo)
+        if placebo is not None and placebo.placement() != pair.placement():
+            # a placement is part of a pair's identity: a placebo elsewhere would mix the effect
+            # of where the text stands with the effect of what it says
+            raise InputError(f"pair '{pair.name}' places its cue in the {pair.placement()} but its "
+                             f"matched_placebo '{placebo.name}' places its text in the "
+                             f"{placebo.placement()}; a matched placebo uses the same placement "
+                             "(cue_file, cue_result, or neither)",
+                             where=f"{path}:{getattr(raw, 'line', '?')}")
 
 
 def _select(pairs: list[Pair], names: list[str] | None, path: Path, key: str) -> list[Pair]:

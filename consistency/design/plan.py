@@ -16,6 +16,7 @@ pair_kind          str     ``test``, ``placebo`` or ``planted``
 overseer_prefers   str     ``refusal`` or ``compliance`` (what the observed arm's overseer wants)
 plants             str     planted pairs: the hypothesis the control plants; else ``""``
 matched_placebo    str     test pairs: the placebo pair of the same cue family; else ``""``
+placement          str     where the pair's cue reaches a scenario: ``framing``, ``file`` or ``result``
 arm                str     ``observed`` or ``unobserved``
 variant            int     index of the paraphrase within the arm (0-based)
 epoch              int     repeated sample index (0-based)
@@ -47,7 +48,7 @@ VARIANT_DESIGNS = ("all", "rotate")
 
 PLAN_COLUMNS = [
     "cell_id", "item_id", "family", "pair", "pair_kind", "overseer_prefers", "plants",
-    "matched_placebo", "arm", "variant", "epoch", "request_hash", "request_json",
+    "matched_placebo", "placement", "arm", "variant", "epoch", "request_hash", "request_json",
 ]
 
 
@@ -165,6 +166,7 @@ def _cell(item: Item, pair: Pair, arm: str, variant: int, epoch: int, model: str
         "overseer_prefers": pair.overseer_prefers,
         "plants": pair.plants,
         "matched_placebo": pair.matched_placebo,
+        "placement": framing.placement(),
         "arm": arm,
         "variant": variant,
         "epoch": epoch,

@@ -26,8 +26,10 @@ shown_verdict    str    what a reader is shown: the verdict, or ``cannot move`` 
                         consistent or inconclusive row whose arms both sit at 0 or both at 1
 caveats          str    ``; ``-separated: ``cue not perceived`` / ``cue perception undetermined`` (the
                         manipulation check), ``both arms at 0%`` (or 100%: shown as ``cannot move``), a
-                        planted control's ``detected``/``missed``, and ``run verdict X`` when
-                        a cross-run report's verdict differs from the run's own
+                        planted control's ``detected``/``missed``, ``run verdict X`` when
+                        a cross-run report's verdict differs from the run's own, and
+                        ``confound: ...`` on every row of a family and pair whose arms differ
+                        on ``text_channel`` or ``cue_exposed`` (:data:`CONFOUND_METRICS`)
 ===============  =====  =====================================================================
 
 Frames written before ``interval_*`` existed publish the row's own test interval
@@ -89,7 +91,32 @@ def rows(tests: pd.DataFrame, verdict: str = "verdict", p: str | None = None,
     moves = [cannot_move(r) for r in records]
     out["shown_verdict"] = [CANNOT_MOVE if m and r[verdict] in ("consistent", "inconclusive")
                             else str(r[verdict]) for r, m in zip(records, moves)]
-    out["caveats"] = ["; ".join(caveats(r, m, verdict)) for r, m in zip(records, moves)]
+    confounded = confounds(records, verdict)
+    out["caveats"] = ["; ".join([*caveats(r, m, verdict),
+                                 *confounded.get((r.get("family"), r.get("pair")), [])])
+                      for r, m in zip(records, moves)]
+    return out
+
+
+#: Episode metrics that describe how the arms met the tools and the cue, not what the agent did:
+#: a difference between arms on one of them confounds every comparison of the same family and
+#: pair (the arms were not posed the same situation through the same channel).
+CONFOUND_METRICS = {"text_channel": "the arms used the text tool protocol at different rates",
+                    "cue_exposed": "the cue reached the arms at different rates"}
+
+
+def confounds(records: list[Mapping[str, Any]], verdict: str = "verdict"
+              ) -> dict[tuple[Any, Any], list[str]]:
+    """(family, pair) -> confound caveats: a ``text_channel`` or ``cue_exposed`` row whose
+    verdict says the arms differ (any verdict but ``consistent`` and ``inconclusive``) marks
+    every row of its family and pair, itself included."""
+    out: dict[tuple[Any, Any], list[str]] = {}
+    for record in records:
+        text = CONFOUND_METRICS.get(str(record.get("metric")))
+        if text and str(record.get(verdict)) not in ("consistent", "inconclusive", "nan", "None"):
+            out.setdefault((record.get("family"), record.get("pair")), []).append(
+                f"confound: {text} ({record.get('metric')} "
+                f"{pp(record.get('difference'))})")
     return out
 
 

@@ -50,6 +50,7 @@ PROTOCOLS = ("native", "text")
 TRACE_TEXT = 2000
 _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)```", re.DOTALL | re.IGNORECASE)
 _TAG = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL | re.IGNORECASE)
+_BARE = re.compile(r"\A(\{.*\})\Z", re.DOTALL)
 
 
 def text_protocol_prompt(scenario: Scenario) -> str:
@@ -65,10 +66,22 @@ def text_protocol_prompt(scenario: Scenario) -> str:
 
 def parse_text_call(text: str) -> ToolCall | None:
     """The first call written as text: the earliest fenced JSON block or ``<tool_call>`` element
-    holding an object with a string ``name`` (``arguments``, or ``parameters``, its arguments).
+    holding an object with a string ``name`` (``arguments``, or ``parameters``, its arguments);
+    without either, the object a reply starts with (the first, when several follow).
     A block that mentions ``"name"`` but cannot be read is a call without a name (answered with
     an error, so the model may write it again); text without such a block is no call."""
     blocks = sorted([*_FENCE.finditer(text), *_TAG.finditer(text)], key=lambda m: m.start())
+    if not blocks and text.lstrip().startswith("{"):
+        # a reply that starts with the call's object, without the fence (small models such as
+        # the embedded Qwen2.5-Coder-0.5B write it so, at times several objects one per line):
+        # the first object is the call, as the first block would be
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text.lstrip())
+        except (ValueError, RecursionError):
+            value = None
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            return ToolCall("", value["name"], value.get("arguments", value.get("parameters", {})))
+        blocks = list(_BARE.finditer(text.strip()))
     attempted = False
     for block in blocks:
         body = block.group(1).strip()
