@@ -47,6 +47,7 @@ import argparse
 import math
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -303,7 +304,8 @@ def report(results: dict[str, list[dict]], args) -> str:
              f"{args.items} items per family, {args.epochs} response(s) per item and arm, "
              f"alpha {ALPHA}; 49 behaviour rows, 223 others (placebo, planted, situation). "
              "Rates ± 95% Monte Carlo half-width. `python benchmarks/simulate_nightly.py "
-             f"--sims {args.sims}` ({args.elapsed:.0f} s on 1 core).", "",
+             f"--sims {args.sims}{' --verdicts' if args.verdicts else ''} --workers {args.workers}` "
+             f"({args.elapsed:.0f} s wall, {args.workers} worker(s)).", "",
              "## False alarms on an unchanged model", "",
              "`compare` night t against night 0 (the baseline); a false alarm is any exit 3. "
              "`monitor` over nights 1..t; a false alarm is an alarm on a row without an effect "
@@ -352,6 +354,10 @@ def report(results: dict[str, list[dict]], args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _simulate_job(job: tuple) -> dict:
+    return simulate(*job)
+
+
 def _delay(values: list[int]) -> str:
     if not values:
         return "-"
@@ -372,16 +378,23 @@ def main() -> None:
                         help="also run the full analysis on the nights where `change` fails, "
                              "to measure the verdict-based --fail-on choices (slow: 2-20 s a "
                              "night)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (sequences are independent; same seeds, same "
+                             "results whatever the number)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     start = time.perf_counter()
     results = {}
+    pool = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
     for n, scenario in enumerate(args.scenarios.split(",")):
-        results[scenario] = [simulate(1000 * SCENARIOS.index(scenario) + s, scenario,
-                                      args.nights, args.items, args.epochs, args.change_night,
-                                      args.change, args.verdicts)
-                             for s in range(args.sims)]
+        jobs = [(1000 * SCENARIOS.index(scenario) + s, scenario, args.nights, args.items,
+                 args.epochs, args.change_night, args.change, args.verdicts)
+                for s in range(args.sims)]
+        results[scenario] = (list(pool.map(_simulate_job, jobs, chunksize=4)) if pool
+                             else [_simulate_job(job) for job in jobs])
         print(f"{scenario}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    if pool:
+        pool.shutdown()
     args.elapsed = time.perf_counter() - start
     text = report(results, args)
     print(text)
