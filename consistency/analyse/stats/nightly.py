@@ -35,6 +35,7 @@ power this costs).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from collections.abc import Sequence
 
 import numpy as np
@@ -73,12 +74,30 @@ def _odd_round(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.floor(np.abs(values) + 0.5)
 
 
+def _common_denominator(values: np.ndarray, largest: int) -> int | None:
+    """The least ``q <= largest`` with every ``values * q`` an integer (item means of 0/1 scores
+    over epochs and nights are such fractions), or None: on that lattice the p is exact for the
+    values themselves, not only for their rounding."""
+    if largest < 1:
+        return None
+    q = 1
+    for value in np.unique(np.abs(values)):
+        fraction = Fraction(float(value)).limit_denominator(largest)
+        if abs(float(fraction) - value) > 1e-9:
+            return None
+        q = math.lcm(q, fraction.denominator)
+        if q > largest:
+            return None
+    return q
+
+
 def sign_flip_lattice_p(item_means: np.ndarray, scale: float | None = None,
                         span: int | None = None) -> float:
     """Exact two-sided sign-flip p value of "the item means are centred at 0", on a lattice.
 
-    ``k_i`` is ``m_i * scale`` rounded half away from zero (``scale`` defaults to the largest
-    for which ``sum |k_i| <= span``, ``span`` defaulting to ``max(2048, 64 n)``, and is capped
+    ``k_i`` is ``m_i * scale`` rounded half away from zero (``scale`` defaults to the common
+    denominator of the ``m_i`` when they are fractions whose lattice fits the span (then the p
+    is that of the ``m_i`` themselves), otherwise to the largest for which ``sum |k_i| <= span``, ``span`` defaulting to ``max(2048, 64 n)``, and is capped
     at 10^6); the p value is the share of the
     ``2^n`` sign vectors ``e`` with ``|sum e_i k_i| >= |sum k_i|``, computed by convolving the
     items' two-point distributions (no enumeration, no resampling). Under the null (each
@@ -89,10 +108,10 @@ def sign_flip_lattice_p(item_means: np.ndarray, scale: float | None = None,
     total = float(np.sum(np.abs(m)))
     if total == 0.0:
         return 1.0
+    if span is None:
+        span = max(2048, LATTICE_SPAN_PER_ITEM * m.size)
     if scale is None:
-        if span is None:
-            span = max(2048, LATTICE_SPAN_PER_ITEM * m.size)
-        scale = min(1e6, span / total)
+        scale = _common_denominator(m, int(span / total)) or min(1e6, span / total)
     k = _odd_round(m * scale).astype(np.int64)
     k = k[k != 0]          # a zero contributes the same to every sign vector
     if k.size == 0:
