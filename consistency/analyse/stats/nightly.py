@@ -35,8 +35,8 @@ power this costs).
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
