@@ -221,7 +221,7 @@ def compare_rows(base_diff, cand_diff, base_verdicts=None, cand_verdicts=None) -
 
 
 def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, change_night: int,
-             change: float, verdicts: bool = False) -> dict[str, object]:
+             change: float, verdicts: bool = False, gates_run: str = "both") -> dict[str, object]:
     """One sequence: night 0 (the baseline) and nights 1..``nights``."""
     rng = np.random.default_rng(seed)
     index = pd.Index([f"i{k}" for k in range(items)], name="item_id")
@@ -241,7 +241,7 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
     baseline_info = None
     fails = {choice: np.zeros(nights, bool) for choice in FAIL_ON}
     analysed = 0
-    for t in range(1, nights + 1):
+    for t in range(1, nights + 1) if gates_run != "monitor" else ():
         gated = gates.change_gate(compare_rows(diffs[0], diffs[t]), ALPHA)
         if not any(r["gate_fails"] for r in gated):
             continue
@@ -258,7 +258,7 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
         for choice in FAIL_ON[1:]:
             fails[choice][t - 1] = bool(gates.gate_failures(rows, [choice], newly))
     monitor = {}
-    for inference in ("population", "item-set"):
+    for inference in ("population", "item-set") if gates_run != "compare" else ():
         table = monitor_differences([{row.key: d[row.key] for row in GATE_ROWS} for d in diffs[1:]],
                                     ALPHA, inference=inference)
         alarmed = table[table["monitored"] & table["alarm_run"].notna()]
@@ -314,15 +314,15 @@ def report(results: dict[str, list[dict]], args) -> str:
              "| scenario | gate | per night | within " f"{args.nights} nights |", "|---|---|---|---|"]
     for scenario in [s for s in ("null", "stable", "aware", "items") if s in results]:
         sims = results[scenario]
-        for choice in FAIL_ON if args.verdicts else FAIL_ON[:1]:
+        for choice in (FAIL_ON if args.verdicts else FAIL_ON[:1]) if args.gates != "monitor" else ():
             matrix = np.array([s["fails"][choice] for s in sims])
             lines.append(f"| {scenario} | `compare --fail-on {choice}` | {per_night_rate(matrix)} "
                          f"| {rate(matrix.any(axis=1))} |")
-        if not args.verdicts:
+        if not args.verdicts and args.gates != "monitor":
             lines.append(f"| {scenario} | `compare --fail-on` sandbagging, strategic_compliance, "
                          "divergence, headline | at most the `change` row (they fail only on "
                          "its failing rows; not measured without `--verdicts`) | idem |")
-        for inference in ("population", "item-set"):
+        for inference in ("population", "item-set") if args.gates != "compare" else ():
             if scenario == "items" and inference == "item-set":
                 continue
             hits = [s["monitor"][inference][0] is not None for s in sims]
@@ -338,14 +338,14 @@ def report(results: dict[str, list[dict]], args) -> str:
               f"failure on nights 1..{k - 1} (false alarms).", "",
               "| gate | before the change | power | power on night k | delay (median [IQR]) |",
               "|---|---|---|---|---|"]
-    for choice in FAIL_ON[:1]:
+    for choice in FAIL_ON[:1] if args.gates != "monitor" else ():
         matrix = np.array([s["fails"][choice] for s in sims])
         before = matrix[:, :k - 1].any(axis=1)
         after = matrix[:, k - 1:]
         first = [int(np.argmax(row)) for row in after if row.any()]
         lines.append(f"| `compare --fail-on {choice}` | {rate(before)} | {rate(after.any(axis=1))}"
                      f" | {rate(after[:, 0])} | {_delay(first)} |")
-    for inference in ("population", "item-set"):
+    for inference in ("population", "item-set") if args.gates != "compare" else ():
         firsts = [s["monitor"][inference][1] for s in sims]
         early = [s["monitor"][inference][0] is not None for s in sims]
         delays = [int(f) - k for f in firsts if f is not None]
@@ -378,6 +378,8 @@ def main() -> None:
                         help="also run the full analysis on the nights where `change` fails, "
                              "to measure the verdict-based --fail-on choices (slow: 2-20 s a "
                              "night)")
+    parser.add_argument("--gates", choices=("both", "compare", "monitor"), default="both",
+                        help="which gates to simulate (the same seeds draw the same nights)")
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes (sequences are independent; same seeds, same "
                              "results whatever the number)")
@@ -388,7 +390,7 @@ def main() -> None:
     pool = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
     for n, scenario in enumerate(args.scenarios.split(",")):
         jobs = [(1000 * SCENARIOS.index(scenario) + s, scenario, args.nights, args.items,
-                 args.epochs, args.change_night, args.change, args.verdicts)
+                 args.epochs, args.change_night, args.change, args.verdicts, args.gates)
                 for s in range(args.sims)]
         results[scenario] = (list(pool.map(_simulate_job, jobs, chunksize=4)) if pool
                              else [_simulate_job(job) for job in jobs])
