@@ -1,8 +1,9 @@
 """Simulated nightly jobs: false alarms, power and delay of ``compare`` and ``monitor``'s gates.
 
 Not a unit test: it takes minutes (about 1.8 s of one core per 30-night sequence, 5 scenarios x
-``--sims``). Run ``python benchmarks/simulate_nightly.py [--sims 30] [--nights 30] [--verdicts]
-[--scenarios null,stable,...] [--out FILE]``; it prints a Markdown report (committed as
+``--sims``; ``--gates monitor`` about 1.5 s). Run ``python benchmarks/simulate_nightly.py
+[--sims 30] [--nights 30] [--verdicts] [--scenarios null,stable,...] [--gates both|compare|monitor]
+[--workers N] [--out FILE]``; it prints a Markdown report (committed as
 ``benchmarks/simulate_nightly_output.md``, summarised in docs/statistics.md).
 
 Runs of the default shape: the 7 test pairs of ``conditions/default.yaml`` with their 7 placebos
