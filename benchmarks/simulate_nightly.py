@@ -305,7 +305,8 @@ def report(results: dict[str, list[dict]], args) -> str:
              f"{args.items} items per family, {args.epochs} response(s) per item and arm, "
              f"alpha {ALPHA}; 49 behaviour rows, 223 others (placebo, planted, situation). "
              "Rates ± 95% Monte Carlo half-width. `python benchmarks/simulate_nightly.py "
-             f"--sims {args.sims}{' --verdicts' if args.verdicts else ''} --workers {args.workers}` "
+             f"--sims {args.sims}{' --verdicts' if args.verdicts else ''} --gates {args.gates} "
+             f"--scenarios {args.scenarios} --workers {args.workers}` "
              f"({args.elapsed:.0f} s wall, {args.workers} worker(s)).", "",
              "## False alarms on an unchanged model", "",
              "`compare` night t against night 0 (the baseline); a false alarm is any exit 3. "
