@@ -1,8 +1,9 @@
 """Simulated nightly jobs: false alarms, power and delay of ``compare`` and ``monitor``'s gates.
 
 Not a unit test: it takes minutes (about 1.8 s of one core per 30-night sequence, 5 scenarios x
-``--sims``). Run ``python benchmarks/simulate_nightly.py [--sims 30] [--nights 30] [--verdicts]
-[--scenarios null,stable,...] [--out FILE]``; it prints a Markdown report (committed as
+``--sims``; ``--gates monitor`` about 1.5 s). Run ``python benchmarks/simulate_nightly.py
+[--sims 30] [--nights 30] [--verdicts] [--scenarios null,stable,...] [--gates both|compare|monitor]
+[--workers N] [--out FILE]``; it prints a Markdown report (committed as
 ``benchmarks/simulate_nightly_output.md``, summarised in docs/statistics.md).
 
 Runs of the default shape: the 7 test pairs of ``conditions/default.yaml`` with their 7 placebos
@@ -47,6 +48,7 @@ import argparse
 import math
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,7 +222,7 @@ def compare_rows(base_diff, cand_diff, base_verdicts=None, cand_verdicts=None) -
 
 
 def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, change_night: int,
-             change: float, verdicts: bool = False) -> dict[str, object]:
+             change: float, verdicts: bool = False, gates_run: str = "both") -> dict[str, object]:
     """One sequence: night 0 (the baseline) and nights 1..``nights``."""
     rng = np.random.default_rng(seed)
     index = pd.Index([f"i{k}" for k in range(items)], name="item_id")
@@ -240,7 +242,7 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
     baseline_info = None
     fails = {choice: np.zeros(nights, bool) for choice in FAIL_ON}
     analysed = 0
-    for t in range(1, nights + 1):
+    for t in range(1, nights + 1) if gates_run != "monitor" else ():
         gated = gates.change_gate(compare_rows(diffs[0], diffs[t]), ALPHA)
         if not any(r["gate_fails"] for r in gated):
             continue
@@ -257,7 +259,7 @@ def simulate(seed: int, scenario: str, nights: int, items: int, epochs: int, cha
         for choice in FAIL_ON[1:]:
             fails[choice][t - 1] = bool(gates.gate_failures(rows, [choice], newly))
     monitor = {}
-    for inference in ("population", "item-set"):
+    for inference in ("population", "item-set") if gates_run != "compare" else ():
         table = monitor_differences([{row.key: d[row.key] for row in GATE_ROWS} for d in diffs[1:]],
                                     ALPHA, inference=inference)
         alarmed = table[table["monitored"] & table["alarm_run"].notna()]
@@ -303,7 +305,9 @@ def report(results: dict[str, list[dict]], args) -> str:
              f"{args.items} items per family, {args.epochs} response(s) per item and arm, "
              f"alpha {ALPHA}; 49 behaviour rows, 223 others (placebo, planted, situation). "
              "Rates ± 95% Monte Carlo half-width. `python benchmarks/simulate_nightly.py "
-             f"--sims {args.sims}` ({args.elapsed:.0f} s on 1 core).", "",
+             f"--sims {args.sims}{' --verdicts' if args.verdicts else ''} --gates {args.gates} "
+             f"--scenarios {args.scenarios} --workers {args.workers}` "
+             f"({args.elapsed:.0f} s wall, {args.workers} worker(s)).", "",
              "## False alarms on an unchanged model", "",
              "`compare` night t against night 0 (the baseline); a false alarm is any exit 3. "
              "`monitor` over nights 1..t; a false alarm is an alarm on a row without an effect "
@@ -312,15 +316,15 @@ def report(results: dict[str, list[dict]], args) -> str:
              "| scenario | gate | per night | within " f"{args.nights} nights |", "|---|---|---|---|"]
     for scenario in [s for s in ("null", "stable", "aware", "items") if s in results]:
         sims = results[scenario]
-        for choice in FAIL_ON if args.verdicts else FAIL_ON[:1]:
+        for choice in (FAIL_ON if args.verdicts else FAIL_ON[:1]) if args.gates != "monitor" else ():
             matrix = np.array([s["fails"][choice] for s in sims])
             lines.append(f"| {scenario} | `compare --fail-on {choice}` | {per_night_rate(matrix)} "
                          f"| {rate(matrix.any(axis=1))} |")
-        if not args.verdicts:
+        if not args.verdicts and args.gates != "monitor":
             lines.append(f"| {scenario} | `compare --fail-on` sandbagging, strategic_compliance, "
                          "divergence, headline | at most the `change` row (they fail only on "
                          "its failing rows; not measured without `--verdicts`) | idem |")
-        for inference in ("population", "item-set"):
+        for inference in ("population", "item-set") if args.gates != "compare" else ():
             if scenario == "items" and inference == "item-set":
                 continue
             hits = [s["monitor"][inference][0] is not None for s in sims]
@@ -336,20 +340,24 @@ def report(results: dict[str, list[dict]], args) -> str:
               f"failure on nights 1..{k - 1} (false alarms).", "",
               "| gate | before the change | power | power on night k | delay (median [IQR]) |",
               "|---|---|---|---|---|"]
-    for choice in FAIL_ON[:1]:
+    for choice in FAIL_ON[:1] if args.gates != "monitor" else ():
         matrix = np.array([s["fails"][choice] for s in sims])
         before = matrix[:, :k - 1].any(axis=1)
         after = matrix[:, k - 1:]
         first = [int(np.argmax(row)) for row in after if row.any()]
         lines.append(f"| `compare --fail-on {choice}` | {rate(before)} | {rate(after.any(axis=1))}"
                      f" | {rate(after[:, 0])} | {_delay(first)} |")
-    for inference in ("population", "item-set"):
+    for inference in ("population", "item-set") if args.gates != "compare" else ():
         firsts = [s["monitor"][inference][1] for s in sims]
         early = [s["monitor"][inference][0] is not None for s in sims]
         delays = [int(f) - k for f in firsts if f is not None]
         lines.append(f"| `monitor --inference {inference}` | {rate(early)} | "
                      f"{rate([f is not None for f in firsts])} | - | {_delay(delays)} |")
     return "\n".join(lines) + "\n"
+
+
+def _simulate_job(job: tuple) -> dict:
+    return simulate(*job)
 
 
 def _delay(values: list[int]) -> str:
@@ -372,16 +380,25 @@ def main() -> None:
                         help="also run the full analysis on the nights where `change` fails, "
                              "to measure the verdict-based --fail-on choices (slow: 2-20 s a "
                              "night)")
+    parser.add_argument("--gates", choices=("both", "compare", "monitor"), default="both",
+                        help="which gates to simulate (the same seeds draw the same nights)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes (sequences are independent; same seeds, same "
+                             "results whatever the number)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     start = time.perf_counter()
     results = {}
+    pool = ProcessPoolExecutor(args.workers) if args.workers > 1 else None
     for n, scenario in enumerate(args.scenarios.split(",")):
-        results[scenario] = [simulate(1000 * SCENARIOS.index(scenario) + s, scenario,
-                                      args.nights, args.items, args.epochs, args.change_night,
-                                      args.change, args.verdicts)
-                             for s in range(args.sims)]
+        jobs = [(1000 * SCENARIOS.index(scenario) + s, scenario, args.nights, args.items,
+                 args.epochs, args.change_night, args.change, args.verdicts, args.gates)
+                for s in range(args.sims)]
+        results[scenario] = (list(pool.map(_simulate_job, jobs, chunksize=4)) if pool
+                             else [_simulate_job(job) for job in jobs])
         print(f"{scenario}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    if pool:
+        pool.shutdown()
     args.elapsed = time.perf_counter() - start
     text = report(results, args)
     print(text)

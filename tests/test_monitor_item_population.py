@@ -18,6 +18,7 @@ from consistency.analyse.stats.nightly import (
     night_weight,
     population_monitor,
     sign_flip_bound_p,
+    sign_flip_lattice_p,
 )
 
 
@@ -107,5 +108,5 @@ def test_the_window_averages_each_item_over_the_last_nights_it_was_run():
         if not span:
             continue
         means = pd.concat(span).groupby(level=0).mean().to_numpy()
-        expected = night_weight(t) / sign_flip_bound_p(means)
+        expected = night_weight(t) / sign_flip_lattice_p(means)
         assert result.e_values[t - 1] == pytest.approx(expected)

@@ -17,8 +17,8 @@ Which inference (``--inference``):
 * ``population`` (default): the per-run verdict's claim, "the framing's effect has mean 0 over
   the item population". Nightly re-runs of the same items are not new evidence about that
   population, so each night's test combines at the item level first (each item's differences
-  averaged over the last ``--window`` nights) and tests the items as the sample they are, at a
-  share ``1/(t(t+1))`` of the row's alpha on night ``t``
+  averaged over the last ``--window`` nights) and tests the items as the sample they are (the
+  exact sign-flip test), at a share ``1/(t(t+1))`` of the row's alpha on night ``t``
   (:func:`consistency.analyse.stats.nightly.population_monitor`).
 * ``item-set``: "the mean effect over *these* items is 0" (the items are fixed and the claim is
   about them only). Each night's mean difference is then an independent unbiased look, and an
