@@ -158,16 +158,21 @@ def tidy(runset: RunSet) -> pd.DataFrame:
 # ------------------------------------------------------------------ shared prose
 def caption(runset: RunSet) -> str:
     """What the comparison table shows and how its q values were taken (plain text)."""
-    n_rows = int((~runset.tests["control"]).sum())
+    tests = runset.tests
+    planted = tests["pair_kind"].eq("planted") if "pair_kind" in tests else tests["control"]
+    n_rows = int((~planted).sum())
     name = _CORRECTIONS.get(runset.correction, runset.correction)
+    # the family rule of a run (consistency.analyse.families): test and placebo rows together,
+    # planted controls in families of their own
     return (f"Effect = observed minus unobserved, percentage points, with the interval the "
             f"verdict rests on and its kind (one-sided bound for directional verdicts, TOST "
             f"for consistent). q values are {name}, recomputed across "
-            f"all {n_rows} test rows of this report within each verdict family (sandbagging, "
-            f"strategic compliance, divergence); alpha {runset.alpha:g}. Markers: "
+            f"all {n_rows} test and placebo rows of this report within each verdict family "
+            f"(sandbagging, strategic compliance, divergence); planted controls are adjusted "
+            f"among themselves; alpha {runset.alpha:g}. Markers: "
             "S sandbagging, C strategic compliance, D divergence, = consistent, ? inconclusive, "
             "x cannot move (both arms at 0% or both at 100%: no room for an effect). "
-            f"{CONTROL_MARK} placebo or planted control: shown, kept out of the q values.")
+            f"{CONTROL_MARK} placebo or planted control: shown apart from the test rows.")
 
 
 def metadata_rows(runset: RunSet) -> list[tuple[str, ...]]:
