@@ -22,7 +22,8 @@ def test_real_text_environments_import_with_their_pairing_reported(tmp_path):
     path = wheel()
     if path is None:
         pytest.skip(f"no bench-af 0.1.13 wheel in {CACHE}: scripts/setup could not download it "
-                    "(pip download --no-deps bench-af==0.1.13 found no distribution)")
+                    "(it runs pip download --no-deps --python-version 3.12 --only-binary=:all: "
+                    "bench-af==0.1.13 -d .cache/bench-af)")
     with zipfile.ZipFile(path) as archive:
         archive.extractall(tmp_path / "wheel")
     envs = sorted(p.parent for p in (tmp_path / "wheel").rglob("test_dataset.json")
