@@ -76,7 +76,8 @@ def job_run_id(cfg_run_id: object) -> str | None:
 
 def job_header() -> str | None:
     """``sweep job N: OVERRIDES`` for the current job of a multirun (None outside one), so a
-    sweep's log says which settings each block of output belongs to."""
+    sweep's log says which settings each block of output belongs to. Keys and URL credentials
+    in an override (``model.base_url=http://user:password@...``) are redacted."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -84,7 +85,12 @@ def job_header() -> str | None:
         return None
     hydra_cfg = HydraConfig.get()
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra")]
-    return f"sweep job {hydra_cfg.job.num}: {' '.join(overrides) or '(no overrides)'}"
+    from consistency.common.sanitise import redact
+
+    # Hydra keeps an override's ``:`` escaped (``http\\://user\\:pw@``), which hides a URL
+    # credential from redaction: show the override as typed, then redact it
+    shown = " ".join(o.replace("\\", "") for o in overrides) or "(no overrides)"
+    return redact(f"sweep job {hydra_cfg.job.num}: {shown}")
 
 
 def resume_hint(run_id: str) -> str:
