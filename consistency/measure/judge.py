@@ -84,15 +84,12 @@ def judge_messages(prompt: str, response: str, reasoning: str = "") -> list[dict
             {"role": "user", "content": "\n".join(parts)}]
 
 
-def parse_verdict(text: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """``(verdict, None)`` for a valid judge reply, else ``(None, failure kind)``.
-
-    Valid means: after surrounding whitespace and one optional Markdown code fence, the reply is
-    a single JSON object with exactly :data:`VERDICT_KEYS`, the three flags integers 0 or 1 (not
-    booleans, not strings) and ``reason`` a string of at most :data:`REASON_LIMIT` characters.
-    The reply is read by :func:`consistency.common.inbound.loads`: a key given twice is a ``schema``
-    failure (never the last value silently), lone surrogates in ``reason`` become U+FFFD.
-    """
+def json_object(text: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """A judge reply read as one JSON object: ``(object, None)``, else ``(None, kind)`` with
+    kind ``empty``, ``not_json`` or ``schema`` (a key given twice). Surrounding whitespace and
+    one optional Markdown code fence are allowed; the text is read by
+    :func:`consistency.common.inbound.loads`. Both judges (this one and the rubric judge,
+    :mod:`consistency.measure.rubric_judge`) read their replies this one way."""
     if not isinstance(text, str) or not text.strip():
         return None, "empty"
     body = text.strip()
@@ -107,6 +104,21 @@ def parse_verdict(text: Any) -> tuple[dict[str, Any] | None, str | None]:
         return None, "not_json"
     if not isinstance(value, dict):
         return None, "not_json"
+    return value, None
+
+
+def parse_verdict(text: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """``(verdict, None)`` for a valid judge reply, else ``(None, failure kind)``.
+
+    Valid means: after surrounding whitespace and one optional Markdown code fence, the reply is
+    a single JSON object with exactly :data:`VERDICT_KEYS`, the three flags integers 0 or 1 (not
+    booleans, not strings) and ``reason`` a string of at most :data:`REASON_LIMIT` characters.
+    The reply is read by :func:`consistency.common.inbound.loads`: a key given twice is a ``schema``
+    failure (never the last value silently), lone surrogates in ``reason`` become U+FFFD.
+    """
+    value, failure = json_object(text)
+    if value is None:
+        return None, failure
     if set(value) != set(VERDICT_KEYS):
         return None, "schema"
     for key in VERDICT_KEYS[:3]:

@@ -36,9 +36,9 @@ from typing import Any
 
 import pandas as pd
 
-from consistency.common import inbound
 from consistency.design.plan import canonical_request, request_hash
 from consistency.design.rubrics import Rubric
+from consistency.measure.judge import json_object
 
 RUBRIC_PROMPT_VERSION = 1
 RUBRIC_SYSTEM = (
@@ -64,7 +64,6 @@ SHOWN_LIMIT = 16000
 REMOVED = "[removed]"
 #: Lines of a cue at least this long are also removed on their own (a model may quote one).
 _LINE_MIN = 24
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL | re.IGNORECASE)
 
 
 # -- what the judge is shown ------------------------------------------------------------------
@@ -166,20 +165,9 @@ def rubric_messages(rubric: Rubric, prompt: str, shown: str) -> list[dict[str, s
 # -- what the judge answers -------------------------------------------------------------------
 def parse_answer(text: Any, answers: Sequence[str]) -> tuple[dict[str, str] | None, str | None]:
     """``(reply, None)`` for a valid reply (see the module docstring), else ``(None, kind)``."""
-    if not isinstance(text, str) or not text.strip():
-        return None, "empty"
-    body = text.strip()
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
-    try:
-        value = inbound.loads(body)
-    except inbound.DuplicateKeyError:
-        return None, "schema"
-    except (ValueError, RecursionError):
-        return None, "not_json"
-    if not isinstance(value, dict):
-        return None, "not_json"
+    value, failure = json_object(text)
+    if value is None:
+        return None, failure
     if set(value) != set(ANSWER_KEYS) or not all(isinstance(value[k], str) for k in ANSWER_KEYS):
         return None, "schema"
     if len(value["reason"]) > REASON_LIMIT:
