@@ -30,7 +30,6 @@ how it ended (``submitted``, ``no_call``, ``max_steps``) and ``raw_json`` ``{"ep
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Any
@@ -39,7 +38,7 @@ from consistency.run.episode_tools import ARG_LIMIT, ToolBox, ToolResult, tool_s
 from consistency.providers import Completion, ProviderError
 from consistency.providers.base import ToolCall
 from consistency.providers.ratelimit import estimate_tokens
-from consistency.run.runner import WITHHELD_STOPS, _count_failure, _send, _serve, _transient
+from consistency.run.runner import WITHHELD_STOPS, _serve, send_with_retries
 from consistency.common.sanitise import redact
 from consistency.common.tag_calls import tag_calls
 from consistency.design.scenarios import Scenario, normalise_path, parse_scenario
@@ -390,21 +389,4 @@ async def _send_step(provider: Any, step: tuple[list[dict[str, Any]], dict[str, 
     # block lists and tool calls counted as their JSON text (the estimate reads text content)
     tokens = (estimate_tokens([{"content": json.dumps(messages)}], params.get("max_tokens"))
               if limiter.active else 0)
-    for attempt in range(state.retries + 1):
-        try:
-            sent = await _send(provider, messages, params, stats, state, limiter, tokens)
-        except ProviderError as exc:
-            _count_failure(state, exc)
-            if _transient(exc) and attempt < state.retries and not state.abort_reason:
-                stats.retried[exc.kind] += 1
-                await asyncio.sleep(state.retry_delay_s * 2 ** attempt)
-                if state.abort_reason:
-                    return None
-                continue
-            return exc
-        if sent is None:  # the run stopped while this step waited at the gate or the pause
-            return None
-        state.consecutive_failures = 0
-        limiter.on_success()
-        return sent
-    raise AssertionError("unreachable: the last attempt always returns")
+    return await send_with_retries(provider, messages, params, stats, state, limiter, tokens)

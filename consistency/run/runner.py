@@ -233,6 +233,23 @@ async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
     request = json.loads(cell.request_json)
     messages, params = request["messages"], request["params"]
     tokens = estimate_tokens(messages, params.get("max_tokens")) if limiter.active else 0
+    sent = await send_with_retries(provider, messages, params, stats, state, limiter, tokens)
+    if sent is None:  # the run stopped before this send
+        return None
+    if isinstance(sent, ProviderError):
+        return ResponseRecord(cell.cell_id, cell.request_hash, "error", error_kind=sent.kind,
+                              error_message=str(sent),
+                              raw=sent.raw if sent.raw is not None else {})
+    return _record(cell, *sent)
+
+
+async def send_with_retries(provider: Provider, messages: list[dict[str, Any]],
+                            params: dict[str, Any], stats: RunStats, state: _State,
+                            limiter: RateLimiter, tokens: int
+                            ) -> tuple[Completion, float] | ProviderError | None:
+    """One request through the gate, pacing, retries and error budget: the reply and its
+    latency, the final failure, or None when the run stopped while it waited. A one-shot cell
+    (:func:`_serve`) and an episode's step (:mod:`consistency.run.episodes`) both send this way."""
     for attempt in range(state.retries + 1):
         try:
             sent = await _send(provider, messages, params, stats, state, limiter, tokens)
@@ -244,15 +261,12 @@ async def _serve(provider: Provider, cell: Any, stats: RunStats, state: _State,
                 if state.abort_reason:
                     return None
                 continue
-            return ResponseRecord(cell.cell_id, cell.request_hash, "error", error_kind=exc.kind,
-                                  error_message=str(exc),
-                                  raw=exc.raw if exc.raw is not None else {})
-        if sent is None:  # the run stopped before this send
+            return exc
+        if sent is None:
             return None
-        reply, latency = sent
         state.consecutive_failures = 0
         limiter.on_success()
-        return _record(cell, reply, latency)
+        return sent
     raise AssertionError("unreachable: the last attempt always returns")
 
 
